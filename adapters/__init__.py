@@ -1,0 +1,1 @@
+"""The edges: one module per outside system, each behind a small interface."""

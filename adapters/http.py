@@ -1,0 +1,44 @@
+"""The HTTP edge shared by all adapters: timeouts always, no `requests` exception escapes."""
+from __future__ import annotations
+
+import logging
+
+import requests
+
+from adapters.errors import ProviderUnavailable
+
+__all__ = ["new_session", "send", "retry_after"]
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "Palautus/1.0 (+https://github.com/palautus/palautus)"
+
+
+def new_session() -> requests.Session:
+    """A session with our User-Agent; one per adapter instance."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def send(session: requests.Session, method: str, url: str, *, provider: str, timeout: float, **kwargs):
+    """Send one request; connection errors and timeouts become ProviderUnavailable."""
+    try:
+        return session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+    except requests.Timeout as e:
+        raise ProviderUnavailable("request timed out", provider=provider, code="timeout") from e
+    except requests.RequestException as e:
+        # The exception text can carry the URL; it never carries headers or bodies.
+        raise ProviderUnavailable(
+            f"could not reach the API ({type(e).__name__})", provider=provider, code="connection_error"
+        ) from e
+
+
+def retry_after(response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form), if present and sane."""
+    value = response.headers.get("Retry-After")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds <= 3600 else None

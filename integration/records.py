@@ -1,0 +1,131 @@
+"""Platform-neutral records: what platform adapters produce from webhooks and APIs.
+
+Adapters translate a platform's JSON into these; the services turn them into
+rows. Amounts are integer minor units in the record's currency.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+__all__ = [
+    "OrderLineData",
+    "PaymentData",
+    "OrderSnapshot",
+    "ShopRefundLine",
+    "ShopRefundData",
+    "ReturnItemData",
+    "ReturnRequestData",
+    "ReturnStatusChange",
+]
+
+
+@dataclass(frozen=True)
+class OrderLineData:
+    """One order line as paid: unit price before discounts, line totals for discount and tax."""
+
+    platform_line_id: str
+    title: str
+    quantity: int
+    unit_price: int
+    discount_total: int = 0
+    tax_total: int = 0
+    tax_rate: Decimal = Decimal(0)
+    sku: str | None = None
+    product_id: str | None = None
+    variant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentData:
+    """A captured payment: which provider holds the money and under which id."""
+
+    platform_transaction_id: str
+    provider: str
+    gateway: str
+    payment_id: str | None
+    amount: int
+    currency: str
+    kind: str = "sale"
+    # True when the shop platform itself moves money through this gateway
+    # (Shopify Payments, a payments app); False when the provider took the
+    # money outside the platform and Palautus must refund it there.
+    platform_managed: bool = False
+
+
+@dataclass(frozen=True)
+class OrderSnapshot:
+    """An order as the platform last described it."""
+
+    platform_order_id: str
+    name: str
+    currency: str
+    shop_currency: str
+    taxes_included: bool
+    updated_at: datetime
+    lines: tuple[OrderLineData, ...] = ()
+    email: str | None = None
+    financial_status: str | None = None
+    processed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    total: int = 0
+    platform_gid: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopRefundLine:
+    """Units of one order line refunded by the shop."""
+
+    platform_line_id: str
+    quantity: int
+    amount: int = 0
+
+
+@dataclass(frozen=True)
+class ShopRefundData:
+    """A refund made in the shop itself (admin, POS, another app, or our own sync echoed back)."""
+
+    platform_refund_id: str
+    platform_order_id: str
+    amount: int
+    currency: str
+    created_at: datetime
+    lines: tuple[ShopRefundLine, ...] = ()
+    note: str | None = None
+    # transaction ids of the payments this refund took money back from
+    parent_transaction_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReturnItemData:
+    """One line of a return request."""
+
+    platform_line_id: str
+    quantity: int
+    reason: str
+    reason_note: str | None = None
+    platform_item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnRequestData:
+    """A return the customer or merchant opened in the shop platform."""
+
+    platform_return_id: str
+    platform_order_id: str
+    items: tuple[ReturnItemData, ...] = ()
+    name: str | None = None
+    customer_note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnStatusChange:
+    """The platform says a return it owns changed status (approved, declined, cancelled, closed)."""
+
+    platform_return_id: str
+    platform_order_id: str | None
+    status: str
+    reason: str | None = None
+    note: str | None = None
+    items: tuple[ReturnItemData, ...] = field(default=())

@@ -1,0 +1,123 @@
+"""Refund planning: what a return is worth, computed purely so the portal can preview it.
+
+`plan_refund` has no I/O. `jobs/refunds.py: push_refund` performs the plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+
+from integration.money import prorate
+
+__all__ = ["RefundStatus", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund"]
+
+
+class RefundStatus(str, Enum):
+    PENDING = "pending"  # written, not yet sent to the provider
+    SUBMITTED = "submitted"  # sent; the provider accepted it or we await its answer
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in (RefundStatus.SUCCEEDED, RefundStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class LineToRefund:
+    """Units of one order line to refund, with what the customer paid for the whole line."""
+
+    order_line_id: int
+    quantity: int
+    line_quantity: int
+    already_refunded: int
+    unit_price: int
+    discount_total: int
+    tax_total: int
+    tax_rate: Decimal
+    taxes_included: bool
+    return_item_id: int | None = None
+
+    @property
+    def line_paid(self) -> int:
+        """What the customer paid for the whole line, tax included."""
+        gross = self.unit_price * self.line_quantity - self.discount_total
+        return gross if self.taxes_included else gross + self.tax_total
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    order_line_id: int
+    return_item_id: int | None
+    quantity: int
+    amount: int  # tax included
+    tax: int
+    tax_rate: Decimal
+
+
+@dataclass(frozen=True)
+class Fees:
+    """Deductions the shop's policy names."""
+
+    restocking_percent: Decimal = Decimal(0)
+    return_shipping: int = 0
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    currency: str
+    lines: tuple[PlannedLine, ...]
+    subtotal: int  # lines, tax included, before fees
+    fees: dict[str, int]
+    amount: int  # what goes back to the customer
+    tax: int  # VAT contained in the lines refunded
+    vat: dict[str, int]  # VAT per rate ("0.24" -> minor units)
+    capped: bool = False  # the payment had less left to refund than the items are worth
+
+
+def _plan_line(line: LineToRefund) -> PlannedLine:
+    args = (line.line_quantity, line.quantity, line.already_refunded)
+    return PlannedLine(
+        order_line_id=line.order_line_id,
+        return_item_id=line.return_item_id,
+        quantity=line.quantity,
+        amount=prorate(line.line_paid, *args),
+        tax=prorate(line.tax_total, *args),
+        tax_rate=line.tax_rate,
+    )
+
+
+def _fees(subtotal: int, fees: Fees) -> dict[str, int]:
+    # A percentage fee is rounded half up to the minor unit; flat fees are exact.
+    restocking = int((Decimal(subtotal) * fees.restocking_percent / 100).quantize(Decimal(1), ROUND_HALF_UP))
+    named = {"restocking": restocking, "return_shipping": fees.return_shipping}
+    return {name: value for name, value in named.items() if value}
+
+
+def _vat(lines: tuple[PlannedLine, ...]) -> dict[str, int]:
+    vat: dict[str, int] = {}
+    for line in lines:
+        if line.tax:
+            key = str(line.tax_rate.normalize())
+            vat[key] = vat.get(key, 0) + line.tax
+    return vat
+
+
+def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable: int) -> RefundPlan:
+    """Price the lines, deduct the policy's fees, and never exceed what the payment has left."""
+    planned = tuple(_plan_line(line) for line in lines if line.quantity > 0)
+    subtotal = sum(line.amount for line in planned)
+    deductions = _fees(subtotal, fees)
+    amount = max(subtotal - sum(deductions.values()), 0)
+    capped = amount > refundable
+    return RefundPlan(
+        currency=currency,
+        lines=planned,
+        subtotal=subtotal,
+        fees=deductions,
+        amount=min(amount, max(refundable, 0)),
+        tax=sum(line.tax for line in planned),
+        vat=_vat(planned),
+        capped=capped,
+    )
