@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-pg migrate bench clean
+
+$(STAMP): requirements.txt tests/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r tests/requirements.txt
+	touch $(STAMP)
+
+## run: migrate and start web, worker and clock (SQLite + embedded Redis unless DATABASE_URL/REDIS_URL are set)
+run: $(STAMP)
+	$(PY) -m integration.devserver
+
+## test: the whole suite (embedded SQLite + Redis unless DATABASE_URL/REDIS_URL are set)
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+## test-pg: the suite against this machine's PostgreSQL and Redis
+test-pg:
+	DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 $(MAKE) test
+
+## migrate: apply migrations to DATABASE_URL
+migrate: $(STAMP)
+	$(VENV)/bin/flask --app wsgi db upgrade
+
+## bench: the benchmarks in benchmarks/, printing their numbers
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,245 @@
+"""Stripe refunds, API version 2023-08-16: create one, look one up, find one made earlier under a key."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.http import new_session, retry_after, send
+from adapters.payments import ProviderRefund
+from integration.errors import InvalidInput
+from integration.money import Money, exponent
+from integration.refunds import RefundStatus
+
+__all__ = ["StripeProvider"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "stripe"
+STRIPE_VERSION = "2023-08-16"  # pinned to the spec in tests/contracts/, so response shapes stay put
+REFUNDS_PATH = "/v1/refunds"
+LIST_LIMIT = 100
+REASON = "requested_by_customer"
+IDEMPOTENCY_METADATA_KEY = "palautus_idempotency_key"
+
+HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
+HEADER_STRIPE_VERSION = "Stripe-Version"
+HEADER_SHOULD_RETRY = "Stripe-Should-Retry"
+HEADER_REQUEST_ID = "Request-Id"
+
+# Refund `status`, as components.schemas.refund documents it.
+STATUSES = {
+    "pending": RefundStatus.SUBMITTED,
+    "requires_action": RefundStatus.SUBMITTED,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+
+# https://stripe.com/docs/currencies#zero-decimal
+ZERO_DECIMAL_CURRENCIES = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+# https://stripe.com/docs/currencies#special-cases: ISK and UGX became zero-decimal, but the API keeps
+# them two-decimal for backwards compatibility (5 ISK is 500); HUF and TWD are zero-decimal only for
+# payouts. In charges and refunds all four take two-decimal amounts.
+SPECIAL_TWO_DECIMAL_CURRENCIES = frozenset("HUF ISK TWD UGX".split())
+# The last digit must be 0 (5.124 KWD must be sent as 5120 or 5130).
+THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
+
+CHARGE_PREFIXES = ("ch_", "py_")  # py_ is a charge made with a non-card payment method
+PAYMENT_INTENT_PREFIX = "pi_"
+RETRYABLE_CONFLICT_CODES = frozenset({"lock_timeout", "idempotency_key_in_use"})
+
+
+class StripeProvider:
+    """The PaymentProvider port over Stripe's /v1/refunds."""
+
+    name = PROVIDER
+
+    def __init__(self, secret_key: str, api_base: str = "https://api.stripe.com", timeout=10.0, session=None):
+        self._secret_key = secret_key
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+        self._session = session or new_session()
+
+    def __repr__(self) -> str:
+        return f"StripeProvider(api_base={self.api_base!r})"
+
+    def refund(
+        self, payment_id: str, amount: Money, idempotency_key: str, metadata: dict[str, str]
+    ) -> ProviderRefund:
+        """Refund part or all of a payment; Stripe replays its first answer for a repeated key."""
+        form = [
+            _payment_param(payment_id),
+            ("amount", str(_to_stripe_amount(amount))),
+            ("reason", REASON),
+            *_metadata_params({**metadata, IDEMPOTENCY_METADATA_KEY: idempotency_key}),
+        ]
+        headers = {HEADER_IDEMPOTENCY_KEY: idempotency_key}
+        result = _parse_refund(self._call("POST", REFUNDS_PATH, data=form, headers=headers))
+        ids = {"provider_refund_id": result.provider_refund_id, "provider_status": result.provider_status}
+        logger.info("stripe refund created", extra=ids)
+        return result
+
+    def get_refund(self, provider_refund_id: str) -> ProviderRefund:
+        """The refund's current state at Stripe."""
+        path = f"{REFUNDS_PATH}/{quote(provider_refund_id, safe='')}"
+        return _parse_refund(self._call("GET", path))
+
+    def find_refund(self, payment_id: str, idempotency_key: str) -> ProviderRefund | None:
+        """The payment's refund whose metadata carries this key, over every page; None if none does."""
+        for refund in self._refunds_of(payment_id):
+            if (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) == idempotency_key:
+                return _parse_refund(refund)
+        return None
+
+    def _refunds_of(self, payment_id: str):
+        params = dict([_payment_param(payment_id)], limit=LIST_LIMIT)
+        while True:
+            data = self._call("GET", REFUNDS_PATH, params=params)
+            page = data.get("data")
+            if not isinstance(page, list) or not all(isinstance(refund, dict) for refund in page):
+                raise _malformed("a refund list without a data array of objects")
+            yield from page
+            if not data.get("has_more") or not page:
+                return
+            params["starting_after"] = page[-1].get("id")
+            if not isinstance(params["starting_after"], str):
+                raise _malformed("a refund list whose last refund has no id")
+
+    def _call(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> dict:
+        headers = {
+            "Authorization": f"Bearer {self._secret_key}",
+            HEADER_STRIPE_VERSION: STRIPE_VERSION,
+            **(headers or {}),
+        }
+        response = send(
+            self._session, method, self.api_base + path,
+            provider=PROVIDER, timeout=self.timeout, headers=headers, **kwargs,
+        )
+        if not 200 <= response.status_code < 300:
+            raise self._error(response)
+        body = _json(response)
+        if body is None:
+            raise _malformed("an answer that is not a JSON object", response)
+        return body
+
+    def _error(self, response) -> ProviderRejected | ProviderUnavailable:
+        """The error for a non-2xx answer, carrying Stripe's message but never the body."""
+        error = (_json(response) or {}).get("error")
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code") or error.get("type")
+        message = str(error.get("message") or "Stripe returned an error without a message")
+        message = message.replace(self._secret_key, "[redacted]")[:500]  # Stripe masks keys; be sure
+        kind = ProviderUnavailable if _should_retry(response, code) else ProviderRejected
+        exc = kind(
+            message,
+            provider=PROVIDER,
+            status=response.status_code,
+            code=code,
+            request_id=response.headers.get(HEADER_REQUEST_ID),
+            retry_after=retry_after(response),
+        )
+        ids = {"status": exc.status, "code": code, "request_id": exc.request_id}
+        logger.warning("stripe request failed, retryable=%s", exc.should_retry, extra=ids)
+        return exc
+
+
+def _should_retry(response, code: str | None) -> bool:
+    # Stripe's own header wins, as in stripe-python's _http_client._should_retry.
+    header = (response.headers.get(HEADER_SHOULD_RETRY) or "").strip().lower()
+    if header in ("true", "false"):
+        return header == "true"
+    status = response.status_code
+    if status == 409:  # a concurrent request holds the object or the key
+        return code in RETRYABLE_CONFLICT_CODES
+    return status == 429 or status >= 500 or status < 400
+
+
+def _to_stripe_amount(money: Money) -> int:
+    """Our minor units as the integer Stripe wants; ProviderRejected, before any call, if impossible."""
+    if money.amount <= 0:
+        raise _rejected(f"a refund must be positive, got {money}", "amount_invalid")
+    amount = _shift(money.amount, _stripe_exponent(money.currency) - exponent(money.currency))
+    if amount is None:
+        raise _rejected(f"{money} cannot be expressed in Stripe's unit", "amount_invalid")
+    if money.currency in THREE_DECIMAL_CURRENCIES and amount % 10:
+        raise _rejected(f"{money}: Stripe takes three-decimal amounts in whole tens", "amount_invalid")
+    return amount
+
+
+def _from_stripe_amount(amount: int, currency: str) -> Money:
+    code = currency.upper()
+    minor = _shift(amount, exponent(code) - _stripe_exponent(code))
+    if minor is None:
+        raise _malformed(f"an amount not expressible in {code} minor units")
+    return Money(minor, code)
+
+
+def _stripe_exponent(currency: str) -> int:
+    if currency in SPECIAL_TWO_DECIMAL_CURRENCIES:
+        return 2
+    if currency in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    return 3 if currency in THREE_DECIMAL_CURRENCIES else 2
+
+
+def _shift(amount: int, places: int) -> int | None:
+    """amount * 10**places, or None when a negative shift would drop digits."""
+    if places >= 0:
+        return amount * 10**places
+    whole, rest = divmod(amount, 10**-places)
+    return None if rest else whole
+
+
+def _payment_param(payment_id: str) -> tuple[str, str]:
+    if payment_id.startswith(CHARGE_PREFIXES):
+        return ("charge", payment_id)
+    if payment_id.startswith(PAYMENT_INTENT_PREFIX):
+        return ("payment_intent", payment_id)
+    raise _rejected("the payment id is neither a Stripe payment intent nor a charge", "payment_id_invalid")
+
+
+def _metadata_params(metadata: dict[str, str]) -> list[tuple[str, str]]:
+    """Stripe's nested form encoding: metadata[key]=value."""
+    return [(f"metadata[{key}]", str(value)) for key, value in metadata.items()]
+
+
+def _parse_refund(refund: dict) -> ProviderRefund:
+    """A Stripe refund object in our vocabulary; ProviderUnavailable if it lacks what we need."""
+    refund_id, status = refund.get("id"), refund.get("status")
+    if not isinstance(refund_id, str) or not isinstance(status, str):
+        raise _malformed("a refund without id or status")
+    if not isinstance(refund.get("amount"), int) or not isinstance(refund.get("currency"), str):
+        raise _malformed("a refund without amount or currency")
+    try:
+        money = _from_stripe_amount(refund["amount"], refund["currency"])
+    except InvalidInput:
+        raise _malformed("a refund in an unknown currency") from None
+    if status not in STATUSES:
+        logger.warning("unknown stripe refund status", extra={"provider_refund_id": refund_id})
+    ours = STATUSES.get(status, RefundStatus.SUBMITTED)  # an unknown word is never final: keep polling
+    reason = refund.get("failure_reason") if ours is RefundStatus.FAILED else None
+    return ProviderRefund(refund_id, ours, money, provider_status=status, failure_reason=reason)
+
+
+def _json(response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _rejected(message: str, code: str) -> ProviderRejected:
+    return ProviderRejected(message, provider=PROVIDER, code=code)
+
+
+def _malformed(what: str, response=None) -> ProviderUnavailable:
+    # Retryable on purpose: the refund may exist at Stripe, so never report it as failed.
+    return ProviderUnavailable(
+        f"Stripe returned {what}",
+        provider=PROVIDER,
+        status=getattr(response, "status_code", None),
+        code="unexpected_response",
+        request_id=response.headers.get(HEADER_REQUEST_ID) if response is not None else None,
+    )

@@ -1,0 +1,1 @@
+"""Shopify: webhook bodies and Admin API answers translated into Palautus records."""

@@ -1,0 +1,338 @@
+"""Shopify Admin GraphQL API (2026-10): read an order's payments, record refunds, answer returns.
+
+Recording a refund Palautus already made at the payment provider
+-----------------------------------------------------------------
+`record_refund` sends `refundCreate` with `refundLineItems` (restockType
+NO_RESTOCK: returns restock separately) and **no `transactions`**, `notify: false`.
+
+Why: a REFUND `OrderTransactionInput` names "the payment gateway to use for this
+transaction". For Shopify Payments and payments apps (Paytrail, Klarna, PayPal)
+Shopify then refunds through that gateway itself; for an app it opens a refund
+session and calls the app (shopify.dev, payments apps, "Process a refund"). Such a
+transaction is inert only for a gateway Shopify cannot reach, which a gateway
+name does not tell reliably. Line items without transactions mark the items
+refunded and move no money for any gateway: the one option that can never refund
+a customer twice. Shopify's refunded total stays 0 for it, so the note says what
+was refunded where (built deterministically, so a retry sends identical input).
+
+Idempotency: `refundCreate(...) @idempotent(key:)`, optional in 2026-01, required
+from 2026-04, never empty; a retry with the same key returns "the result of the
+original operation instead of creating a new one" (shopify.dev changelog,
+2025-12-12). The key is a UUID (Shopify's advice) derived from our refund's key.
+
+Payments (`order_payments`): successful SALE and CAPTURE transactions, mapped by
+gateway name (lower-cased, matched by substring, first match wins):
+
+    gateway contains     provider           platform_managed  payment_id
+    "stripe"             stripe             False             PaymentIntent pi_... (paymentId, else receipt)
+    "shopify_payments"   shopify_payments   True              paymentId
+    "paytrail"           paytrail           True              paymentId
+    "klarna"             klarna             True              paymentId
+    "paypal"             paypal             True              paymentId
+    "gift_card"          gift_card          True              paymentId   (the money is held by Shopify)
+    anything else        the gateway name   False             paymentId
+
+Errors: 429 and 5xx -> ProviderUnavailable (Retry-After kept); 401/402/403/404/423
+and other 4xx -> ProviderRejected; a top-level GraphQL error coded `THROTTLED`
+(retry_after from `extensions.cost.throttleStatus`), `INTERNAL_SERVER_ERROR` or
+`IDEMPOTENCY_CONCURRENT_REQUEST` -> ProviderUnavailable; other top-level errors
+and mutation userErrors -> ProviderRejected.
+The access token is sent per request and never appears in errors, reprs or logs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+
+from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.http import new_session, retry_after, send
+from adapters.platforms.shopify import graphql as gql
+from integration.money import Money, to_minor
+from integration.records import PaymentData
+
+__all__ = ["ShopifyAdmin", "RefundRecord", "refund_idempotency_key", "decline_reason"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "shopify"
+TOKEN_HEADER = "X-Shopify-Access-Token"
+REQUEST_ID_HEADER = "X-Request-Id"
+ENDPOINT = "{base}/admin/api/{version}/graphql.json"
+
+# (substring of the lower-cased gateway, provider, platform_managed): the table above.
+GATEWAYS = (
+    ("stripe", "stripe", False),
+    ("shopify_payments", "shopify_payments", True),
+    ("paytrail", "paytrail", True),
+    ("klarna", "klarna", True),
+    ("paypal", "paypal", True),
+    ("gift_card", "gift_card", True),
+)
+PAYMENT_KINDS = {"SALE": "sale", "CAPTURE": "capture"}
+HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 404: "not_found", 423: "shop_locked"}
+# Top-level error codes worth a retry; every other top-level error is permanent.
+RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
+DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
+DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
+# Namespace for the refundCreate idempotency keys; fixed forever, or retries stop deduplicating.
+REFUND_KEY_NAMESPACE = uuid.UUID("5d0c5c8e-2f4a-4a43-9a4e-6a1f3c2b7d10")
+_SHOP_DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """A refund Palautus made at the payment provider, to be recorded on the Shopify order."""
+
+    order_gid: str
+    idempotency_key: str
+    note: str
+    lines: tuple[tuple[str, int], ...]  # (LineItem gid, quantity)
+    amount: Money
+    parent_transaction_gid: str | None = None
+    gateway: str | None = None
+
+    def __post_init__(self):
+        if not self.idempotency_key or not self.idempotency_key.strip():
+            raise ValueError("a refund record needs an idempotency key")
+        if any(quantity <= 0 for _, quantity in self.lines):
+            raise ValueError("refund line quantities must be positive")
+
+
+class ShopifyAdmin:
+    """One shop's Admin GraphQL API."""
+
+    def __init__(self, shop_domain, access_token, *, api_base="https://{shop}", api_version="2026-10",
+                 timeout=10.0, session=None):
+        if not _SHOP_DOMAIN.match(shop_domain or ""):
+            raise ValueError(f"not a shop domain: {shop_domain!r}")
+        self.shop_domain = shop_domain
+        self.api_version = api_version
+        self.url = ENDPOINT.format(base=api_base.format(shop=shop_domain).rstrip("/"), version=api_version)
+        self.timeout = timeout
+        self._token = access_token
+        self._session = session or new_session()
+
+    def __repr__(self) -> str:
+        return f"ShopifyAdmin(shop={self.shop_domain!r}, api_version={self.api_version!r})"
+
+    def order_payments(self, order_gid: str) -> list[PaymentData]:
+        """The order's successful sales and captures, with the provider that holds the money."""
+        data, request_id = self._call(gql.ORDER_TRANSACTIONS, {"id": order_gid})
+        order = data["order"]
+        if order is None:
+            raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
+        return [_payment(t) for t in order["transactions"]
+                if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS"]
+
+    def record_refund(self, refund: RefundRecord) -> str:
+        """Record on the order a refund made elsewhere; Shopify moves no money. Returns the Refund gid."""
+        variables = {"input": _refund_input(refund), "idempotencyKey": refund_idempotency_key(refund)}
+        data, request_id = self._call(gql.REFUND_CREATE, variables)
+        payload = data["refundCreate"]
+        if payload["userErrors"]:
+            raise _rejected(payload["userErrors"], request_id)
+        if not payload.get("refund"):
+            raise _malformed("refundCreate answered with neither a refund nor userErrors")
+        return payload["refund"]["id"]
+
+    def approve_return(self, return_gid: str, *, notify_customer: bool = False) -> None:
+        """Approve a requested return; a return already approved (open or closed) counts as done."""
+        variables = {"input": {"id": return_gid, "notifyCustomer": notify_customer}}
+        self._return_mutation(gql.RETURN_APPROVE_REQUEST, "returnApproveRequest", variables, {"OPEN", "CLOSED"})
+
+    def decline_return(self, return_gid: str, reason: str | None, note: str | None = None,
+                       *, notify_customer: bool = False) -> None:
+        """Decline a requested return with a ReturnDeclineReason mapped from `reason`."""
+        data = {"id": return_gid, "declineReason": decline_reason(reason), "notifyCustomer": notify_customer}
+        if note:
+            data["declineNote"] = note[:DECLINE_NOTE_MAX]
+        self._return_mutation(gql.RETURN_DECLINE_REQUEST, "returnDeclineRequest", {"input": data}, {"DECLINED"})
+
+    def close_return(self, return_gid: str) -> None:
+        """Close a return; an already closed return counts as done."""
+        self._return_mutation(gql.RETURN_CLOSE, "returnClose", {"id": return_gid}, {"CLOSED"})
+
+    def add_tags(self, gid: str, tags: list[str]) -> None:
+        """Add tags to a taggable resource (order, customer, ...); tagsAdd is idempotent by nature."""
+        if not tags:
+            return
+        data, request_id = self._call(gql.TAGS_ADD, {"id": gid, "tags": list(tags)})
+        if data["tagsAdd"]["userErrors"]:
+            raise _rejected(data["tagsAdd"]["userErrors"], request_id)
+
+    def cancel_return(self, return_gid: str) -> None:
+        """Cancel a return nothing was done on yet; an already cancelled return counts as done."""
+        self._return_mutation(gql.RETURN_CANCEL, "returnCancel", {"id": return_gid}, {"CANCELED"})
+
+    def _return_mutation(self, document, field, variables, done_statuses) -> None:
+        # ReturnErrorCode has no "already approved/declined/closed" code, only the
+        # generic INVALID_STATE, so on any userError we look at the return itself.
+        data, request_id = self._call(document, variables)
+        errors = data[field]["userErrors"]
+        if not errors:
+            return
+        return_gid = variables.get("id") or variables["input"]["id"]
+        found = self._call(gql.RETURN_STATUS, {"id": return_gid})[0]["return"]
+        if found and found["status"] in done_statuses:
+            logger.info("shopify return already %s", found["status"], extra={"return_gid": return_gid})
+            return
+        raise _rejected(errors, request_id)
+
+    def _call(self, document: str, variables: dict) -> tuple[dict, str | None]:
+        """POST one GraphQL document; returns its `data` and Shopify's request id."""
+        response = send(self._session, "POST", self.url, provider=PROVIDER, timeout=self.timeout,
+                        json={"query": document, "variables": variables},
+                        headers={TOKEN_HEADER: self._token, "Accept": "application/json"})
+        request_id = response.headers.get(REQUEST_ID_HEADER)
+        logger.debug("shopify graphql %s", response.status_code,
+                     extra={"shop": self.shop_domain, "request_id": request_id})
+        _raise_for_status(response, request_id)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderUnavailable("answer is not JSON", provider=PROVIDER, status=response.status_code,
+                                      code="bad_response", request_id=request_id) from None
+        if not isinstance(body, dict):
+            raise _malformed("GraphQL answer is not a JSON object")
+        if body.get("errors"):
+            raise _top_level_error(body, request_id)
+        if not isinstance(body.get("data"), dict):
+            raise _malformed("GraphQL answer has no data")
+        return body["data"], request_id
+
+
+def refund_idempotency_key(refund: RefundRecord) -> str:
+    """The @idempotent key for recording this refund: a UUID fixed by our refund's own key."""
+    return str(uuid.uuid5(REFUND_KEY_NAMESPACE, f"shopify-refund-record:{refund.idempotency_key}"))
+
+
+def decline_reason(reason: str | None) -> str:
+    """Map a free-text reason to a ReturnDeclineReason value; OTHER when nothing fits."""
+    text = re.sub(r"[^a-z]+", "_", (reason or "").lower()).strip("_")
+    if text.upper() in DECLINE_REASONS:
+        return text.upper()
+    if "final" in text:
+        return "FINAL_SALE"
+    if "period" in text or "window" in text or "expired" in text or "too_late" in text:
+        return "RETURN_PERIOD_ENDED"
+    return "OTHER"
+
+
+def _refund_input(refund: RefundRecord) -> dict:
+    # No "transactions", so Shopify moves no money: see the module docstring.
+    where = refund.gateway or "the payment provider"
+    line = f"Refunded {refund.amount} at {where} by Palautus; Shopify moved no money."
+    lines = [{"lineItemId": gid, "quantity": n, "restockType": "NO_RESTOCK"} for gid, n in refund.lines]
+    return {"orderId": refund.order_gid, "currency": refund.amount.currency, "notify": False,
+            "note": f"{refund.note}\n{line}" if refund.note else line, "refundLineItems": lines}
+
+
+def _payment(transaction: dict) -> PaymentData:
+    gateway = transaction.get("gateway") or ""
+    provider, managed = _provider(gateway)
+    money = transaction["amountSet"]["presentmentMoney"]
+    payment_id = transaction.get("paymentId") or (transaction.get("parentTransaction") or {}).get("paymentId")
+    if provider == "stripe":
+        payment_id = _stripe_payment_id(transaction)
+    return PaymentData(
+        platform_transaction_id=_numeric_id(transaction["id"]),
+        provider=provider,
+        gateway=gateway,
+        payment_id=payment_id,
+        amount=to_minor(money["amount"], money["currencyCode"]),
+        currency=money["currencyCode"],
+        kind=PAYMENT_KINDS[transaction["kind"]],
+        platform_managed=managed,
+    )
+
+
+def _provider(gateway: str) -> tuple[str, bool]:
+    name = gateway.strip().lower()
+    for needle, provider, managed in GATEWAYS:
+        if needle in name or needle.replace("_", " ") in name:
+            return provider, managed
+    return name, False
+
+
+def _stripe_payment_id(transaction: dict) -> str | None:
+    """The PaymentIntent (or, for old integrations, the Charge) behind a Stripe transaction."""
+    parent = transaction.get("parentTransaction") or {}
+    ids = [transaction.get("paymentId"), parent.get("paymentId")]
+    receipt = _receipt(transaction.get("receiptJson"))
+    intent = receipt.get("payment_intent")
+    ids += [intent.get("id") if isinstance(intent, dict) else intent, receipt.get("id")]
+    ids = [i for i in ids if isinstance(i, str)]
+    return next((i for i in ids if i.startswith("pi_")), None) or next((i for i in ids if i[:3] == "ch_"), None)
+
+
+def _receipt(value) -> dict:
+    # receiptJson is gateway-specific and "not a stable contract": tolerate anything.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _numeric_id(gid: str) -> str:
+    return gid.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _malformed(message: str) -> ProviderUnavailable:
+    # Shopify answered but not in its documented shape: worth another try, and
+    # every call that changes something carries an idempotency guarantee.
+    return ProviderUnavailable(message, provider=PROVIDER, code="bad_response")
+
+
+def _raise_for_status(response, request_id) -> None:
+    status = response.status_code
+    if status == 429:
+        raise ProviderUnavailable("rate limited", provider=PROVIDER, status=status, code="throttled",
+                                  request_id=request_id, retry_after=retry_after(response))
+    if status >= 500:
+        raise ProviderUnavailable("server error", provider=PROVIDER, status=status, request_id=request_id)
+    if 300 <= status < 500:
+        code = HTTP_REJECTIONS.get(status, "http_error")
+        raise ProviderRejected(f"request refused ({code})", provider=PROVIDER, status=status, code=code,
+                               request_id=request_id)
+
+
+def _top_level_error(body: dict, request_id) -> Exception:
+    errors = body["errors"] if isinstance(body["errors"], list) else [{"message": str(body["errors"])}]
+    codes = [(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)]
+    message = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+    code = next((c for c in codes if c), None)
+    retryable = next((c for c in codes if c in RETRYABLE_CODES), None)
+    if retryable:
+        wait = _throttle_wait(body) if retryable == "THROTTLED" else None
+        return ProviderUnavailable(message, provider=PROVIDER, code=retryable, request_id=request_id,
+                                   retry_after=wait)
+    return ProviderRejected(message, provider=PROVIDER, code=code, request_id=request_id)
+
+
+def _throttle_wait(body: dict) -> float | None:
+    """Seconds until the cost bucket holds the requested cost again."""
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    try:
+        missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
+        rate = float(status["restoreRate"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if rate <= 0:
+        return None
+    return round(missing / rate, 2) if missing > 0 else 1.0
+
+
+def _rejected(user_errors: list, request_id) -> ProviderRejected:
+    messages = []
+    for error in user_errors:
+        field = ".".join(str(part) for part in error.get("field") or [])
+        messages.append(f"{field}: {error.get('message')}" if field else str(error.get("message")))
+    code = next((e.get("code") for e in user_errors if e.get("code")), None)
+    return ProviderRejected("; ".join(messages), provider=PROVIDER, code=code or "user_error",
+                            request_id=request_id)

@@ -1,0 +1,105 @@
+"""The GraphQL documents Palautus sends to the Shopify Admin API (version 2026-10).
+
+Every upper-case string constant here that starts with `query` or `mutation` is
+validated against Shopify's own schema in `tests/adapters/test_shopify_admin.py`,
+so a misspelt field or a removed mutation fails the tests, not a merchant's refund.
+Field notes (from the 2026-10 schema):
+
+- `OrderTransaction.authorizationCode` is deprecated ("Use `paymentId` instead").
+- `OrderTransaction.receiptJson` is gateway-specific and "not a stable contract";
+  it is read only as a fallback for finding a Stripe PaymentIntent.
+- `refundCreate`'s payload errors are plain `UserError` (no code); the return
+  mutations answer with `ReturnUserError` whose `code` is a `ReturnErrorCode`.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "ORDER_TRANSACTIONS",
+    "REFUND_CREATE",
+    "RETURN_APPROVE_REQUEST",
+    "RETURN_DECLINE_REQUEST",
+    "RETURN_CLOSE",
+    "RETURN_CANCEL",
+    "RETURN_STATUS",
+    "TAGS_ADD",
+]
+
+ORDER_TRANSACTIONS = """
+query OrderTransactions($id: ID!) {
+  order(id: $id) {
+    id
+    transactions {
+      id
+      kind
+      status
+      gateway
+      paymentId
+      receiptJson
+      amountSet { presentmentMoney { amount currencyCode } }
+      parentTransaction { id paymentId }
+    }
+  }
+}
+"""
+
+REFUND_CREATE = """
+mutation RefundCreate($input: RefundInput!, $idempotencyKey: String!) {
+  refundCreate(input: $input) @idempotent(key: $idempotencyKey) {
+    refund { id }
+    userErrors { field message }
+  }
+}
+"""
+
+RETURN_APPROVE_REQUEST = """
+mutation ReturnApproveRequest($input: ReturnApproveRequestInput!) {
+  returnApproveRequest(input: $input) {
+    return { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+RETURN_DECLINE_REQUEST = """
+mutation ReturnDeclineRequest($input: ReturnDeclineRequestInput!) {
+  returnDeclineRequest(input: $input) {
+    return { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+RETURN_CLOSE = """
+mutation ReturnClose($id: ID!) {
+  returnClose(id: $id) {
+    return { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+RETURN_CANCEL = """
+mutation ReturnCancel($id: ID!) {
+  returnCancel(id: $id) {
+    return { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+# Asked only after a return mutation answered with userErrors, to tell an
+# idempotent re-run (the return is already in the target state) from a real refusal.
+RETURN_STATUS = """
+query ReturnStatus($id: ID!) {
+  return(id: $id) { id status }
+}
+"""
+
+TAGS_ADD = """
+mutation TagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) {
+    node { id }
+    userErrors { field message }
+  }
+}
+"""

@@ -1,0 +1,34 @@
+"""Bearer authentication: the shop's API key picks the shop; every query is scoped to it."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from integration.api.errors import error_response
+from integration.db import get_session
+from integration.services.context import Ctx
+from integration.services.shops import shop_by_api_key
+
+__all__ = ["authenticate", "ctx", "current_shop"]
+
+
+def authenticate():
+    """before_request: set g.shop from `Authorization: Bearer <key>`, or answer 401."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    shop = shop_by_api_key(get_session(), key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    if shop is None:
+        return error_response(
+            401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": 'Bearer realm="palautus"'},
+        )  # fmt: skip
+    g.shop = shop
+    return None
+
+
+def current_shop():
+    return g.shop
+
+
+def ctx() -> Ctx:
+    """The use-case context for this request."""
+    app = current_app
+    return Ctx(get_session(), app.extensions["tasks"], app.extensions["providers"])

@@ -1,0 +1,57 @@
+"""The Flask application factory: everything is built here, nothing connects at import."""
+from __future__ import annotations
+
+import logging
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from adapters.payments import PROVIDERS
+from integration import db
+from integration.config import load_config
+from integration.logs import configure_logging
+from integration.secrets import vault_from_config
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from the environment (and `.env`), or from `config` in tests."""
+    if config is None:
+        load_dotenv()
+    settings = load_config(config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_WEBHOOK_BYTES"]
+    app.json.sort_keys = False
+    configure_logging(settings["LOG_LEVEL"])
+
+    db.init_app(app)
+    app.extensions["vault"] = vault_from_config(settings)
+    _init_tasks(app)
+    app.extensions["providers"] = frozenset(PROVIDERS)
+    _register_blueprints(app)
+    from integration.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_tasks(app: Flask) -> None:
+    from jobs.queue import RQTasks, redis_factory
+
+    app.extensions["tasks"] = RQTasks(redis_factory(app.config), app.config)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from integration.api import init_api
+    from integration.api.errors import register_error_handlers
+    from integration.health import bp as health_bp
+    from webhooks import bp as webhooks_bp
+
+    init_api(app)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(health_bp)
+    register_error_handlers(app)

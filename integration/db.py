@@ -1,0 +1,76 @@
+"""Database engine and sessions: one `Database` per app, registered with `init_app`."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["Database", "init_app", "get_session"]
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    # WAL lets the web process read while the worker writes; busy_timeout makes
+    # a writer wait for the lock instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """An engine and its session factory."""
+
+    def __init__(self, url: str):
+        parsed = make_url(url)
+        kwargs = {"pool_pre_ping": True}
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self):
+        """A session that rolls back on error and always closes."""
+        session: Session = self.sessionmaker()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+def init_app(app) -> Database:
+    """Attach a Database to the app and close the request's session after each request."""
+    from flask import g
+
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions["db"] = database
+
+    def _close_session(_exc=None):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    # One session per request, closed at its end even when the app context
+    # outlives the request (tests, CLI commands).
+    app.teardown_request(_close_session)
+    app.teardown_appcontext(_close_session)
+
+    return database
+
+
+def get_session() -> Session:
+    """The current request's session, created on first use."""
+    from flask import current_app, g
+
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db"].sessionmaker()
+    return g.db_session

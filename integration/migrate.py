@@ -1,0 +1,22 @@
+"""Apply Alembic migrations from code (make run, tests, the `db` CLI)."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from integration.config import ROOT
+
+__all__ = ["alembic_config", "upgrade"]
+
+
+def alembic_config(database_url: str) -> Config:
+    """The project's Alembic config pointed at one database."""
+    config = Config(str(ROOT / "migrations" / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["skip_logging"] = True
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database's schema up to `revision`."""
+    command.upgrade(alembic_config(database_url), revision)

@@ -1,0 +1,309 @@
+"""Persistence of the common return model (SQLAlchemy 2 declarative). Logic lives elsewhere."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "Shop",
+    "Order",
+    "OrderLine",
+    "Payment",
+    "ShopRefund",
+    "Return",
+    "ReturnItem",
+    "Refund",
+    "WebhookEvent",
+    "ReturnEvent",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC on the way in and out, on SQLite too (which stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Minor = BigInteger  # money in minor units
+Rate = Numeric(9, 6)  # VAT rate as a fraction: 0.24
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+    __table_args__ = (UniqueConstraint("platform", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # Fernet tokens: the platform's access token, a webhook secret of the shop's
+    # own (custom apps), and the payment providers' credentials as JSON.
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_prefix: Mapped[str] = mapped_column(String(16))
+    policy: Mapped[dict] = mapped_column(JSON, default=dict)
+    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uninstalled_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    platform_order_id: Mapped[str] = mapped_column(String(64))
+    platform_gid: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    currency: Mapped[str] = mapped_column(String(3))  # what the customer paid in
+    shop_currency: Mapped[str] = mapped_column(String(3))
+    taxes_included: Mapped[bool] = mapped_column(Boolean, default=False)
+    financial_status: Mapped[str | None] = mapped_column(String(32))
+    total: Mapped[int] = mapped_column(Minor, default=0)
+    processed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    platform_updated_at: Mapped[datetime]
+    payments_synced_at: Mapped[datetime | None]
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Payment.id"
+    )
+    shop_refunds: Mapped[list[ShopRefund]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="ShopRefund.id"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "platform_line_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform_line_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(512))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    variant_id: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(Minor)
+    discount_total: Mapped[int] = mapped_column(Minor, default=0)
+    tax_total: Mapped[int] = mapped_column(Minor, default=0)
+    tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    """A payment reference: which provider holds the order's money, under which id."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("order_id", "platform_transaction_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform_transaction_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(40))
+    gateway: Mapped[str] = mapped_column(String(120))
+    payment_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(Minor)
+    currency: Mapped[str] = mapped_column(String(3))
+    platform_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    order: Mapped[Order] = relationship(back_populates="payments")
+
+
+class ShopRefund(Base):
+    """A refund recorded in the shop: made in its admin, or our own refund echoed back."""
+
+    __tablename__ = "shop_refunds"
+    __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform_refund_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(Minor)
+    currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity, amount}]
+    parent_transaction_ids: Mapped[list] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+    order: Mapped[Order] = relationship(back_populates="shop_refunds")
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    __table_args__ = (UniqueConstraint("shop_id", "code"), UniqueConstraint("shop_id", "platform_return_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    method: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    platform_return_id: Mapped[str | None] = mapped_column(String(64))
+    customer_note: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[dict] = mapped_column(JSON, default=dict)  # {"eligible", "reasons": [...]}
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()
+    items: Mapped[list[ReturnItem]] = relationship(
+        back_populates="ret", cascade="all, delete-orphan", order_by="ReturnItem.id"
+    )
+    refunds: Mapped[list[Refund]] = relationship(back_populates="ret", order_by="Refund.sequence")
+    events: Mapped[list[ReturnEvent]] = relationship(
+        back_populates="ret", cascade="all, delete-orphan", order_by="ReturnEvent.id"
+    )
+
+
+class ReturnItem(Base):
+    __tablename__ = "return_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    platform_item_id: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    reason_note: Mapped[str | None] = mapped_column(Text)
+    condition: Mapped[str | None] = mapped_column(String(32))
+    restock: Mapped[bool | None] = mapped_column(Boolean)
+
+    ret: Mapped[Return] = relationship(back_populates="items")
+    order_line: Mapped[OrderLine] = relationship()
+
+
+class Refund(Base):
+    """One money movement back to the customer, written before the provider is called."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("return_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"), index=True)
+    # Resolved by the refund job when the order's payments were not known yet.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    amount: Mapped[int] = mapped_column(Minor)
+    currency: Mapped[str] = mapped_column(String(3))
+    tax: Mapped[int] = mapped_column(Minor, default=0)
+    vat: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0.24": 1935}
+    fees: Mapped[dict] = mapped_column(JSON, default=dict)  # {"restocking": 500}
+    lines: Mapped[list] = mapped_column(JSON, default=list)
+    provider: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255))
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # A job holds the refund until this moment; a crashed job's claim runs out.
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_submitted_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    shop_refund_gid: Mapped[str | None] = mapped_column(String(128))
+    shop_synced_at: Mapped[datetime | None]
+    sync_error: Mapped[str | None] = mapped_column(Text)
+
+    ret: Mapped[Return] = relationship(back_populates="refunds")
+    payment: Mapped[Payment | None] = relationship()
+
+
+class WebhookEvent(Base):
+    """The inbox: every delivery we answered 200 to, before anything is done with it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("shop_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(100))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    api_version: Mapped[str | None] = mapped_column(String(20))
+    triggered_at: Mapped[datetime | None]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+
+
+class ReturnEvent(Base):
+    """The audit trail: who did what to a return, when, with what data."""
+
+    __tablename__ = "return_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ret: Mapped[Return] = relationship(back_populates="events")

@@ -1,0 +1,68 @@
+"""Secrets at rest: shop API keys (stored hashed) and credentials (stored encrypted)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+__all__ = ["new_api_key", "hash_api_key", "Vault", "vault_from_config"]
+
+logger = logging.getLogger(__name__)
+
+API_KEY_PREFIX = "plt_"
+
+
+def new_api_key() -> str:
+    """A fresh shop API key: 256 random bits, shown once, never stored in clear."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 of the key. The key is random, so a slow hash would add nothing."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time comparison of two strings."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+class Vault:
+    """Encrypts credential dicts with Fernet; the first key encrypts, every key decrypts (rotation)."""
+
+    def __init__(self, keys: list[str]):
+        self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+
+    def seal(self, data: dict) -> bytes:
+        return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode())
+
+    def open(self, token: bytes | None) -> dict:
+        if not token:
+            return {}
+        try:
+            return json.loads(self._fernet.decrypt(token))
+        except InvalidToken:
+            raise RuntimeError("stored credentials cannot be decrypted with ENCRYPTION_KEY") from None
+
+
+def _key_file(var_dir: str) -> str:
+    path = Path(var_dir) / "encryption.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(Fernet.generate_key())
+        logger.warning("ENCRYPTION_KEY is not set: created a development key file", extra={"path": str(path)})
+    return path.read_text().strip()
+
+
+def vault_from_config(config: dict) -> Vault:
+    """The Vault for ENCRYPTION_KEY, or for a key file under VAR_DIR in development."""
+    keys = [k for k in config["ENCRYPTION_KEY"].split(",") if k.strip()]
+    return Vault(keys or [_key_file(config["VAR_DIR"])])

@@ -1,0 +1,1 @@
+"""Use cases: one verb-named function each, load -> check -> change -> record -> commit."""

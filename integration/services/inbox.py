@@ -1,0 +1,43 @@
+"""The webhook inbox: store each delivery once; what the receiver answered 200 to is here."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from integration.models import WebhookEvent, utcnow
+
+__all__ = ["store_event", "EventStatus", "mark_event"]
+
+
+class EventStatus:
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # a topic Palautus does not act on
+    FAILED = "failed"
+
+
+def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bool]:
+    """Insert the delivery and commit; a repeated delivery id gives the stored row and False."""
+    session.add(event)
+    try:
+        session.commit()
+        return event, True
+    except IntegrityError:
+        session.rollback()
+    existing = session.scalar(
+        select(WebhookEvent).where(
+            WebhookEvent.shop_id == event.shop_id, WebhookEvent.delivery_id == event.delivery_id
+        )
+    )
+    if existing is None:  # the constraint that fired was not ours: a real error
+        raise RuntimeError("webhook event could not be stored")
+    return existing, False
+
+
+def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None) -> None:
+    """Record how processing went."""
+    event.status, event.error = status, error
+    if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        event.processed_at = utcnow()
+    session.commit()

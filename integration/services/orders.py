@@ -1,0 +1,105 @@
+"""Order snapshots, their payments, and refunds the shop made itself."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integration.errors import Conflict
+from integration.models import Order, OrderLine, Payment, Refund, Return, ShopRefund, utcnow
+from integration.records import OrderSnapshot, PaymentData, ShopRefundData
+
+__all__ = ["order_by_platform_id", "upsert_order", "record_payments", "record_shop_refund", "OrderNotKnown"]
+
+logger = logging.getLogger(__name__)
+
+_ORDER_FIELDS = (
+    "name", "email", "currency", "shop_currency", "taxes_included",
+    "financial_status", "total", "processed_at", "cancelled_at", "platform_gid",
+)
+_LINE_FIELDS = (
+    "title", "sku", "product_id", "variant_id", "quantity",
+    "unit_price", "discount_total", "tax_total", "tax_rate",
+)
+
+
+class OrderNotKnown(Conflict):
+    """An event refers to an order no order webhook has told us about yet."""
+
+
+def order_by_platform_id(session: Session, shop_id: int, platform_order_id: str) -> Order | None:
+    return session.scalar(
+        select(Order).where(Order.shop_id == shop_id, Order.platform_order_id == platform_order_id)
+    )
+
+
+def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tuple[Order, bool]:
+    """Keep the newest snapshot: an older or equal one (late, replayed) changes nothing."""
+    order = order_by_platform_id(session, shop_id, snapshot.platform_order_id)
+    if order is not None and order.platform_updated_at >= snapshot.updated_at:
+        return order, False
+    if order is None:
+        order = Order(shop_id=shop_id, platform_order_id=snapshot.platform_order_id)
+        session.add(order)
+    for name in _ORDER_FIELDS:
+        setattr(order, name, getattr(snapshot, name))
+    order.platform_updated_at = snapshot.updated_at
+    _merge_lines(order, snapshot)
+    session.flush()
+    return order, True
+
+
+def _merge_lines(order: Order, snapshot: OrderSnapshot) -> None:
+    # Lines are updated in place and never deleted: a return may point at a
+    # line that a later order edit removed.
+    existing = {line.platform_line_id: line for line in order.lines}
+    for data in snapshot.lines:
+        line = existing.get(data.platform_line_id)
+        if line is None:
+            line = OrderLine(platform_line_id=data.platform_line_id)
+            order.lines.append(line)
+        for name in _LINE_FIELDS:
+            setattr(line, name, getattr(data, name))
+
+
+def record_payments(session: Session, order: Order, payments: list[PaymentData]) -> None:
+    """Remember which provider holds the order's money, under which payment id."""
+    known = {p.platform_transaction_id: p for p in order.payments}
+    for data in payments:
+        payment = known.get(data.platform_transaction_id)
+        if payment is None:
+            payment = Payment(platform_transaction_id=data.platform_transaction_id)
+            order.payments.append(payment)
+        for name in ("provider", "gateway", "payment_id", "kind", "amount", "currency", "platform_managed"):
+            setattr(payment, name, getattr(data, name))
+    order.payments_synced_at = utcnow()
+    session.flush()
+
+
+def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> ShopRefund:
+    """Record a refund the shop made; link it to ours when it is our own sync echoed back."""
+    order = order_by_platform_id(session, shop_id, data.platform_order_id)
+    if order is None:
+        raise OrderNotKnown(f"order {data.platform_order_id} is not known yet")
+    row = session.scalar(
+        select(ShopRefund).where(ShopRefund.order_id == order.id, ShopRefund.platform_refund_id == data.platform_refund_id)
+    )
+    if row is None:
+        row = ShopRefund(order_id=order.id, platform_refund_id=data.platform_refund_id)
+        session.add(row)
+    row.amount, row.currency, row.note, row.created_at = data.amount, data.currency, data.note, data.created_at
+    row.lines = [{"platform_line_id": l.platform_line_id, "quantity": l.quantity, "amount": l.amount} for l in data.lines]
+    row.parent_transaction_ids = list(data.parent_transaction_ids)
+    row.refund_id = row.refund_id or _our_refund_id(session, order, data)
+    session.flush()
+    return row
+
+
+def _our_refund_id(session: Session, order: Order, data: ShopRefundData) -> int | None:
+    refunds = session.scalars(select(Refund).join(Return).where(Return.order_id == order.id)).all()
+    for refund in refunds:
+        gid_match = refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id
+        if gid_match or (data.note and refund.idempotency_key in data.note):
+            return refund.id
+    return None

@@ -1,0 +1,163 @@
+"""Refund bookkeeping: what is left to refund, writing the Refund row, claiming it, recording outcomes."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from integration.errors import Conflict
+from integration.models import Order, Payment, Refund, Return, utcnow
+from integration.policy import ReturnPolicy
+from integration.refunds import LineToRefund, RefundPlan, RefundStatus, plan_refund
+
+__all__ = [
+    "lines_to_refund",
+    "refunded_units",
+    "refundable",
+    "choose_payment",
+    "plan_for",
+    "start_refund",
+    "claim_refund",
+    "release_refund",
+]
+
+LIVE = (RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value, RefundStatus.SUCCEEDED.value)
+IN_FLIGHT = (RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)
+
+
+def _our_refunds(session: Session, order: Order, exclude: Refund | None) -> list[Refund]:
+    query = select(Refund).join(Return).where(Return.order_id == order.id, Refund.status.in_(LIVE))
+    return [r for r in session.scalars(query) if r is not exclude]
+
+
+def refunded_units(session: Session, order: Order, exclude: Refund | None = None) -> Counter:
+    """Units per order line refunded so far: by us (but `exclude`), and by the shop outside Palautus."""
+    units: Counter = Counter()
+    for refund in _our_refunds(session, order, exclude):
+        for line in refund.lines:
+            units[line["order_line_id"]] += line["quantity"]
+    by_platform_id = {line.platform_line_id: line.id for line in order.lines}
+    for shop_refund in order.shop_refunds:
+        if shop_refund.refund_id is None:
+            for line in shop_refund.lines:
+                units[by_platform_id.get(line["platform_line_id"])] += line["quantity"]
+    return units
+
+
+def _external_since(order: Order, since) -> Counter:
+    """Units the shop refunded outside Palautus after `since`: most likely for this very return."""
+    by_platform_id = {line.platform_line_id: line.id for line in order.lines}
+    units: Counter = Counter()
+    for shop_refund in order.shop_refunds:
+        if shop_refund.refund_id is None and shop_refund.created_at >= since:
+            for line in shop_refund.lines:
+                units[by_platform_id.get(line["platform_line_id"])] += line["quantity"]
+    return units
+
+
+def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None) -> list[LineToRefund]:
+    """The units of each returned item still to be paid back.
+
+    An item is owed its quantity, less what our earlier refunds of this return
+    paid and less what the shop refunded outside Palautus since the return was
+    opened (a merchant refunding the returned item in the admin); and never
+    more units than the order line has left unrefunded.
+    """
+    order = ret.order
+    refunded, later = refunded_units(session, order, exclude), _external_since(order, ret.created_at)
+    paid_here = Counter()
+    for refund in ret.refunds:
+        if refund.status in LIVE and refund is not exclude:
+            for line in refund.lines:
+                paid_here[line.get("return_item_id")] += line["quantity"]
+    lines = []
+    for item in ret.items:
+        line = item.order_line
+        owed = item.quantity - paid_here[item.id] - later[line.id]
+        quantity = max(0, min(owed, line.quantity - refunded[line.id]))
+        lines.append(LineToRefund(
+            order_line_id=line.id, return_item_id=item.id, quantity=quantity,
+            line_quantity=line.quantity, already_refunded=refunded[line.id],
+            unit_price=line.unit_price, discount_total=line.discount_total,
+            tax_total=line.tax_total, tax_rate=line.tax_rate, taxes_included=order.taxes_included,
+        ))  # fmt: skip
+    return lines
+
+
+def refundable(session: Session, payment: Payment, exclude: Refund | None = None) -> int:
+    """What is left of a payment after our refunds (but `exclude`) and the shop's own refunds of it."""
+    query = select(Refund).where(Refund.payment_id == payment.id, Refund.status.in_(LIVE))
+    ours = [r.amount for r in session.scalars(query) if r is not exclude]
+    theirs = [
+        r.amount for r in payment.order.shop_refunds
+        if r.refund_id is None and payment.platform_transaction_id in (r.parent_transaction_ids or [])
+    ]  # fmt: skip
+    return payment.amount - sum(ours) - sum(theirs)
+
+
+def choose_payment(session: Session, order: Order, providers: set[str]) -> Payment | None:
+    """The payment Palautus can refund itself with the most left on it."""
+    candidates = [p for p in order.payments if p.provider in providers and not p.platform_managed]
+    return max(candidates, key=lambda p: refundable(session, p), default=None)
+
+
+def plan_for(session: Session, ret: Return, policy: ReturnPolicy, providers: set[str]) -> tuple[RefundPlan, Payment | None]:
+    """The refund this return is owed now, capped by the payment when it is known."""
+    payment = choose_payment(session, ret.order, providers)
+    lines = lines_to_refund(session, ret)
+    cap = refundable(session, payment) if payment else sum(line.line_paid for line in lines)
+    return plan_refund(lines, ret.order.currency, policy.fees, cap), payment
+
+
+def start_refund(session: Session, ret: Return, policy: ReturnPolicy, providers: set[str]) -> Refund | None:
+    """Write the Refund row the job will perform; None when nothing is left to pay back."""
+    busy = [r for r in ret.refunds if r.status in IN_FLIGHT]
+    if busy:
+        raise Conflict(f"refund {busy[0].id} of this return is still under way", refund_id=busy[0].id)
+    plan, payment = plan_for(session, ret, policy, providers)
+    if plan.amount <= 0:
+        return None
+    sequence = len(ret.refunds) + 1
+    refund = Refund(
+        return_id=ret.id, payment=payment, sequence=sequence,
+        idempotency_key=f"palautus-{ret.shop_id}-{ret.code}-{sequence}",
+        amount=plan.amount, currency=plan.currency, tax=plan.tax, vat=plan.vat, fees=plan.fees,
+        lines=[_line_json(line) for line in plan.lines if line.quantity],
+        provider=payment.provider if payment else None, status=RefundStatus.PENDING.value,
+    )  # fmt: skip
+    ret.refunds.append(refund)
+    session.flush()
+    return refund
+
+
+def _line_json(line) -> dict:
+    return {
+        "order_line_id": line.order_line_id, "return_item_id": line.return_item_id,
+        "quantity": line.quantity, "amount": line.amount, "tax": line.tax, "tax_rate": str(line.tax_rate),
+    }  # fmt: skip
+
+
+def claim_refund(session: Session, refund_id: int, lease_seconds: int) -> Refund | None:
+    """Take the refund for one job run: an atomic compare-and-set, the same on SQLite and PostgreSQL.
+
+    The claim is a lease: a worker killed mid-call leaves a claim that runs out,
+    after which the sweeper's next run may take it again.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Refund)
+        .where(Refund.id == refund_id, Refund.status.in_(IN_FLIGHT))
+        .where(or_(Refund.claimed_until.is_(None), Refund.claimed_until < now))
+        .values(claimed_until=now + timedelta(seconds=lease_seconds), attempts=Refund.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return session.get(Refund, refund_id, populate_existing=True) if result.rowcount == 1 else None
+
+
+def release_refund(session: Session, refund: Refund) -> None:
+    """Give the claim back so a retry need not wait for the lease to run out."""
+    refund.claimed_until = None
+    session.commit()

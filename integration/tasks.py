@@ -1,0 +1,40 @@
+"""The background-work port: what the core asks to have done later. jobs/queue.py implements it.
+
+Every task takes ids only and is safe to run twice. Enqueueing happens after
+the commit that makes the work necessary; if it fails, the committed rows are
+the promise and the sweeper enqueues the work later.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Tasks", "RecordingTasks"]
+
+
+class Tasks(Protocol):
+    def process_webhook(self, event_id: int) -> None: ...
+
+    def push_refund(self, refund_id: int) -> None: ...
+
+    def sync_refund(self, refund_id: int) -> None: ...
+
+    def sync_return(self, return_id: int, action: str) -> None: ...
+
+
+class RecordingTasks:
+    """A Tasks that only remembers what was asked: for tests and dry runs."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def process_webhook(self, event_id: int) -> None:
+        self.calls.append(("process_webhook", event_id))
+
+    def push_refund(self, refund_id: int) -> None:
+        self.calls.append(("push_refund", refund_id))
+
+    def sync_refund(self, refund_id: int) -> None:
+        self.calls.append(("sync_refund", refund_id))
+
+    def sync_return(self, return_id: int, action: str) -> None:
+        self.calls.append(("sync_return", return_id, action))

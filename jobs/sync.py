@@ -1,0 +1,107 @@
+"""Sync jobs: tell the shop what happened, without ever moving money there a second time."""
+from __future__ import annotations
+
+import logging
+
+from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.platforms.shopify.admin import RefundRecord
+from integration.models import OrderLine, Refund, Return, ReturnEvent, Shop, utcnow
+from integration.money import Money
+from integration.refunds import RefundStatus
+from integration.returns import Actor, ReturnStatus
+from integration.services.returns import record
+from jobs.context import JobContext, job_context
+
+__all__ = ["sync_refund", "sync_return", "ORDER_TAG"]
+
+logger = logging.getLogger(__name__)
+
+ORDER_TAG = "palautus-refunded"
+
+
+def _gid(kind: str, platform_id: str) -> str:
+    return f"gid://shopify/{kind}/{platform_id}"
+
+
+def sync_refund(refund_id: int) -> None:
+    """Record a succeeded refund on the Shopify order, tag the order, close the Shopify return."""
+    with job_context() as jc:
+        refund = jc.session.get(Refund, refund_id)
+        if refund is None or refund.status != RefundStatus.SUCCEEDED.value or refund.shop_synced_at:
+            return
+        shop = jc.session.get(Shop, refund.ret.shop_id)
+        try:
+            _sync_refund(jc, shop, refund)
+        except (ProviderUnavailable, ProviderRejected) as e:
+            jc.session.rollback()
+            refund = jc.session.get(Refund, refund_id)
+            refund.sync_error = str(e)[:2000]
+            jc.session.commit()
+            logger.warning("refund sync failed: %s", e, extra={"refund_id": refund_id})
+            if e.should_retry:
+                raise
+
+
+def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:
+    admin, ret = jc.shopify(shop), refund.ret
+    order_gid = ret.order.platform_gid or _gid("Order", ret.order.platform_order_id)
+    if not refund.shop_refund_gid:
+        refund.shop_refund_gid = admin.record_refund(_refund_record(jc, refund, order_gid))
+        jc.session.commit()
+    admin.add_tags(order_gid, [ORDER_TAG])
+    if ret.platform_return_id:
+        admin.close_return(_gid("Return", ret.platform_return_id))
+        if ret.status == ReturnStatus.REFUNDED.value:
+            record(jc.ctx, ret, Actor.SYSTEM, "closed", to=ReturnStatus.CLOSED, note="refunded and recorded in Shopify")
+    refund.shop_synced_at, refund.sync_error = utcnow(), None
+    jc.ctx.commit()
+    logger.info("refund recorded in Shopify", extra={"refund_id": refund.id, "shop_refund": refund.shop_refund_gid})
+
+
+def _refund_record(jc: JobContext, refund: Refund, order_gid: str) -> RefundRecord:
+    lines = tuple(
+        (_gid("LineItem", jc.session.get(OrderLine, line["order_line_id"]).platform_line_id), line["quantity"])
+        for line in refund.lines
+    )
+    payment = refund.payment
+    note = (
+        f"Palautus return {refund.ret.code}: {Money(refund.amount, refund.currency)} refunded through "
+        f"{refund.provider} ({refund.provider_refund_id}). Ref {refund.idempotency_key}"
+    )
+    return RefundRecord(
+        order_gid=order_gid, idempotency_key=refund.idempotency_key, note=note, lines=lines,
+        amount=Money(refund.amount, refund.currency),
+        parent_transaction_gid=_gid("OrderTransaction", payment.platform_transaction_id) if payment else None,
+        gateway=payment.gateway if payment else None,
+    )  # fmt: skip
+
+
+def sync_return(return_id: int, action: str) -> None:
+    """Mirror a decision made in Palautus on the Shopify return it came from."""
+    with job_context() as jc:
+        ret = jc.session.get(Return, return_id)
+        if ret is None or not ret.platform_return_id:
+            return
+        admin = jc.shopify(jc.session.get(Shop, ret.shop_id))
+        gid = _gid("Return", ret.platform_return_id)
+        try:
+            _RETURN_ACTIONS[action](admin, gid, _last_event(ret, action))
+        except ProviderRejected as e:
+            record(jc.ctx, ret, Actor.SYSTEM, "shop_sync_failed", action=action, error=str(e)[:500])
+            jc.ctx.commit()
+            logger.error("return sync rejected: %s", e, extra={"return_id": return_id, "action": action})
+
+
+def _last_event(ret: Return, action: str) -> ReturnEvent | None:
+    kinds = {"approve": "approved", "decline": "rejected", "cancel": "cancelled", "close": "closed"}
+    return next((e for e in reversed(ret.events) if e.kind == kinds[action]), None)
+
+
+_RETURN_ACTIONS = {
+    "approve": lambda admin, gid, event: admin.approve_return(gid),
+    "decline": lambda admin, gid, event: admin.decline_return(
+        gid, (event.data or {}).get("reason") if event else None, (event.data or {}).get("note") if event else None
+    ),
+    "cancel": lambda admin, gid, event: admin.cancel_return(gid),
+    "close": lambda admin, gid, event: admin.close_return(gid),
+}
