@@ -64,7 +64,7 @@ class UTCDateTime(TypeDecorator):
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -201,6 +201,10 @@ class Return(Base):
     method: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
     platform_return_id: Mapped[str | None] = mapped_column(String(64))
+    # The status the platform's own return has, as far as we know (REQUESTED,
+    # OPEN, DECLINED, CANCELED, CLOSED); sync jobs bring it in line with ours.
+    shop_status: Mapped[str | None] = mapped_column(String(20))
+    shop_sync_error: Mapped[str | None] = mapped_column(Text)
     customer_note: Mapped[str | None] = mapped_column(Text)
     decision: Mapped[dict] = mapped_column(JSON, default=dict)  # {"eligible", "reasons": [...]}
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

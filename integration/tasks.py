@@ -18,7 +18,7 @@ class Tasks(Protocol):
 
     def sync_refund(self, refund_id: int) -> None: ...
 
-    def sync_return(self, return_id: int, action: str) -> None: ...
+    def sync_return(self, return_id: int) -> None: ...
 
 
 class RecordingTasks:
@@ -36,5 +36,5 @@ class RecordingTasks:
     def sync_refund(self, refund_id: int) -> None:
         self.calls.append(("sync_refund", refund_id))
 
-    def sync_return(self, return_id: int, action: str) -> None:
-        self.calls.append(("sync_return", return_id, action))
+    def sync_return(self, return_id: int) -> None:
+        self.calls.append(("sync_return", return_id))

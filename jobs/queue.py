@@ -55,7 +55,7 @@ class RQTasks:
             self.queue().enqueue(func, *args, **options)
         except (RedisError, OSError) as e:
             # The row that needs this work is committed; the sweeper will enqueue it.
-            logger.warning("could not enqueue %s: %s", func, type(e).__name__, extra={"args": args})
+            logger.warning("could not enqueue %s: %s", func, type(e).__name__, extra={"job_args": args})
 
     def process_webhook(self, event_id: int) -> None:
         self._enqueue("jobs.events.process_webhook", event_id)
@@ -66,5 +66,5 @@ class RQTasks:
     def sync_refund(self, refund_id: int) -> None:
         self._enqueue("jobs.sync.sync_refund", refund_id)
 
-    def sync_return(self, return_id: int, action: str) -> None:
-        self._enqueue("jobs.sync.sync_return", return_id, action)
+    def sync_return(self, return_id: int) -> None:
+        self._enqueue("jobs.sync.sync_return", return_id)

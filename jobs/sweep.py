@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select
 
-from integration.models import Refund, WebhookEvent, utcnow
+from integration.models import Refund, Return, WebhookEvent, utcnow
 from integration.refunds import RefundStatus
 from integration.services.inbox import EventStatus
+from integration.services.returns import wanted_shop_status
 from jobs.context import job_context
 
 __all__ = ["sweep"]
@@ -18,31 +19,52 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
+def _events(session, cutoff) -> list[int]:
+    """Stored deliveries never picked up (their enqueue failed, or the queue was lost)."""
+    query = select(WebhookEvent.id).where(WebhookEvent.status == EventStatus.RECEIVED, WebhookEvent.received_at < cutoff)
+    return list(session.scalars(query.limit(BATCH)))
+
+
+def _refunds(session, now, cutoff) -> list[int]:
+    """Refunds no job holds: stuck ones, and ones the provider is still working on (to ask again)."""
+    unclaimed = or_(Refund.claimed_until.is_(None), Refund.claimed_until < now)
+    waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
+    stuck = and_(Refund.status.in_((RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)), Refund.created_at < cutoff)
+    return list(session.scalars(select(Refund.id).where(unclaimed, or_(waiting, stuck)).limit(BATCH)))
+
+
+def _unsynced_refunds(session, cutoff) -> list[int]:
+    """Refunds paid back but not yet recorded in the shop."""
+    query = select(Refund.id).where(
+        Refund.status == RefundStatus.SUCCEEDED.value, Refund.shop_synced_at.is_(None),
+        Refund.sync_error.is_(None), Refund.completed_at < cutoff,
+    )  # fmt: skip
+    return list(session.scalars(query.limit(BATCH)))
+
+
+def _unsynced_returns(session, cutoff) -> list[int]:
+    """Platform returns whose status there lags behind ours."""
+    query = select(Return).where(
+        Return.platform_return_id.is_not(None), Return.shop_sync_error.is_(None), Return.updated_at < cutoff
+    )
+    return [r.id for r in session.scalars(query.limit(BATCH)) if r.shop_status != wanted_shop_status(r)]
+
+
 def sweep() -> dict[str, int]:
     """Enqueue stuck inbox events, refunds and shop syncs; poll refunds the provider still works on."""
     with job_context() as jc:
-        now = utcnow()
+        now, session, tasks = utcnow(), jc.session, jc.ctx.tasks
         cutoff = now - timedelta(seconds=jc.app.config["STUCK_AFTER_SECONDS"])
-        tasks, session = jc.ctx.tasks, jc.session
-        events = session.scalars(
-            select(WebhookEvent.id).where(WebhookEvent.status == EventStatus.RECEIVED, WebhookEvent.received_at < cutoff).limit(BATCH)
-        ).all()
-        unclaimed = or_(Refund.claimed_until.is_(None), Refund.claimed_until < now)
-        waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
-        stuck = and_(Refund.status.in_(("pending", "submitted")), Refund.created_at < cutoff)
-        refunds = session.scalars(select(Refund.id).where(unclaimed, or_(waiting, stuck)).limit(BATCH)).all()
-        unsynced = session.scalars(
-            select(Refund.id).where(
-                Refund.status == RefundStatus.SUCCEEDED.value, Refund.shop_synced_at.is_(None), Refund.completed_at < cutoff
-            ).limit(BATCH)
-        ).all()
-    for event_id in events:
-        tasks.process_webhook(event_id)
-    for refund_id in refunds:
-        tasks.push_refund(refund_id)
-    for refund_id in unsynced:
-        tasks.sync_refund(refund_id)
-    counts = {"events": len(events), "refunds": len(refunds), "syncs": len(unsynced)}
+        found = {
+            "events": (_events(session, cutoff), tasks.process_webhook),
+            "refunds": (_refunds(session, now, cutoff), tasks.push_refund),
+            "syncs": (_unsynced_refunds(session, cutoff), tasks.sync_refund),
+            "returns": (_unsynced_returns(session, cutoff), tasks.sync_return),
+        }
+    for ids, enqueue in found.values():
+        for row_id in ids:
+            enqueue(row_id)
+    counts = {name: len(ids) for name, (ids, _) in found.items()}
     if any(counts.values()):
         logger.info("sweep re-enqueued work", extra=counts)
     return counts

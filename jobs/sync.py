@@ -5,11 +5,11 @@ import logging
 
 from adapters.errors import ProviderRejected, ProviderUnavailable
 from adapters.platforms.shopify.admin import RefundRecord
-from integration.models import OrderLine, Refund, Return, ReturnEvent, Shop, utcnow
+from integration.models import OrderLine, Refund, Return, Shop, utcnow
 from integration.money import Money
 from integration.refunds import RefundStatus
 from integration.returns import Actor, ReturnStatus
-from integration.services.returns import record
+from integration.services.returns import record, wanted_shop_status
 from jobs.context import JobContext, job_context
 
 __all__ = ["sync_refund", "sync_return", "ORDER_TAG"]
@@ -49,10 +49,11 @@ def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:
         refund.shop_refund_gid = admin.record_refund(_refund_record(jc, refund, order_gid))
         jc.session.commit()
     admin.add_tags(order_gid, [ORDER_TAG])
-    if ret.platform_return_id:
-        admin.close_return(_gid("Return", ret.platform_return_id))
-        if ret.status == ReturnStatus.REFUNDED.value:
-            record(jc.ctx, ret, Actor.SYSTEM, "closed", to=ReturnStatus.CLOSED, note="refunded and recorded in Shopify")
+    if ret.platform_return_id and ret.status == ReturnStatus.REFUNDED.value:
+        for step in _steps(ret.shop_status, "CLOSED"):
+            _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
+            ret.shop_status = step
+        record(jc.ctx, ret, Actor.SYSTEM, "closed", to=ReturnStatus.CLOSED, note="refunded and recorded in Shopify")
     refund.shop_synced_at, refund.sync_error = utcnow(), None
     jc.ctx.commit()
     logger.info("refund recorded in Shopify", extra={"refund_id": refund.id, "shop_refund": refund.shop_refund_gid})
@@ -76,32 +77,43 @@ def _refund_record(jc: JobContext, refund: Refund, order_gid: str) -> RefundReco
     )  # fmt: skip
 
 
-def sync_return(return_id: int, action: str) -> None:
-    """Mirror a decision made in Palautus on the Shopify return it came from."""
+def sync_return(return_id: int) -> None:
+    """Bring the Shopify return in line with ours: approve, decline, cancel or close it."""
     with job_context() as jc:
         ret = jc.session.get(Return, return_id)
-        if ret is None or not ret.platform_return_id:
+        if ret is None or not ret.platform_return_id or ret.shop_status == wanted_shop_status(ret):
             return
         admin = jc.shopify(jc.session.get(Shop, ret.shop_id))
-        gid = _gid("Return", ret.platform_return_id)
         try:
-            _RETURN_ACTIONS[action](admin, gid, _last_event(ret, action))
+            for step in _steps(ret.shop_status, wanted_shop_status(ret)):
+                _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
+                ret.shop_status = step
+                jc.session.commit()
         except ProviderRejected as e:
-            record(jc.ctx, ret, Actor.SYSTEM, "shop_sync_failed", action=action, error=str(e)[:500])
+            jc.session.rollback()
+            ret = jc.session.get(Return, return_id)
+            ret.shop_sync_error = str(e)[:2000]
+            record(jc.ctx, ret, Actor.SYSTEM, "shop_sync_failed", error=str(e)[:500])
             jc.ctx.commit()
-            logger.error("return sync rejected: %s", e, extra={"return_id": return_id, "action": action})
+            logger.error("return sync rejected: %s", e, extra={"return_id": return_id})
 
 
-def _last_event(ret: Return, action: str) -> ReturnEvent | None:
-    kinds = {"approve": "approved", "decline": "rejected", "cancel": "cancelled", "close": "closed"}
-    return next((e for e in reversed(ret.events) if e.kind == kinds[action]), None)
+def _steps(have: str | None, want: str) -> list[str]:
+    # Shopify closes only an open return: one we approved but never told it about is approved first.
+    if want == "CLOSED" and have == "REQUESTED":
+        return ["OPEN", "CLOSED"]
+    return [want]
 
 
-_RETURN_ACTIONS = {
-    "approve": lambda admin, gid, event: admin.approve_return(gid),
-    "decline": lambda admin, gid, event: admin.decline_return(
-        gid, (event.data or {}).get("reason") if event else None, (event.data or {}).get("note") if event else None
-    ),
-    "cancel": lambda admin, gid, event: admin.cancel_return(gid),
-    "close": lambda admin, gid, event: admin.close_return(gid),
+def _decline(admin, gid: str, ret: Return) -> None:
+    event = next((e for e in reversed(ret.events) if e.kind == "rejected"), None)
+    data = (event.data or {}) if event else {}
+    admin.decline_return(gid, data.get("reason"), data.get("note"))
+
+
+_STEPS = {
+    "OPEN": lambda admin, gid, ret: admin.approve_return(gid),
+    "DECLINED": _decline,
+    "CANCELED": lambda admin, gid, ret: admin.cancel_return(gid),
+    "CLOSED": lambda admin, gid, ret: admin.close_return(gid),
 }

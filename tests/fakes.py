@@ -19,13 +19,15 @@ STRIPE = "https://api.stripe.com"
 
 
 class FakeStripe:
-    def __init__(self, http, api_base: str = STRIPE):
+    def __init__(self, http=None, api_base: str = STRIPE):
         self.refunds: dict[str, dict] = {}  # id -> refund object: the money that really moved
         self.by_key: dict[str, tuple[dict, dict]] = {}  # idempotency key -> (params, answer)
         self.posts: list[tuple[dict, dict]] = []  # (headers, params) of every POST that arrived
         self.faults: list[str] = []  # what the next POSTs do instead of answering normally
         self.status = "succeeded"
         self._ids = count(1)
+        if http is None:
+            return
         http.add_callback("POST", f"{api_base}/v1/refunds", callback=self._create)
         http.add_callback("GET", re.compile(rf"{re.escape(api_base)}/v1/refunds/re_\w+"), callback=self._get)
         http.add_callback("GET", re.compile(rf"{re.escape(api_base)}/v1/refunds\?.*"), callback=self._list)

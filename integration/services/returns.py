@@ -19,6 +19,7 @@ __all__ = [
     "ItemRequest", "get_return", "open_return", "approve_return", "reject_return", "cancel_return",
     "mark_in_transit", "receive_return", "refund_return", "close_return",
     "record", "refund_succeeded", "refund_failed", "return_by_platform_id", "apply_platform_status",
+    "wanted_shop_status",
 ]  # fmt: skip
 
 S = ReturnStatus
@@ -56,10 +57,26 @@ def record(ctx: Ctx, ret: Return, actor: Actor, kind: str, to=None, **data) -> N
     ))  # fmt: skip
 
 
-def _sync(ctx: Ctx, ret: Return, actor: Actor, action: str) -> None:
-    # The platform told us itself; echoing it back would loop.
-    if ret.platform_return_id and actor != Actor.PLATFORM:
-        ctx.later(ctx.tasks.sync_return, ret.id, action)
+# What the platform's return should show for each of our statuses (Shopify's ReturnStatus words).
+SHOP_STATUS = {
+    S.REQUESTED: "REQUESTED", S.APPROVED: "OPEN", S.IN_TRANSIT: "OPEN", S.RECEIVED: "OPEN",
+    S.REFUNDED: "OPEN", S.REJECTED: "DECLINED", S.CANCELLED: "CANCELED", S.CLOSED: "CLOSED",
+}  # fmt: skip
+
+
+def wanted_shop_status(ret: Return) -> str:
+    return SHOP_STATUS[ReturnStatus(ret.status)]
+
+
+def _sync(ctx: Ctx, ret: Return, actor: Actor) -> None:
+    """Bring the platform's return in line with ours, after commit; a platform's own change needs nothing."""
+    if not ret.platform_return_id:
+        return
+    if actor == Actor.PLATFORM:
+        ret.shop_status = wanted_shop_status(ret)
+    elif wanted_shop_status(ret) != ret.shop_status:
+        ret.shop_sync_error = None
+        ctx.later(ctx.tasks.sync_return, ret.id)
 
 
 def _new_code(ctx: Ctx, shop_id: int) -> str:
@@ -114,12 +131,13 @@ def open_return(
         shop_id=shop.id, order=order, code=_new_code(ctx, shop.id), status=S.REQUESTED.value,
         method=ReturnMethod(method).value, source=ReturnSource(source).value,
         platform_return_id=platform_return_id, customer_note=customer_note, decision=decision.to_dict(), items=items,
+        shop_status=SHOP_STATUS[S.REQUESTED] if platform_return_id else None,
     )  # fmt: skip
     ctx.session.add(ret)
     record(ctx, ret, actor, "requested", items=[{"line": r.platform_line_id, "quantity": r.quantity} for r in requests])
     if decision.auto_approve:
         record(ctx, ret, Actor.SYSTEM, "approved", to=S.APPROVED, auto=True)
-        _sync(ctx, ret, Actor.SYSTEM, "approve")
+        _sync(ctx, ret, Actor.SYSTEM)
     ctx.commit()
     return ret
 
@@ -140,7 +158,7 @@ def approve_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str
     """Accept a requested return; with refund_on=approved the refund starts now."""
     ret = get_return(ctx, shop, return_id)
     record(ctx, ret, actor, "approved", to=S.APPROVED, note=note)
-    _sync(ctx, ret, actor, "approve")
+    _sync(ctx, ret, actor)
     if ReturnPolicy.from_dict(shop.policy).refund_on == "approved":
         _start_refund(ctx, shop, ret, actor)
     ctx.commit()
@@ -151,7 +169,7 @@ def reject_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, reason: st
     """Decline a requested return, saying why."""
     ret = get_return(ctx, shop, return_id)
     record(ctx, ret, actor, "rejected", to=S.REJECTED, reason=reason, note=note)
-    _sync(ctx, ret, actor, "decline")
+    _sync(ctx, ret, actor)
     ctx.commit()
     return ret
 
@@ -160,7 +178,7 @@ def cancel_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str 
     """Withdraw a return before anything was received."""
     ret = get_return(ctx, shop, return_id)
     record(ctx, ret, actor, "cancelled", to=S.CANCELLED, note=note)
-    _sync(ctx, ret, actor, "cancel")
+    _sync(ctx, ret, actor)
     ctx.commit()
     return ret
 
@@ -225,7 +243,7 @@ def close_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str |
     """Finish a return: nothing more will happen to it."""
     ret = get_return(ctx, shop, return_id)
     record(ctx, ret, actor, "closed", to=S.CLOSED, note=note)
-    _sync(ctx, ret, actor, "close")
+    _sync(ctx, ret, actor)
     ctx.commit()
     return ret
 
@@ -274,6 +292,7 @@ def apply_platform_status(ctx: Ctx, shop: Shop, platform_return_id: str, action:
         return ret  # a replay, or the echo of our own sync
     try:
         record(ctx, ret, Actor.PLATFORM, target.value, to=target, **data)
+        _sync(ctx, ret, Actor.PLATFORM)
     except IllegalTransition:
         record(ctx, ret, Actor.PLATFORM, "platform_status_ignored", platform_action=action, **data)
     ctx.commit()

@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('uninstalled_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shops')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_shops_api_key_hash')),
-    sa.UniqueConstraint('platform', 'domain', name=op.f('uq_shops_platform'))
+    sa.UniqueConstraint('platform', 'domain', name=op.f('uq_shops_platform_domain'))
     )
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('payments_synced_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_orders_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
-    sa.UniqueConstraint('shop_id', 'platform_order_id', name=op.f('uq_orders_shop_id'))
+    sa.UniqueConstraint('shop_id', 'platform_order_id', name=op.f('uq_orders_shop_id_platform_order_id'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_orders_shop_id'), ['shop_id'], unique=False)
@@ -77,7 +77,7 @@ def upgrade() -> None:
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_webhook_events_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_events')),
-    sa.UniqueConstraint('shop_id', 'delivery_id', name=op.f('uq_webhook_events_shop_id'))
+    sa.UniqueConstraint('shop_id', 'delivery_id', name=op.f('uq_webhook_events_shop_id_delivery_id'))
     )
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_events_shop_id'), ['shop_id'], unique=False)
@@ -98,7 +98,7 @@ def upgrade() -> None:
     sa.Column('tax_rate', sa.Numeric(precision=9, scale=6), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines')),
-    sa.UniqueConstraint('order_id', 'platform_line_id', name=op.f('uq_order_lines_order_id'))
+    sa.UniqueConstraint('order_id', 'platform_line_id', name=op.f('uq_order_lines_order_id_platform_line_id'))
     )
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_lines_order_id'), ['order_id'], unique=False)
@@ -116,7 +116,7 @@ def upgrade() -> None:
     sa.Column('platform_managed', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_payments_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
-    sa.UniqueConstraint('order_id', 'platform_transaction_id', name=op.f('uq_payments_order_id'))
+    sa.UniqueConstraint('order_id', 'platform_transaction_id', name=op.f('uq_payments_order_id_platform_transaction_id'))
     )
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_order_id'), ['order_id'], unique=False)
@@ -130,6 +130,8 @@ def upgrade() -> None:
     sa.Column('method', sa.String(length=20), nullable=False),
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.Column('platform_return_id', sa.String(length=64), nullable=True),
+    sa.Column('shop_status', sa.String(length=20), nullable=True),
+    sa.Column('shop_sync_error', sa.Text(), nullable=True),
     sa.Column('customer_note', sa.Text(), nullable=True),
     sa.Column('decision', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -137,8 +139,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_returns_order_id_orders')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_returns_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_returns')),
-    sa.UniqueConstraint('shop_id', 'code', name=op.f('uq_returns_shop_id')),
-    sa.UniqueConstraint('shop_id', 'platform_return_id', name=op.f('uq_returns_shop_id'))
+    sa.UniqueConstraint('shop_id', 'code', name=op.f('uq_returns_shop_id_code')),
+    sa.UniqueConstraint('shop_id', 'platform_return_id', name=op.f('uq_returns_shop_id_platform_return_id'))
     )
     with op.batch_alter_table('returns', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_returns_order_id'), ['order_id'], unique=False)
@@ -174,7 +176,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['return_id'], ['returns.id'], name=op.f('fk_refunds_return_id_returns')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refunds')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_refunds_idempotency_key')),
-    sa.UniqueConstraint('return_id', 'sequence', name=op.f('uq_refunds_return_id'))
+    sa.UniqueConstraint('return_id', 'sequence', name=op.f('uq_refunds_return_id_sequence'))
     )
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refunds_return_id'), ['return_id'], unique=False)
@@ -226,7 +228,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_shop_refunds_order_id_orders'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['refund_id'], ['refunds.id'], name=op.f('fk_shop_refunds_refund_id_refunds'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shop_refunds')),
-    sa.UniqueConstraint('order_id', 'platform_refund_id', name=op.f('uq_shop_refunds_order_id'))
+    sa.UniqueConstraint('order_id', 'platform_refund_id', name=op.f('uq_shop_refunds_order_id_platform_refund_id'))
     )
     with op.batch_alter_table('shop_refunds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_shop_refunds_order_id'), ['order_id'], unique=False)

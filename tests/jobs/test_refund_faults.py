@@ -1,0 +1,193 @@
+"""Nothing twice: the customer is refunded exactly once whatever fails, repeats or arrives late."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from redis import Redis
+from sqlalchemy import select
+
+from integration.models import Refund, Return
+from jobs.sweep import sweep
+from tests.conftest import auth, payload
+from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
+
+
+def refund_in_admin_now() -> dict:
+    """The merchant refunds the returned jacket and socks in Shopify admin, after the return was opened."""
+    body = payload("refunds__create.two_lines.json")
+    body["created_at"] = body["processed_at"] = datetime.now(timezone.utc).isoformat()
+    return body
+
+
+def age(db, model, column: str, by=timedelta(hours=1)) -> None:
+    """Move a timestamp back, as if the row had waited that long."""
+    for row in db.scalars(select(model)):
+        setattr(row, column, getattr(row, column) - by)
+    db.commit()
+
+
+def refund_of(db) -> Refund:
+    db.expire_all()
+    return db.scalar(select(Refund))
+
+
+def test_a_stripe_500_is_retried_with_the_same_request_and_pays_once(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.faults = ["500"]
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert len(stripe.posts) == 2
+    (first_headers, first), (second_headers, second) = stripe.posts
+    assert first == second and first_headers["Idempotency-Key"] == second_headers["Idempotency-Key"]
+    assert len(stripe.refunds) == 1 and stripe.money_moved == AMOUNT
+    refund = refund_of(db)
+    assert (refund.status, refund.attempts) == ("succeeded", 2)
+    assert len(shopify.operations("RefundCreate")) == 1
+
+
+def test_a_timeout_after_stripe_made_the_refund_is_retried_with_the_same_key_and_pays_once(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.faults = ["timeout_after"]
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    keys = [headers["Idempotency-Key"] for headers, _ in stripe.posts]
+    assert len(keys) == 2 and len(set(keys)) == 1
+    assert len(stripe.refunds) == 1 and stripe.money_moved == AMOUNT
+    assert refund_of(db).status == "succeeded"
+
+
+def test_rate_limits_and_lost_requests_are_retried_until_stripe_answers(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.faults = ["429", "timeout"]
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert len(stripe.posts) == 3 and len(stripe.refunds) == 1
+    assert refund_of(db).status == "succeeded"
+
+
+def test_a_refund_stripe_refuses_fails_with_its_reason_shown_to_the_merchant(
+    client, shop, post_webhook, work, shopify, stripe, db, http
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    http.replace("POST", "https://api.stripe.com/v1/refunds", status=400, json={
+        "error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                  "message": "Charge ch_1 has already been refunded."}})  # fmt: skip
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert len(http.calls) and stripe.refunds == {}
+    shown = client.get(f"/api/v1/returns/{ret.id}", headers=auth(shop[1])).get_json()
+    assert shown["status"] == "received"
+    assert shown["refunds"][0]["status"] == "failed"
+    assert "has already been refunded" in shown["refunds"][0]["last_error"]
+    assert shown["timeline"][-1]["kind"] == "refund_failed"
+    assert shopify.operations("RefundCreate") == []
+
+
+def test_a_failed_refund_can_be_started_again_under_a_new_key(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.status = "failed"
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert refund_of(db).status == "failed"
+    stripe.status = "succeeded"
+    again = client.post(f"/api/v1/returns/{ret.id}/refund", headers=auth(shop[1]))
+    assert again.status_code == 202, again.get_json()
+    work()
+    keys = [headers["Idempotency-Key"] for headers, _ in stripe.posts]
+    assert len(set(keys)) == 2
+    assert [r["status"] for r in again.get_json()["refunds"]] == ["failed", "pending"]
+    assert stripe.money_moved == AMOUNT
+
+
+def test_a_refund_already_made_in_shopify_admin_is_never_paid_again(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    assert post_webhook("refunds/create", refund_in_admin_now(), webhook_id="refund-1").status_code == 200
+    work()
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert stripe.posts == []
+    shown = client.get(f"/api/v1/returns/{ret.id}", headers=auth(shop[1])).get_json()
+    assert shown["status"] == "refunded" and shown["refunds"] == []
+    assert shown["timeline"][-1]["kind"] == "nothing_left_to_refund"
+
+
+def test_a_refund_made_in_shopify_admin_after_ours_was_planned_stops_ours(
+    client, shop, post_webhook, work, shopify, stripe, db, app
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    approve_and_receive(client, shop[1], ret.id)  # the refund is written and queued, not yet run
+    app.extensions["tasks"].queue().empty()  # ... and its job is late: the admin refund gets in first
+    assert post_webhook("refunds/create", refund_in_admin_now(), webhook_id="refund-1").status_code == 200
+    work()
+    app.extensions["tasks"].push_refund(refund_of(db).id)
+    work()
+    assert stripe.posts == []
+    refund = refund_of(db)
+    assert refund.status == "failed" and "refunded some of these items" in refund.last_error
+
+
+def test_the_same_refund_job_run_twice_calls_stripe_once(client, shop, post_webhook, work, shopify, stripe, db, app):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    approve_and_receive(client, shop[1], ret.id)
+    app.extensions["tasks"].push_refund(refund_of(db).id)  # a duplicate on the queue
+    work()
+    assert len(stripe.posts) == 1 and refund_of(db).status == "succeeded"
+
+
+def test_a_shop_refund_from_before_the_return_was_opened_counts_against_the_line_not_the_return(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # One of the two jackets and the socks were refunded in March; now the customer returns the other jacket
+    # and the socks. The jacket is still owed; the socks were paid back already.
+    ret = shopify_return(post_webhook, work, shopify, db)
+    assert post_webhook("refunds/create", payload("refunds__create.two_lines.json"), webhook_id="refund-1").status_code == 200
+    work()
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert [params["amount"] for _, params in stripe.posts] == ["8490"]
+
+
+def test_a_second_refund_request_while_one_is_under_way_is_a_conflict(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    approve_and_receive(client, shop[1], ret.id)
+    again = client.post(f"/api/v1/returns/{ret.id}/refund", headers=auth(shop[1]))
+    assert again.status_code == 409 and "still under way" in again.get_json()["message"]
+    assert len(db.scalars(select(Refund)).all()) == 1
+
+
+def test_with_redis_down_the_refund_waits_in_the_database_and_the_sweeper_sends_it_once(
+    client, shop, post_webhook, work, shopify, stripe, db, app
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    tasks = app.extensions["tasks"]
+    working_redis = tasks.connect
+    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    approve_and_receive(client, shop[1], ret.id)  # commits the refund; the enqueue fails quietly
+    assert refund_of(db).status == "pending"
+    tasks.connect = working_redis
+    work()
+    assert stripe.posts == []  # nothing was queued
+    age(db, Refund, "created_at")
+    assert sweep()["refunds"] == 1
+    work()
+    assert len(stripe.posts) == 1 and refund_of(db).status == "succeeded"
+    assert sweep() == {"events": 0, "refunds": 0, "syncs": 0, "returns": 0}
+
+
+def test_a_refund_stripe_still_processes_is_asked_about_again_by_the_sweeper(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.status = "pending"
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert refund_of(db).status == "submitted"
+    assert db.scalar(select(Return)).status == "received"
+    next(iter(stripe.refunds.values()))["status"] = "succeeded"  # Stripe finishes it later
+    assert sweep()["refunds"] == 1
+    work()
+    assert len(stripe.posts) == 1  # asked, never sent again
+    assert refund_of(db).status == "succeeded"
+    assert db.scalar(select(Return)).status == "closed"
