@@ -6,7 +6,6 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from integration.errors import PalautusError
-from integration.migrate import upgrade
 from integration.services.shops import normalize_domain, register_shop, rotate_api_key, shop_by_domain
 
 __all__ = ["register_cli"]
@@ -61,6 +60,8 @@ def rotate_key(platform, domain):
 @db.command("upgrade")
 def db_upgrade():
     """Apply all migrations to DATABASE_URL."""
+    from integration.migrate import upgrade  # Alembic is needed only here
+
     upgrade(current_app.config["DATABASE_URL"])
     click.echo("database is up to date")
 

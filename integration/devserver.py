@@ -5,7 +5,9 @@ server under var/, shared by the web, worker and clock processes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -52,19 +54,25 @@ def main() -> int:
     config = load_config()
     vault_from_config(config)  # creates the development key file before the processes race for it
     upgrade(config["DATABASE_URL"])
-    env = dict(os.environ, PORT=str(PORT), PYTHONUNBUFFERED="1")
+    bin_dir = str(Path(sys.executable).parent)  # the virtualenv's gunicorn, rq and honcho
+    env = dict(os.environ, PORT=str(PORT), PYTHONUNBUFFERED="1", PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     server = None
     if not config["REDIS_URL"]:
         server, env["REDIS_URL"] = _embedded_redis(config["VAR_DIR"])
     threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}",), daemon=True).start()
-    honcho = Path(sys.executable).with_name("honcho")
+    command = [str(Path(bin_dir) / "honcho"), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", "-p", str(PORT)]
+    processes = subprocess.Popen(command, env=env)
+    # Stop everything on Ctrl-C or SIGTERM: honcho passes it on to web, worker and clock.
+    signal.signal(signal.SIGTERM, lambda *_: processes.terminate())
     try:
-        return subprocess.call([str(honcho), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"], env=env)
+        return processes.wait()
     except KeyboardInterrupt:
-        return 0
+        processes.terminate()
+        return processes.wait()
     finally:
-        if server is not None:
-            server.shutdown()
+        if server is not None:  # stop the embedded Redis; it saves its data to var/redis.db first
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signal.SIGTERM)
 
 
 if __name__ == "__main__":

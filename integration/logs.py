@@ -25,3 +25,4 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(_ExtraFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter is not news
