@@ -6,7 +6,7 @@ from alembic.config import Config
 
 from integration.config import ROOT
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["alembic_config", "upgrade", "rebuild"]
 
 
 def alembic_config(database_url: str) -> Config:
@@ -20,3 +20,17 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database's schema up to `revision`."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def rebuild(database_url: str) -> None:
+    """Drop every table and migrate from nothing: for test and benchmark databases only."""
+    from sqlalchemy import create_engine, text
+
+    from integration.models import Base
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    upgrade(database_url)

@@ -26,9 +26,9 @@ def fetch_payments(jc: JobContext, shop: Shop, order: Order) -> None:
 
 
 def on_order(jc: JobContext, shop: Shop, payload: dict) -> None:
-    order, changed = orders.upsert_order(jc.session, shop.id, payloads.parse_order(payload))
+    order, _ = orders.upsert_order(jc.session, shop.id, payloads.parse_order(payload))
     jc.session.commit()
-    if changed and order.financial_status in PAID and order.payments_synced_at is None:
+    if order.financial_status in PAID and order.payments_synced_at is None:
         try:
             fetch_payments(jc, shop, order)
         except ProviderRejected as e:

@@ -13,11 +13,11 @@ import responses as responses_lib
 from cryptography.fernet import Fernet
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from adapters.platforms.shopify.webhooks import sign
 from integration.app import create_app
-from integration.migrate import upgrade
+from integration.migrate import rebuild
 from integration.models import Base
 
 SHOPIFY_SECRET = "shpss_test_client_secret"
@@ -34,12 +34,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    engine = create_engine(url)
-    with engine.begin() as conn:  # start from nothing, so the migrations are what builds the schema
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    upgrade(url)
+    rebuild(url)  # from nothing, so the migrations are what builds the schema
     return url
 
 

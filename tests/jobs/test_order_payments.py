@@ -1,0 +1,37 @@
+"""Order webhooks carry no transactions: the worker reads them from the Admin API, and retries when it must."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from integration.models import Order, Payment, WebhookEvent
+from tests.conftest import payload
+from tests.fakes import stripe_sale
+
+
+def test_a_paid_order_gets_its_stripe_payment_intent_from_the_admin_api(post_webhook, work, shopify, shop, db):
+    shopify.transactions = [stripe_sale(), {**stripe_sale(1002), "status": "FAILURE"}]
+    assert post_webhook("orders/paid", payload("orders__create.eur_presentment.json")).status_code == 200
+    work()
+    [payment] = db.scalars(select(Payment)).all()
+    assert (payment.provider, payment.payment_id, payment.amount, payment.currency) == (
+        "stripe", "pi_3PalautusTest0001", 18970, "EUR")
+    assert shopify.operations("OrderTransactions") == [{"id": "gid://shopify/Order/5196695273621"}]
+
+
+def test_a_shopify_outage_while_reading_payments_is_retried_and_keeps_the_snapshot(post_webhook, work, shopify, shop, db):
+    shopify.transactions = [stripe_sale()]
+    shopify.faults = [503, 429]
+    assert post_webhook("orders/create", payload("orders__create.eur_presentment.json")).status_code == 200
+    work()
+    assert len(shopify.operations("OrderTransactions")) == 3
+    assert db.scalar(select(Order)).payments_synced_at is not None
+    assert len(db.scalars(select(Payment)).all()) == 1
+    assert db.scalar(select(WebhookEvent)).status == "processed"
+
+
+def test_an_unpaid_order_is_kept_without_asking_for_payments(post_webhook, work, shopify, shop, db):
+    order = {**payload("orders__create.eur_presentment.json"), "financial_status": "pending"}
+    assert post_webhook("orders/create", order).status_code == 200
+    work()
+    assert db.scalar(select(Order)).financial_status == "pending"
+    assert shopify.operations("OrderTransactions") == []
