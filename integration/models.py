@@ -293,6 +293,7 @@ class WebhookEvent(Base):
     status: Mapped[str] = mapped_column(String(20), default="received", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]  # when the sweeper tries a retrying event again
     processed_at: Mapped[datetime | None]
 
 

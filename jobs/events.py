@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from integration.errors import PalautusError
-from integration.models import Shop, WebhookEvent
+from integration.models import Shop, WebhookEvent, utcnow
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
 from jobs.context import JobContext, job_context
@@ -20,8 +21,19 @@ logger = logging.getLogger(__name__)
 HANDLERS = {"shopify": SHOPIFY}
 
 
+# rq retries an event a few times within the hour; after that the sweeper keeps
+# trying with a growing pause (a return request can come hours before its order),
+# until MAX_ATTEMPTS, when the event is marked failed for an operator to look at.
+MAX_ATTEMPTS = 30
+MAX_PAUSE = timedelta(hours=2)
+
+
 class RetryLater(Exception):
     """Raised so rq retries the event with backoff; the reason is stored on the event."""
+
+
+def _pause(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30 * 2**attempts), MAX_PAUSE)
 
 
 def process_webhook(event_id: int) -> None:
@@ -31,6 +43,9 @@ def process_webhook(event_id: int) -> None:
         if event is None or event.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
             return
         handler = HANDLERS.get(event.platform, {}).get(event.topic)
+        if event.attempts >= MAX_ATTEMPTS:
+            mark_event(jc.session, event, EventStatus.FAILED, f"gave up after {event.attempts} attempts: {event.error}")
+            return
         event.attempts += 1
         if handler is None:
             logger.info("topic not handled; acknowledged", extra={"event_id": event.id, "topic": event.topic})
@@ -45,17 +60,24 @@ def _run(jc: JobContext, event: WebhookEvent, handler) -> None:
     try:
         handler(jc, jc.session.get(Shop, event.shop_id), json.loads(event.body))
     except (OrderNotKnown, ProviderUnavailable) as e:
-        _fail(jc, event, str(e))
+        _fail(jc, event, str(e), retry=True)
         logger.warning("event will be retried: %s", e, extra=extra)
         raise RetryLater(str(e)) from e
     except (PayloadError, ProviderRejected, PalautusError) as e:
-        _fail(jc, event, str(e))
+        _fail(jc, event, str(e), retry=False)
         logger.error("event failed: %s", e, extra=extra)
         return
+    except Exception as e:  # a bug, or a database hiccup: keep it visible, and let rq retry it
+        _fail(jc, event, f"unexpected {type(e).__name__}", retry=True)
+        raise
     mark_event(jc.session, event, EventStatus.PROCESSED)
     logger.info("event processed", extra=extra)
 
 
-def _fail(jc: JobContext, event: WebhookEvent, error: str) -> None:
+def _fail(jc: JobContext, event: WebhookEvent, error: str, retry: bool) -> None:
     jc.session.rollback()
-    mark_event(jc.session, jc.session.get(WebhookEvent, event.id), EventStatus.FAILED, error[:2000])
+    event = jc.session.get(WebhookEvent, event.id)
+    if retry:
+        mark_event(jc.session, event, EventStatus.RETRYING, error[:2000], utcnow() + _pause(event.attempts))
+    else:
+        mark_event(jc.session, event, EventStatus.FAILED, error[:2000])

@@ -19,10 +19,11 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-def _events(session, cutoff) -> list[int]:
-    """Stored deliveries never picked up (their enqueue failed, or the queue was lost)."""
-    query = select(WebhookEvent.id).where(WebhookEvent.status == EventStatus.RECEIVED, WebhookEvent.received_at < cutoff)
-    return list(session.scalars(query.limit(BATCH)))
+def _events(session, now, cutoff) -> list[int]:
+    """Deliveries never picked up (their enqueue failed, the queue was lost), and retrying ones now due."""
+    lost = and_(WebhookEvent.status == EventStatus.RECEIVED, WebhookEvent.received_at < cutoff)
+    due = and_(WebhookEvent.status == EventStatus.RETRYING, WebhookEvent.next_attempt_at < now)
+    return list(session.scalars(select(WebhookEvent.id).where(or_(lost, due)).limit(BATCH)))
 
 
 def _refunds(session, now, cutoff) -> list[int]:
@@ -56,7 +57,7 @@ def sweep() -> dict[str, int]:
         now, session, tasks = utcnow(), jc.session, jc.ctx.tasks
         cutoff = now - timedelta(seconds=jc.app.config["STUCK_AFTER_SECONDS"])
         found = {
-            "events": (_events(session, cutoff), tasks.process_webhook),
+            "events": (_events(session, now, cutoff), tasks.process_webhook),
             "refunds": (_refunds(session, now, cutoff), tasks.push_refund),
             "syncs": (_unsynced_refunds(session, cutoff), tasks.sync_refund),
             "returns": (_unsynced_returns(session, cutoff), tasks.sync_return),

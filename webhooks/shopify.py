@@ -10,6 +10,7 @@ import json
 import logging
 
 from flask import current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.errors import PayloadError, SignatureError
 from adapters.platforms.shopify import webhooks as shopify
@@ -39,18 +40,38 @@ def _find_shop(session, domain: str):
         return None
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def _check_json(body: bytes) -> None:
+    # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32 and
+    # encoded lone surrogates. RecursionError is what absurd nesting raises.
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise PayloadError(f"body is not valid JSON: {e}") from None
+        payload = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        # "\ud800" is valid JSON but no character: no database could store it, so no job could finish.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as e:  # UnicodeError is a ValueError
+        raise PayloadError(f"body is not valid UTF-8 JSON: {e}") from None
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object")
 
 
+def _read_body() -> bytes:
+    """The raw body, 413 past MAX_WEBHOOK_BYTES, also when it comes chunked without a length."""
+    limit = current_app.config["MAX_WEBHOOK_BYTES"]
+    # One byte of room: a chunked body is otherwise cut at the limit without an error,
+    # and then fails its signature (401) instead of being called too large.
+    request.max_content_length = limit + 1
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
 @bp.post("/shopify")
 def receive_shopify():
-    body = request.get_data(cache=False)
+    body = _read_body()
     delivery = shopify.read_delivery(request.headers)
     session = get_session()
     shop = _find_shop(session, delivery.shop_domain)

@@ -14,7 +14,8 @@ class EventStatus:
     RECEIVED = "received"
     PROCESSED = "processed"
     IGNORED = "ignored"  # a topic Palautus does not act on
-    FAILED = "failed"
+    RETRYING = "retrying"  # failed for a reason that may pass (an order not known yet, an outage)
+    FAILED = "failed"  # will fail the same way again: the reason is in `error`
 
 
 def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bool]:
@@ -35,9 +36,9 @@ def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bo
     return existing, False
 
 
-def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None) -> None:
+def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None, retry_at=None) -> None:
     """Record how processing went."""
-    event.status, event.error = status, error
+    event.status, event.error, event.next_attempt_at = status, error, retry_at
     if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
         event.processed_at = utcnow()
     session.commit()

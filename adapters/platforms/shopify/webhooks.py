@@ -4,8 +4,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from adapters.errors import PayloadError, SignatureError
 
@@ -20,6 +21,12 @@ HEADER_API_VERSION = "X-Shopify-API-Version"
 HEADER_WEBHOOK_ID = "X-Shopify-Webhook-Id"
 HEADER_EVENT_ID = "X-Shopify-Event-Id"
 HEADER_TRIGGERED_AT = "X-Shopify-Triggered-At"
+
+# Headers are not covered by the signature, so what we store from them is checked
+# against the columns: printable ASCII without spaces, within the column's length.
+# Topics stay permissive ("customer.tags_added" has a dot): an unknown topic must
+# still be acknowledged, not refused.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,22 @@ def verify(body: bytes, signature: str, secret: str) -> None:
 
 
 def _timestamp(value: str | None) -> datetime | None:
+    """An aware UTC time, or None for anything else (naive, not a date, out of range once in UTC)."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if value else None
+        return parsed.astimezone(timezone.utc) if parsed and parsed.utcoffset() is not None else None
+    except (ValueError, OverflowError):
         return None
+
+
+def _is_token(value: str, size: int) -> bool:
+    return len(value) <= size and _TOKEN.fullmatch(value) is not None
+
+
+def _optional(value: str | None, size: int) -> str | None:
+    """An informational header: kept when printable ASCII, truncated to its column."""
+    value = (value or "").strip()[:size]
+    return value if _is_token(value, size) else None
 
 
 def read_delivery(headers) -> Delivery:
@@ -64,13 +83,18 @@ def read_delivery(headers) -> Delivery:
     missing = [h for h in (HEADER_TOPIC, HEADER_SHOP, HEADER_WEBHOOK_ID) if not headers.get(h, "").strip()]
     if missing:
         raise PayloadError(f"missing header: {', '.join(missing)}")
-    triggered = _timestamp(headers.get(HEADER_TRIGGERED_AT))
+    topic, webhook_id = headers[HEADER_TOPIC].strip().lower(), headers[HEADER_WEBHOOK_ID].strip()
+    if not _is_token(topic, 100):
+        raise PayloadError(f"{HEADER_TOPIC} must be 1-100 printable ASCII characters without spaces")
+    if not _is_token(webhook_id, 255):
+        # Never truncated: two long ids sharing a prefix would be taken for one delivery.
+        raise PayloadError(f"{HEADER_WEBHOOK_ID} must be 1-255 printable ASCII characters without spaces")
     return Delivery(
-        topic=headers[HEADER_TOPIC].strip().lower(),
+        topic=topic,
         shop_domain=headers[HEADER_SHOP].strip().lower(),
         signature=signature,
-        webhook_id=headers[HEADER_WEBHOOK_ID].strip()[:255],
-        event_id=(headers.get(HEADER_EVENT_ID) or "").strip()[:255] or None,
-        api_version=(headers.get(HEADER_API_VERSION) or "").strip()[:20] or None,
-        triggered_at=triggered if triggered and triggered.tzinfo else None,
+        webhook_id=webhook_id,
+        event_id=_optional(headers.get(HEADER_EVENT_ID), 255),
+        api_version=_optional(headers.get(HEADER_API_VERSION), 20),
+        triggered_at=_timestamp(headers.get(HEADER_TRIGGERED_AT)),
     )
