@@ -1,7 +1,8 @@
 """The merchant REST API under /api/v1, documented by its own OpenAPI document."""
 from __future__ import annotations
 
-from integration.api.errors import Api
+from integration.api.errors import Api, register_error_docs
+from integration.api.schemas import Percent
 
 __all__ = ["init_api", "API_TITLE"]
 
@@ -27,6 +28,8 @@ def init_api(app) -> Api:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "the shop's API key (plt_...)"}
     )
+    register_error_docs(api)
+    api.register_field(Percent, "string", "decimal")
     from integration.api import returns, shop
 
     api.register_blueprint(returns.bp)

@@ -1,6 +1,7 @@
 """One place maps every error to HTTP, with one JSON shape: {"error", "message", "details"?}."""
 from __future__ import annotations
 
+import http
 import logging
 
 import marshmallow as ma
@@ -9,16 +10,22 @@ from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from sqlalchemy.exc import InterfaceError, OperationalError
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from adapters.errors import PayloadError, SignatureError
 from integration.errors import Conflict, InvalidInput, NotFound, PalautusError
 
-__all__ = ["Api", "Blueprint", "ErrorSchema", "error_response", "register_error_handlers"]
+__all__ = [
+    "Api", "Blueprint", "ErrorSchema", "UNAUTHORIZED",
+    "error_response", "register_error_handlers", "register_error_docs",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, InvalidInput: 400, Conflict: 409, PayloadError: 400, SignatureError: 401}
+UNAUTHORIZED = "BEARER_REQUIRED"  # the 401 response every operation documents, with its WWW-Authenticate
+_LOCATIONS = {"json", "query", "headers", "path"}
 
 
 class ErrorSchema(ma.Schema):
@@ -30,12 +37,42 @@ class ErrorSchema(ma.Schema):
 
 
 class _Parser(FlaskParser):
-    # A body of the wrong shape is a bad request (400), as everywhere else in the service.
+    """webargs, answering 400 for input it cannot use, as everywhere else in the service (not 422)."""
+
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as e:  # "[[[[..." deeper than the decoder goes: unreadable, like a syntax error
+            return self._handle_invalid_json_error(e, req)
+
+
+class _ArgumentsParser(_Parser):
+    # A misspelt query parameter (?stauts=failed) is an error too, not a filter silently dropped.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
+    PAGE_KEYS = ("page", "page_size")
+
+    def load_querystring(self, req, schema):
+        """The query without the pagination keys, which the pagination parser reads from the same string."""
+        own = MultiDict([(k, v) for k, v in req.args.items(multi=True) if k not in self.PAGE_KEYS])
+        return self._makeproxy(own, schema)
 
 
 class Blueprint(_Blueprint):
-    ARGUMENTS_PARSER = _Parser()
+    ARGUMENTS_PARSER = _ArgumentsParser()
+    PAGINATION_ARGUMENTS_PARSER = _Parser()  # ?page=0 is a 400 too
+
+    def error_responses(self, *statuses: int):
+        """Document the error answers an operation gives (401 always), all in the one error shape."""
+
+        def decorator(func):
+            func = self.alt_response(401, UNAUTHORIZED)(func)
+            for status in statuses:
+                func = self.alt_response(status, http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
 
 
 class Api(_Api):
@@ -46,17 +83,25 @@ class Api(_Api):
 
 
 def error_response(status: int, code: str, message: str, details=None, headers=None):
+    """The one error shape: {"error", "message"}, and "details" when there are some."""
     body = {"error": code, "message": message}
     if details:
         body["details"] = details
     return jsonify(body), status, headers or {}
 
 
+def register_error_docs(api) -> None:
+    """Add the documented 401 (a component response, so each operation only refers to it)."""
+    api.spec.components.response(UNAUTHORIZED, {
+        "description": "No API key, or one that belongs to no installed shop",
+        "content": {"application/json": {"schema": ErrorSchema}},
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="palautus"'}},
+    })  # fmt: skip
+
+
 def _http_error(error: HTTPException):
     data = getattr(error, "data", None) or {}
-    details = data.get("messages") or data.get("errors")
-    if isinstance(details, dict) and set(details) <= {"json", "query", "headers", "path"} and len(details) == 1:
-        details = next(iter(details.values()))
+    details = _details(data.get("messages") or data.get("errors"))
     message = data.get("message") or error.description or error.name
     if details:
         message = "the request is not valid: " + _summary(details)
@@ -64,12 +109,25 @@ def _http_error(error: HTTPException):
     return error_response(error.code or 500, code, message, details, data.get("headers"))
 
 
+def _details(messages):
+    """webargs files problems under their location; with one location, drop that level. Always a dict."""
+    if not messages:
+        return None
+    if isinstance(messages, dict) and len(messages) == 1 and set(messages) <= _LOCATIONS:
+        [(location, inner)] = messages.items()
+        # A body that is not JSON at all, or not an object, has no field to name: call it the body.
+        return inner if isinstance(inner, dict) else {"body" if location == "json" else location: inner}
+    return messages if isinstance(messages, dict) else {"request": messages}
+
+
 def _summary(details, prefix="") -> str:
     if isinstance(details, dict):
-        return "; ".join(_summary(v, f"{prefix}{k}.") for k, v in details.items())
+        # "_schema" is marshmallow's name for "the object itself": name the object instead.
+        return "; ".join(_summary(v, prefix if k == "_schema" else f"{prefix}{k}.") for k, v in details.items())
+    where = prefix.rstrip(".") or "body"
     if isinstance(details, list) and all(isinstance(v, str) for v in details):
-        return f"{prefix.rstrip('.')}: {' '.join(details)}"
-    return f"{prefix.rstrip('.')}: {details}"
+        return f"{where}: {' '.join(details)}"
+    return f"{where}: {details}"
 
 
 def register_error_handlers(app) -> None:

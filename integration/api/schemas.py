@@ -1,6 +1,9 @@
 """Marshmallow schemas of the merchant API: what goes in, what comes out."""
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -9,51 +12,103 @@ from integration.returns import Reason, ReturnMethod, ReturnStatus
 __all__ = [
     "ReturnQuery", "ItemIn", "ReturnCreate", "NoteIn", "RejectIn", "TransitIn", "ReceiveIn",
     "ReturnOut", "ReturnSummary", "RefundOut", "RefundPlanOut", "RefundQuery", "PolicySchema", "ShopOut",
+    "Text", "Percent",
 ]  # fmt: skip
 
 _values = lambda enum: [e.value for e in enum]  # noqa: E731
 
 
+MAX_FEE = 100_000_000  # minor units: a million in a two-decimal currency, and exact in any JSON client
+
+
+class Text(ma.fields.String):
+    """A string the database can keep: PostgreSQL text cannot hold NUL, so say so here, not with a 500."""
+
+    default_error_messages = {"nul": "must not contain NUL characters"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
+class Percent(ma.fields.Decimal):
+    """A percentage 0-100 as a JSON string ("7.50"): exact, like money, and the same shape in and out."""
+
+    DIGITS = r"[0-9]{1,3}(\.[0-9]{1,2})?"
+    PATTERN = f"^{DIGITS}$"  # for the document; Python's $ would also let "7.5\n" through
+    default_error_messages = {"format": 'must be a string like "7.50": a number from 0 to 100, at most 2 decimals'}
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": self.PATTERN, "example": "7.50", **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, places=2, validate=validate.Range(min=0, max=100), metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(self.DIGITS, value):
+            raise self.make_error("format")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Rate(ma.fields.String):
+    """A VAT rate as written in `vat` keys: "0.24", not the database's "0.240000"."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format(Decimal(value).normalize(), "f")
+
+
 class _In(ma.Schema):
+    error_messages = {"type": "must be a JSON object", "unknown": "is not a field of this request"}
+
     class Meta:
         unknown = ma.RAISE  # a misspelt field is an error, not silently dropped
 
 
 class ReturnQuery(_In):
-    status = ma.fields.String(validate=validate.OneOf(_values(ReturnStatus)))
-    code = ma.fields.String()
-    order = ma.fields.String(metadata={"description": "the platform's order id"})
+    status = Text(validate=validate.OneOf(_values(ReturnStatus)))
+    code = Text()
+    order = Text(metadata={"description": "the platform's order id"})
 
 
 class ItemIn(_In):
-    line_id = ma.fields.String(required=True, metadata={"description": "the platform's order line id"})
+    line_id = Text(required=True, metadata={"description": "the platform's order line id"})
     quantity = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
-    reason = ma.fields.String(load_default=Reason.OTHER.value, validate=validate.OneOf(_values(Reason)))
-    note = ma.fields.String(validate=validate.Length(max=2000), allow_none=True)
+    reason = Text(load_default=Reason.OTHER.value, validate=validate.OneOf(_values(Reason)))
+    note = Text(validate=validate.Length(max=2000), allow_none=True)
 
 
 class ReturnCreate(_In):
-    order_id = ma.fields.String(required=True, metadata={"description": "the platform's order id"})
+    order_id = Text(required=True, metadata={"description": "the platform's order id"})
     items = ma.fields.List(ma.fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=250))
-    method = ma.fields.String(load_default=ReturnMethod.CUSTOMER_SERVICE.value, validate=validate.OneOf(_values(ReturnMethod)))
-    customer_note = ma.fields.String(validate=validate.Length(max=5000), allow_none=True)
+    method = Text(load_default=ReturnMethod.CUSTOMER_SERVICE.value, validate=validate.OneOf(_values(ReturnMethod)))
+    customer_note = Text(validate=validate.Length(max=5000), allow_none=True)
+
+    @ma.validates_schema
+    def _one_item_per_line(self, data, **kwargs):
+        # Two items on one line would each be checked, and refunded, against the whole line.
+        seen = set()
+        for item in data.get("items", []):
+            if item["line_id"] in seen:
+                problem = f"line {item['line_id']} is listed twice: give its total quantity once"
+                raise ma.ValidationError(problem, "items")
+            seen.add(item["line_id"])
 
 
 class NoteIn(_In):
-    note = ma.fields.String(validate=validate.Length(max=2000), allow_none=True)
+    note = Text(validate=validate.Length(max=2000), allow_none=True)
 
 
 class RejectIn(NoteIn):
-    reason = ma.fields.String(validate=validate.OneOf(["final_sale", "return_period_ended", "other"]), allow_none=True)
+    reason = Text(validate=validate.OneOf(["final_sale", "return_period_ended", "other"]), allow_none=True)
 
 
 class TransitIn(_In):
-    tracking = ma.fields.String(validate=validate.Length(max=255), allow_none=True)
+    tracking = Text(validate=validate.Length(max=255), allow_none=True)
 
 
 class ConditionIn(_In):
     item_id = ma.fields.Integer(required=True)
-    condition = ma.fields.String(validate=validate.OneOf(["new", "opened", "used", "damaged"]), allow_none=True)
+    condition = Text(validate=validate.OneOf(["new", "opened", "used", "damaged"]), allow_none=True)
     restock = ma.fields.Boolean(allow_none=True)
 
 
@@ -80,7 +135,9 @@ class RefundOut(ma.Schema):
     status = ma.fields.String(metadata={"description": "pending, submitted, succeeded or failed"})
     amount = ma.fields.Integer(metadata={"description": "minor units"})
     currency = ma.fields.String()
-    tax = ma.fields.Integer(metadata={"description": "VAT contained in the amount, minor units"})
+    tax = ma.fields.Integer(metadata={"description": (
+        "VAT on the goods refunded, minor units: the correction to the sale's VAT. Fees are deducted from "
+        "the amount but are the merchant's own supply, booked with their own VAT, so they do not reduce this")})
     vat = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "VAT per rate"})
     fees = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     provider = ma.fields.String(allow_none=True)
@@ -131,7 +188,7 @@ class PlannedLineOut(ma.Schema):
     quantity = ma.fields.Integer()
     amount = ma.fields.Integer()
     tax = ma.fields.Integer()
-    tax_rate = ma.fields.String()
+    tax_rate = Rate()
 
 
 class RefundPlanOut(ma.Schema):
@@ -148,12 +205,14 @@ class RefundPlanOut(ma.Schema):
 
 class PolicySchema(_In):
     window_days = ma.fields.Integer(validate=validate.Range(min=0, max=3650))
-    refund_on = ma.fields.String(validate=validate.OneOf(["approved", "received", "manual"]))
+    refund_on = Text(validate=validate.OneOf(["approved", "received", "manual"]))
     auto_approve = ma.fields.Boolean()
-    restocking_fee_percent = ma.fields.Decimal(as_string=True, places=2, validate=validate.Range(min=0, max=100))
-    return_shipping_fee = ma.fields.Integer(validate=validate.Range(min=0), metadata={"description": "minor units"})
-    non_returnable_skus = ma.fields.List(ma.fields.String(validate=validate.Length(max=255)))
-    methods = ma.fields.List(ma.fields.String(validate=validate.OneOf(_values(ReturnMethod))))
+    restocking_fee_percent = Percent()
+    return_shipping_fee = ma.fields.Integer(
+        validate=validate.Range(min=0, max=MAX_FEE), metadata={"description": "minor units"}
+    )
+    non_returnable_skus = ma.fields.List(Text(validate=validate.Length(max=255)))
+    methods = ma.fields.List(Text(validate=validate.OneOf(_values(ReturnMethod))))
 
 
 class ShopOut(ma.Schema):
@@ -167,4 +226,4 @@ class ShopOut(ma.Schema):
 
 
 class RefundQuery(_In):
-    status = ma.fields.String(validate=validate.OneOf(["pending", "submitted", "succeeded", "failed"]))
+    status = Text(validate=validate.OneOf(["pending", "submitted", "succeeded", "failed"]))

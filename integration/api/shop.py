@@ -12,6 +12,7 @@ bp.before_request(authenticate)
 
 @bp.get("/shop")
 @bp.response(200, ShopOut)
+@bp.error_responses()
 def get_shop():
     """The shop this API key belongs to"""
     return current_shop()
@@ -20,6 +21,7 @@ def get_shop():
 @bp.put("/shop/policy")
 @bp.arguments(PolicySchema)
 @bp.response(200, ShopOut)
+@bp.error_responses()
 def put_policy(body):
     """Change the return policy; settings left out keep their current value"""
     shop = current_shop()

@@ -77,12 +77,14 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
         line = item.order_line
         owed = item.quantity - paid_here[item.id] - later[line.id]
         quantity = max(0, min(owed, line.quantity - refunded[line.id]))
+        later[line.id] = max(0, later[line.id] - item.quantity)  # spent on this item, not the next on the line
         lines.append(LineToRefund(
             order_line_id=line.id, return_item_id=item.id, quantity=quantity,
             line_quantity=line.quantity, already_refunded=refunded[line.id],
             unit_price=line.unit_price, discount_total=line.discount_total,
             tax_total=line.tax_total, tax_rate=line.tax_rate, taxes_included=order.taxes_included,
         ))  # fmt: skip
+        refunded[line.id] += quantity  # two items on one line share its units, in order
     return lines
 
 

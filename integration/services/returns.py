@@ -127,8 +127,10 @@ def open_return(
     policy = ReturnPolicy.from_dict(shop.policy)
     items = _items(order, requests)
     decision = decide(_request(ctx, order, items, method, now or utcnow()), policy)
+    stamp = utcnow()
     ret = Return(
         shop_id=shop.id, order=order, code=_new_code(ctx, shop.id), status=S.REQUESTED.value,
+        created_at=stamp, updated_at=stamp,
         method=ReturnMethod(method).value, source=ReturnSource(source).value,
         platform_return_id=platform_return_id, customer_note=customer_note, decision=decision.to_dict(), items=items,
         shop_status=SHOP_STATUS[S.REQUESTED] if platform_return_id else None,
@@ -144,12 +146,16 @@ def open_return(
 
 def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: datetime) -> ReturnRequest:
     returnable = _returnable(ctx, order)
+    wanted: dict[int, int] = {}  # per order line: two items on one line (two fulfillments) add up
+    for item in items:
+        wanted[item.order_line.id] = wanted.get(item.order_line.id, 0) + item.quantity
+    lines = {item.order_line.id: item.order_line for item in items}
     return ReturnRequest(
         method=method, requested_at=now, order_processed_at=order.processed_at,
         order_cancelled=order.cancelled_at is not None, financial_status=order.financial_status,
         items=tuple(
-            RequestedItem(i.order_line.sku, i.order_line.title, i.quantity, returnable.get(i.order_line.id, 0))
-            for i in items
+            RequestedItem(lines[line_id].sku, lines[line_id].title, quantity, returnable.get(line_id, 0))
+            for line_id, quantity in wanted.items()
         ),
     )  # fmt: skip
 

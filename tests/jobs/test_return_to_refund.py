@@ -68,3 +68,38 @@ def test_a_shopify_return_becomes_one_stripe_refund_recorded_back_in_shopify(
     assert [e["kind"] for e in shown["timeline"]] == [
         "requested", "approved", "received", "refund_started", "refund_succeeded", "refunded", "closed"
     ]
+
+
+def two_items_on_the_jacket_line(quantity: int) -> dict:
+    """A return request with the jacket line twice, as Shopify sends for two fulfillments of one line."""
+    body = payload(RETURN_REQUEST)
+    first = body["return_line_items"][0]
+    second = {**first, "id": 6200524951, "admin_graphql_api_id": "gid://shopify/ReturnLineItem/6200524951",
+              "quantity": quantity}
+    body["return_line_items"] = [{**first, "quantity": quantity}, second]
+    return body
+
+
+def test_two_items_on_one_line_share_its_units_and_are_refunded_once(client, shop, post_webhook, work, shopify, stripe, db):
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("returns/request", two_items_on_the_jacket_line(1), webhook_id="return-1")
+    work()
+    ret = db.scalar(select(Return))
+    assert not any(r.startswith("more units") for r in ret.decision["reasons"])  # (the window has passed: a note)
+    for action in ("approve", "receive"):
+        client.post(f"/api/v1/returns/{ret.id}/{action}", json={}, headers=auth(shop[1]))
+    work()
+    assert [p["amount"] for _, p in stripe.posts] == [str(2 * 8990 - 1000)]  # both jackets, the whole line
+
+
+def test_two_items_on_one_line_asking_for_more_units_than_it_has_are_not_eligible(post_webhook, work, shopify, shop, db):
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("returns/request", two_items_on_the_jacket_line(2), webhook_id="return-1")
+    work()
+    decision = db.scalar(select(Return)).decision
+    assert decision["eligible"] is False
+    assert "more units than can still be returned: Merino wool sweater" in decision["reasons"]

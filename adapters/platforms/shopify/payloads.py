@@ -327,7 +327,13 @@ def _of_type(kind: type, expected: str):
 
 _object = _of_type(dict, "an object")
 _list = _of_type(list, "a list")
-_text = _of_type(str, "a string")
+_string = _of_type(str, "a string")
+
+
+def _text(value: object, path: str) -> str:
+    # NUL is legal in JSON but not in a PostgreSQL text column; it never carries meaning here.
+    return _string(value, path).replace("\x00", "")
+
 _bool = _of_type(bool, "true or false")
 
 
