@@ -160,6 +160,15 @@ def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: 
     )  # fmt: skip
 
 
+def _decide(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, target: ReturnStatus, **data) -> Return:
+    """Load, move, record, tell the platform, commit: the shape of every plain decision."""
+    ret = get_return(ctx, shop, return_id)
+    record(ctx, ret, actor, target.value, to=target, **data)
+    _sync(ctx, ret, actor)
+    ctx.commit()
+    return ret
+
+
 def approve_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str | None = None) -> Return:
     """Accept a requested return; with refund_on=approved the refund starts now."""
     ret = get_return(ctx, shop, return_id)
@@ -173,20 +182,12 @@ def approve_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str
 
 def reject_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, reason: str | None = None, note: str | None = None) -> Return:
     """Decline a requested return, saying why."""
-    ret = get_return(ctx, shop, return_id)
-    record(ctx, ret, actor, "rejected", to=S.REJECTED, reason=reason, note=note)
-    _sync(ctx, ret, actor)
-    ctx.commit()
-    return ret
+    return _decide(ctx, shop, return_id, actor, S.REJECTED, reason=reason, note=note)
 
 
 def cancel_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str | None = None) -> Return:
     """Withdraw a return before anything was received."""
-    ret = get_return(ctx, shop, return_id)
-    record(ctx, ret, actor, "cancelled", to=S.CANCELLED, note=note)
-    _sync(ctx, ret, actor)
-    ctx.commit()
-    return ret
+    return _decide(ctx, shop, return_id, actor, S.CANCELLED, note=note)
 
 
 def mark_in_transit(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, tracking: str | None = None) -> Return:
@@ -247,11 +248,7 @@ def _start_refund(ctx: Ctx, shop: Shop, ret: Return, actor: Actor) -> Refund | N
 
 def close_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str | None = None) -> Return:
     """Finish a return: nothing more will happen to it."""
-    ret = get_return(ctx, shop, return_id)
-    record(ctx, ret, actor, "closed", to=S.CLOSED, note=note)
-    _sync(ctx, ret, actor)
-    ctx.commit()
-    return ret
+    return _decide(ctx, shop, return_id, actor, S.CLOSED, note=note)
 
 
 def refund_succeeded(ctx: Ctx, refund: Refund) -> None:
