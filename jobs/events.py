@@ -10,6 +10,7 @@ from integration.errors import PalautusError
 from integration.models import Shop, WebhookEvent, utcnow
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
+from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.shopify_events import HANDLERS as SHOPIFY
 
@@ -62,6 +63,8 @@ def _run(jc: JobContext, event: WebhookEvent, handler) -> None:
     except (OrderNotKnown, ProviderUnavailable) as e:
         _fail(jc, event, str(e), retry=True)
         logger.warning("event will be retried: %s", e, extra=extra)
+        if isinstance(e, ProviderUnavailable):
+            respect_retry_after(e)
         raise RetryLater(str(e)) from e
     except (PayloadError, ProviderRejected, PalautusError) as e:
         _fail(jc, event, str(e), retry=False)

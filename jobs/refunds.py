@@ -18,6 +18,7 @@ from integration.money import Money
 from integration.refunds import RefundStatus
 from integration.services import refunds as book
 from integration.services.returns import refund_failed, refund_succeeded
+from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.shopify_events import fetch_payments
 
@@ -46,6 +47,7 @@ def push_refund(refund_id: int) -> None:
             refund.last_error = str(e)[:2000]
             book.release_refund(jc.session, refund)
             logger.warning("refund will be retried: %s", e, extra={"refund_id": refund_id})
+            respect_retry_after(e)
             raise
         except ProviderRejected as e:
             jc.session.rollback()

@@ -10,6 +10,7 @@ from integration.money import Money
 from integration.refunds import RefundStatus
 from integration.returns import Actor, ReturnStatus
 from integration.services.returns import record, wanted_shop_status
+from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 
 __all__ = ["sync_refund", "sync_return", "ORDER_TAG"]
@@ -39,6 +40,7 @@ def sync_refund(refund_id: int) -> None:
             jc.session.commit()
             logger.warning("refund sync failed: %s", e, extra={"refund_id": refund_id})
             if e.should_retry:
+                respect_retry_after(e)
                 raise
 
 
@@ -89,6 +91,9 @@ def sync_return(return_id: int) -> None:
                 _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
                 ret.shop_status = step
                 jc.session.commit()
+        except ProviderUnavailable as e:
+            respect_retry_after(e)
+            raise
         except ProviderRejected as e:
             jc.session.rollback()
             ret = jc.session.get(Return, return_id)

@@ -87,6 +87,14 @@ def _clean(app) -> None:
     app.extensions["tasks"].connect().flushdb()
 
 
+@pytest.fixture(autouse=True)
+def slept(monkeypatch) -> list[float]:
+    """Waits jobs asked for (Retry-After): recorded, not slept."""
+    waits: list[float] = []
+    monkeypatch.setattr("jobs.backoff._sleep", waits.append)
+    return waits
+
+
 @pytest.fixture
 def redis(app) -> Redis:
     return app.extensions["tasks"].connect()

@@ -18,11 +18,14 @@ def test_a_paid_order_gets_its_stripe_payment_intent_from_the_admin_api(post_web
     assert shopify.operations("OrderTransactions") == [{"id": "gid://shopify/Order/5196695273621"}]
 
 
-def test_a_shopify_outage_while_reading_payments_is_retried_and_keeps_the_snapshot(post_webhook, work, shopify, shop, db):
+def test_a_shopify_outage_while_reading_payments_is_retried_and_keeps_the_snapshot(
+    post_webhook, work, shopify, shop, db, slept
+):
     shopify.transactions = [stripe_sale()]
     shopify.faults = [503, 429]
     assert post_webhook("orders/create", payload("orders__create.eur_presentment.json")).status_code == 200
     work()
+    assert slept == [1.0]  # the 429's Retry-After, honoured before the next attempt
     assert len(shopify.operations("OrderTransactions")) == 3
     assert db.scalar(select(Order)).payments_synced_at is not None
     assert len(db.scalars(select(Payment)).all()) == 1
