@@ -209,6 +209,11 @@ class Return(Base):
     decision: Mapped[dict] = mapped_column(JSON, default=dict)  # {"eligible", "reasons": [...]}
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Optimistic lock: of two requests that move the same return at once, the
+    # second fails (StaleDataError, a 409) instead of silently overwriting the first.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     order: Mapped[Order] = relationship()
     items: Mapped[list[ReturnItem]] = relationship(

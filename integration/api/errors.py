@@ -9,6 +9,7 @@ from flask import jsonify
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -151,6 +152,10 @@ def register_error_handlers(app) -> None:
     def _database_down(error):
         logger.error("database unavailable: %s", type(error.orig).__name__ if error.orig else type(error).__name__)
         return error_response(503, "unavailable", "the service is briefly unavailable; try again", headers={"Retry-After": "5"})
+
+    @app.errorhandler(StaleDataError)
+    def _changed_meanwhile(error):
+        return error_response(409, "conflict", "the return was changed by another request at the same moment; reload it and try again")
 
     @app.errorhandler(Exception)
     def _unexpected(error):

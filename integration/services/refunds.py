@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from integration.errors import Conflict
@@ -130,7 +131,11 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, providers:
         provider=payment.provider if payment else None, status=RefundStatus.PENDING.value,
     )  # fmt: skip
     ret.refunds.append(refund)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another request wrote refund number `sequence` a moment ago
+        session.rollback()
+        raise Conflict("another refund of this return was started at the same moment") from None
     return refund
 
 

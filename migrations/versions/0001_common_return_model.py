@@ -137,6 +137,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_returns_order_id_orders')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_returns_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_returns')),
