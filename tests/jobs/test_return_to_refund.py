@@ -1,11 +1,10 @@
 """The whole path: Shopify webhooks -> inbox -> real rq worker -> return -> API -> Stripe once -> Shopify."""
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
 
 from sqlalchemy import select
 
-from integration.models import Order, Refund, Return, WebhookEvent
+from integration.models import Refund, Return
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
 
