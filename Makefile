@@ -16,8 +16,9 @@ $(STAMP): requirements.txt tests/requirements.txt
 run: $(STAMP)
 	$(PY) -m integration.devserver
 
-## test: the whole suite (embedded SQLite + Redis unless DATABASE_URL/REDIS_URL are set)
+## test: lint for errors, then the whole suite (embedded SQLite + Redis unless DATABASE_URL/REDIS_URL are set)
 test: $(STAMP)
+	$(VENV)/bin/ruff check --quiet --select F,E9 integration adapters webhooks jobs benchmarks tests migrations
 	$(PY) -m pytest -q tests
 
 ## test-pg: the suite against this machine's PostgreSQL and Redis
