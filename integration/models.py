@@ -182,6 +182,7 @@ class ShopRefund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity, amount}]
     parent_transaction_ids: Mapped[list] = mapped_column(JSON, default=list)
+    platform_return_id: Mapped[str | None] = mapped_column(String(64))  # the return it was made for, if any
     note: Mapped[str | None] = mapped_column(Text)
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
@@ -207,6 +208,7 @@ class Return(Base):
     shop_sync_error: Mapped[str | None] = mapped_column(Text)
     customer_note: Mapped[str | None] = mapped_column(Text)
     decision: Mapped[dict] = mapped_column(JSON, default=dict)  # {"eligible", "reasons": [...]}
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the customer asked (the platform's time)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Optimistic lock: of two requests that move the same return at once, the

@@ -95,6 +95,8 @@ class ShopRefundData:
     note: str | None = None
     # transaction ids of the payments this refund took money back from
     parent_transaction_ids: tuple[str, ...] = ()
+    # the platform's return this refund was made for, when it names one
+    platform_return_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def _app() -> Flask:
 class JobContext:
     app: Flask
     ctx: Ctx
+    event: object | None = None  # the inbox event a webhook job is processing
 
     @property
     def session(self):

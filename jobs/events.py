@@ -53,6 +53,7 @@ def process_webhook(event_id: int) -> None:
             mark_event(jc.session, event, EventStatus.IGNORED)
             return
         jc.session.commit()
+        jc.event = event
         _run(jc, event, handler)
 
 

@@ -16,8 +16,9 @@ from adapters.payments import ProviderRefund
 from integration.models import Refund, Shop, utcnow
 from integration.money import Money
 from integration.refunds import RefundStatus
+from integration.returns import ReturnStatus
 from integration.services import refunds as book
-from integration.services.returns import refund_failed, refund_succeeded
+from integration.services.refunds import refund_failed, refund_succeeded
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.shopify_events import fetch_payments
@@ -104,6 +105,8 @@ def _still_owed(jc: JobContext, refund: Refund, payment) -> str | None:
     """Why this refund must not be sent now, if anything changed since it was planned."""
     if refund.status == RefundStatus.SUBMITTED.value:
         return None  # already sent once: only the same request may follow
+    if refund.ret.status in (ReturnStatus.CANCELLED.value, ReturnStatus.REJECTED.value):
+        return f"the return was {refund.ret.status} before the refund was sent"
     if payment.currency != refund.currency:
         return f"the payment is in {payment.currency}, the refund in {refund.currency}"
     if not payment.payment_id:

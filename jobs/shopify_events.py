@@ -60,6 +60,7 @@ def on_return_request(jc: JobContext, shop: Shop, payload: dict) -> None:
     returns.open_return(
         jc.ctx, shop, order, requests, method=ReturnMethod.POSTAL.value, source=ReturnSource.SHOPIFY.value,
         actor=Actor.CUSTOMER, platform_return_id=data.platform_return_id, customer_note=data.customer_note,
+        now=getattr(jc.event, "triggered_at", None),  # when Shopify saw the request, not when we got to it
     )  # fmt: skip
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, or_, select
 
 from integration.models import Refund, Return, WebhookEvent, utcnow
 from integration.refunds import RefundStatus
 from integration.services.inbox import EventStatus
-from integration.services.returns import wanted_shop_status
+from integration.services.timeline import SHOP_STATUS
 from jobs.context import job_context
 
 __all__ = ["sweep"]
@@ -27,11 +27,16 @@ def _events(session, now, cutoff) -> list[int]:
 
 
 def _refunds(session, now, cutoff) -> list[int]:
-    """Refunds no job holds: stuck ones, and ones the provider is still working on (to ask again)."""
+    """Refunds no job holds: stuck ones, and ones the provider is still working on (to ask again).
+
+    Fewest attempts first: every run claims and so counts an attempt, which
+    rotates a backlog larger than one batch instead of polling the same rows.
+    """
     unclaimed = or_(Refund.claimed_until.is_(None), Refund.claimed_until < now)
     waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
     stuck = and_(Refund.status.in_((RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)), Refund.created_at < cutoff)
-    return list(session.scalars(select(Refund.id).where(unclaimed, or_(waiting, stuck)).limit(BATCH)))
+    query = select(Refund.id).where(unclaimed, or_(waiting, stuck)).order_by(Refund.attempts, Refund.id)
+    return list(session.scalars(query.limit(BATCH)))
 
 
 def _unsynced_refunds(session, cutoff) -> list[int]:
@@ -44,11 +49,13 @@ def _unsynced_refunds(session, cutoff) -> list[int]:
 
 
 def _unsynced_returns(session, cutoff) -> list[int]:
-    """Platform returns whose status there lags behind ours."""
-    query = select(Return).where(
-        Return.platform_return_id.is_not(None), Return.shop_sync_error.is_(None), Return.updated_at < cutoff
-    )
-    return [r.id for r in session.scalars(query.limit(BATCH)) if r.shop_status != wanted_shop_status(r)]
+    """Platform returns whose status there lags behind ours (compared in SQL, so no batch hides one)."""
+    wanted = case(*((Return.status == ours.value, theirs) for ours, theirs in SHOP_STATUS.items()))
+    query = select(Return.id).where(
+        Return.platform_return_id.is_not(None), Return.shop_sync_error.is_(None), Return.updated_at < cutoff,
+        Return.shop_status.is_distinct_from(wanted),
+    ).order_by(Return.updated_at)  # fmt: skip
+    return list(session.scalars(query.limit(BATCH)))
 
 
 def sweep() -> dict[str, int]:

@@ -9,7 +9,7 @@ from integration.models import OrderLine, Refund, Return, Shop, utcnow
 from integration.money import Money
 from integration.refunds import RefundStatus
 from integration.returns import Actor, ReturnStatus
-from integration.services.returns import record, wanted_shop_status
+from integration.services.timeline import record, wanted_shop_status
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 
@@ -33,15 +33,18 @@ def sync_refund(refund_id: int) -> None:
         shop = jc.session.get(Shop, refund.ret.shop_id)
         try:
             _sync_refund(jc, shop, refund)
-        except (ProviderUnavailable, ProviderRejected) as e:
+        except ProviderUnavailable as e:
+            # Not stored as sync_error: the sweeper keeps trying after rq's retries, however long Shopify is away.
+            jc.session.rollback()
+            logger.warning("refund sync will be retried: %s", e, extra={"refund_id": refund_id})
+            respect_retry_after(e)
+            raise
+        except ProviderRejected as e:
             jc.session.rollback()
             refund = jc.session.get(Refund, refund_id)
             refund.sync_error = str(e)[:2000]
             jc.session.commit()
-            logger.warning("refund sync failed: %s", e, extra={"refund_id": refund_id})
-            if e.should_retry:
-                respect_retry_after(e)
-                raise
+            logger.error("refund sync rejected: %s", e, extra={"refund_id": refund_id})
 
 
 def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:

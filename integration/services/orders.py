@@ -91,6 +91,7 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     row.amount, row.currency, row.note, row.created_at = data.amount, data.currency, data.note, data.created_at
     row.lines = [{"platform_line_id": l.platform_line_id, "quantity": l.quantity, "amount": l.amount} for l in data.lines]
     row.parent_transaction_ids = list(data.parent_transaction_ids)
+    row.platform_return_id = data.platform_return_id
     row.refund_id = row.refund_id or _our_refund_id(session, order, data)
     session.flush()
     return row

@@ -1,4 +1,4 @@
-"""Refund bookkeeping: what is left to refund, writing the Refund row, claiming it, recording outcomes."""
+"""Refunds: what is left to refund, writing the Refund row, claiming it, and the use cases around it."""
 from __future__ import annotations
 
 from collections import Counter
@@ -9,9 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from integration.errors import Conflict
-from integration.models import Order, Payment, Refund, Return, utcnow
+from integration.models import Order, Payment, Refund, Return, Shop, utcnow
 from integration.policy import ReturnPolicy
 from integration.refunds import LineToRefund, RefundPlan, RefundStatus, plan_refund
+from integration.returns import Actor, ReturnStatus
+from integration.services.context import Ctx
+from integration.services.timeline import record
 
 __all__ = [
     "lines_to_refund",
@@ -22,6 +25,11 @@ __all__ = [
     "start_refund",
     "claim_refund",
     "release_refund",
+    "any_succeeded",
+    "begin",
+    "withdraw",
+    "refund_succeeded",
+    "refund_failed",
 ]
 
 LIVE = (RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value, RefundStatus.SUCCEEDED.value)
@@ -47,12 +55,24 @@ def refunded_units(session: Session, order: Order, exclude: Refund | None = None
     return units
 
 
-def _external_since(order: Order, since) -> Counter:
-    """Units the shop refunded outside Palautus after `since`: most likely for this very return."""
+def _for_this_return(shop_refund, ret: Return) -> bool:
+    """Was this refund, made in the shop outside Palautus, made for `ret`?
+
+    When the shop names the return, that settles it. When it names none, a
+    refund made after the customer asked is taken to be for this return: the
+    safe reading, since the other one could pay the same items twice.
+    """
+    if shop_refund.platform_return_id is not None:
+        return shop_refund.platform_return_id == ret.platform_return_id
+    return shop_refund.created_at >= ret.requested_at
+
+
+def _external_for(order: Order, ret: Return) -> Counter:
+    """Units the shop refunded outside Palautus for this very return."""
     by_platform_id = {line.platform_line_id: line.id for line in order.lines}
     units: Counter = Counter()
     for shop_refund in order.shop_refunds:
-        if shop_refund.refund_id is None and shop_refund.created_at >= since:
+        if shop_refund.refund_id is None and _for_this_return(shop_refund, ret):
             for line in shop_refund.lines:
                 units[by_platform_id.get(line["platform_line_id"])] += line["quantity"]
     return units
@@ -62,12 +82,12 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
     """The units of each returned item still to be paid back.
 
     An item is owed its quantity, less what our earlier refunds of this return
-    paid and less what the shop refunded outside Palautus since the return was
-    opened (a merchant refunding the returned item in the admin); and never
-    more units than the order line has left unrefunded.
+    paid and less what the shop refunded outside Palautus for this return (a
+    merchant refunding the returned item in the admin); and never more units
+    than the order line has left unrefunded.
     """
     order = ret.order
-    refunded, later = refunded_units(session, order, exclude), _external_since(order, ret.created_at)
+    refunded, later = refunded_units(session, order, exclude), _external_for(order, ret)
     paid_here = Counter()
     for refund in ret.refunds:
         if refund.status in LIVE and refund is not exclude:
@@ -168,3 +188,66 @@ def release_refund(session: Session, refund: Refund) -> None:
     """Give the claim back so a retry need not wait for the lease to run out."""
     refund.claimed_until = None
     session.commit()
+
+
+# --- use cases: starting, withdrawing and finishing refunds -----------------------------------
+
+REFUNDABLE_FROM = (ReturnStatus.APPROVED.value, ReturnStatus.IN_TRANSIT.value, ReturnStatus.RECEIVED.value)
+
+
+def any_succeeded(ret: Return) -> bool:
+    return any(r.status == RefundStatus.SUCCEEDED.value for r in ret.refunds)
+
+
+def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refund | None:
+    """Write the refund the return is owed and queue it; None when nothing is left to pay back.
+
+    `asked` is a merchant's explicit request: a refund still under way is then a
+    Conflict. A refund the policy starts by itself quietly leaves one under way be.
+    """
+    if ret.status not in REFUNDABLE_FROM:
+        raise Conflict(f"a return that is {ret.status} cannot be refunded", current=ret.status)
+    if not asked and any(r.status in IN_FLIGHT for r in ret.refunds):
+        return None
+    refund = start_refund(ctx.session, ret, ReturnPolicy.from_dict(shop.policy), ctx.providers)
+    if refund is None:
+        # Everything was already paid back (by us, or in the shop's own admin).
+        if ret.status == ReturnStatus.RECEIVED.value:
+            record(ctx, ret, Actor.SYSTEM, "nothing_left_to_refund", to=ReturnStatus.REFUNDED)
+        return None
+    record(ctx, ret, actor, "refund_started", refund_id=refund.id, amount=refund.amount, currency=refund.currency)
+    ctx.later(ctx.tasks.push_refund, refund.id)
+    return refund
+
+
+def withdraw(ctx: Ctx, ret: Return, actor: Actor) -> None:
+    """The return is being cancelled: refunds not yet sent are failed; one already sent forbids it."""
+    now = utcnow()
+    for refund in ret.refunds:
+        sent = refund.status == RefundStatus.SUBMITTED.value or (refund.claimed_until and refund.claimed_until > now)
+        if refund.status in IN_FLIGHT and sent and actor != Actor.PLATFORM:
+            raise Conflict(f"refund {refund.id} is already with the provider; the return cannot be cancelled now")
+        if refund.status == RefundStatus.PENDING.value and not sent:
+            refund.status, refund.completed_at = RefundStatus.FAILED.value, now
+            refund.last_error = "the return was cancelled before the refund was sent"
+            record(ctx, ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=refund.last_error)
+
+
+def refund_succeeded(ctx: Ctx, refund: Refund) -> None:
+    """The provider paid the customer back: book it, move the return on, tell the shop."""
+    ret = refund.ret
+    refund.status, refund.completed_at, refund.claimed_until = RefundStatus.SUCCEEDED.value, utcnow(), None
+    record(ctx, ret, Actor.SYSTEM, "refund_succeeded", refund_id=refund.id, amount=refund.amount,
+           provider_refund_id=refund.provider_refund_id)  # fmt: skip
+    if ret.status == ReturnStatus.RECEIVED.value:
+        record(ctx, ret, Actor.SYSTEM, "refunded", to=ReturnStatus.REFUNDED)
+    ctx.later(ctx.tasks.sync_refund, refund.id)
+    ctx.commit()
+
+
+def refund_failed(ctx: Ctx, refund: Refund, reason: str) -> None:
+    """The refund cannot succeed as it is: keep the reason where the merchant sees it."""
+    refund.status, refund.completed_at, refund.claimed_until = RefundStatus.FAILED.value, utcnow(), None
+    refund.last_error = reason
+    record(ctx, refund.ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
+    ctx.commit()

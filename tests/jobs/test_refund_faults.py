@@ -9,7 +9,8 @@ from sqlalchemy import select
 from integration.models import Refund, Return
 from jobs.sweep import sweep
 from tests.conftest import auth, payload
-from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
+from tests.fakes import stripe_sale
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, shopify_return
 
 
 def refund_in_admin_now() -> dict:
@@ -139,14 +140,98 @@ def test_the_same_refund_job_run_twice_calls_stripe_once(client, shop, post_webh
 def test_a_shop_refund_from_before_the_return_was_opened_counts_against_the_line_not_the_return(
     client, shop, post_webhook, work, shopify, stripe, db
 ):
-    # One of the two jackets and the socks were refunded in March; now the customer returns the other jacket
-    # and the socks. The jacket is still owed; the socks were paid back already.
+    # One of the two jackets and the socks were refunded in March, for no return; now the customer returns
+    # the other jacket and the socks. The jacket is still owed; the socks were paid back already.
     ret = shopify_return(post_webhook, work, shopify, db)
-    assert post_webhook("refunds/create", payload("refunds__create.two_lines.json"), webhook_id="refund-1").status_code == 200
+    march = {**payload("refunds__create.two_lines.json"), "return": None}
+    assert post_webhook("refunds/create", march, webhook_id="refund-1").status_code == 200
     work()
     approve_and_receive(client, shop[1], ret.id)
     work()
     assert [params["amount"] for _, params in stripe.posts] == ["8490"]
+
+
+def test_an_admin_refund_naming_this_return_is_never_paid_again_even_if_it_was_processed_first(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # The merchant refunded Shopify return 3547267221 in the admin; our worker happened to process that
+    # refund before the return request itself (a backlog), so its time says nothing: its `return.id` does.
+    shopify.transactions = [stripe_sale()]
+    assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
+    work()
+    assert post_webhook("refunds/create", payload("refunds__create.two_lines.json"), webhook_id="refund-1").status_code == 200
+    work()
+    assert post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1").status_code == 200
+    work()
+    ret = db.scalar(select(Return))
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert stripe.posts == []
+    db.expire_all()
+    assert db.scalar(select(Return)).status == "refunded"
+
+
+def test_a_return_cancelled_while_its_refund_waits_is_never_paid(client, shop, post_webhook, work, shopify, stripe, db, app):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    client.put("/api/v1/shop/policy", json={"refund_on": "approved"}, headers=auth(shop[1]))
+    tasks = app.extensions["tasks"]
+    working = tasks.connect
+    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    assert client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1])).status_code == 200
+    tasks.connect = working
+    assert refund_of(db).status == "pending"  # written; its job never queued
+    assert client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1])).status_code == 200
+    age(db, Refund, "created_at")
+    sweep()
+    work()
+    assert stripe.posts == []
+    refund = refund_of(db)
+    assert refund.status == "failed" and "cancelled" in refund.last_error
+
+
+def test_a_return_whose_refund_is_with_stripe_cannot_be_cancelled(client, shop, post_webhook, work, shopify, stripe, db):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.status = "pending"
+    client.put("/api/v1/shop/policy", json={"refund_on": "approved"}, headers=auth(shop[1]))
+    client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1]))
+    work()
+    refused = client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1]))
+    assert refused.status_code == 409 and "already with the provider" in refused.get_json()["message"]
+    db.expire_all()
+    assert db.scalar(select(Return)).status == "approved"
+
+
+def test_auto_approval_with_instant_refunds_starts_the_refund_and_approves_in_shopify(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    client.put("/api/v1/shop/policy", json={"refund_on": "approved", "auto_approve": True, "window_days": 3650},
+               headers=auth(shop[1]))
+    shopify_return(post_webhook, work, shopify, db)
+    work()
+    db.expire_all()
+    assert db.scalar(select(Return)).status == "approved"
+    assert len(stripe.posts) == 1 and refund_of(db).status == "succeeded"
+    assert len(shopify.operations("ReturnApproveRequest")) == 1
+
+
+def test_a_long_shopify_outage_leaves_the_refund_to_be_recorded_by_the_sweeper(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    assert client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1])).status_code == 200
+    work()
+    shopify.faults = [503] * 4  # Shopify goes away for longer than rq's retries
+    assert client.post(f"/api/v1/returns/{ret.id}/receive", json={}, headers=auth(shop[1])).status_code == 200
+    work()
+    refund = refund_of(db)
+    assert refund.status == "succeeded" and refund.shop_synced_at is None and refund.sync_error is None
+    age(db, Refund, "completed_at")
+    assert sweep()["syncs"] == 1
+    work()
+    assert refund_of(db).shop_synced_at is not None
+    attempts = shopify.operations("RefundCreate")
+    assert len(attempts) == 5 and len({a["idempotencyKey"] for a in attempts}) == 1  # 4 in the outage, then one
+    assert len(shopify.refunds) == 1
 
 
 def test_a_second_refund_request_while_one_is_under_way_is_a_conflict(client, shop, post_webhook, work, shopify, stripe, db):

@@ -95,7 +95,14 @@ def parse_refund(payload: object, *, taxes_included: bool = False) -> ShopRefund
         lines=tuple(_refund_line(row, path, currency, taxes_included) for path, row in rows),
         note=f.field(refund, "note", "", f.note, required=False),
         parent_transaction_ids=tuple(dict.fromkeys(p for p in parents if p is not None)),
+        platform_return_id=_refund_return_id(refund),
     )
+
+
+def _refund_return_id(refund: dict) -> str | None:
+    """The return a refund was made for (`return`: {id, admin_graphql_api_id}), or None."""
+    ret = f.field(refund, "return", "", f.object_, required=False)
+    return _id(ret, "return", "Return") if ret is not None else None
 
 
 def parse_return_request(payload: object) -> ReturnRequestData:
