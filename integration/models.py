@@ -268,6 +268,9 @@ class Refund(Base):
     provider_status: Mapped[str | None] = mapped_column(String(40))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The provider may hold an outcome we never saw (it answered 5xx after taking the
+    # request): look the refund up by its key before sending anything again.
+    needs_lookup: Mapped[bool] = mapped_column(Boolean, default=False)
     # A job holds the refund until this moment; a crashed job's claim runs out.
     claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,7 +46,11 @@ def push_refund(refund_id: int) -> None:
             jc.session.rollback()
             refund = jc.session.get(Refund, refund_id)
             refund.last_error = str(e)[:2000]
-            book.release_refund(jc.session, refund)
+            if refund.status == RefundStatus.SUBMITTED.value and (e.status or 0) >= 500:
+                # Stripe saves a 5xx once it began executing and replays it for this key:
+                # the outcome is unknown until the refund is looked up.
+                refund.needs_lookup = True
+            book.release_refund(jc.session, refund, _pause(jc, refund))
             logger.warning("refund will be retried: %s", e, extra={"refund_id": refund_id})
             respect_retry_after(e)
             raise
@@ -70,17 +74,31 @@ def _perform(jc: JobContext, refund: Refund) -> None:
     problem = _still_owed(jc, refund, payment)
     if problem:
         return refund_failed(jc.ctx, refund, problem)
-    if refund.first_submitted_at and utcnow() - refund.first_submitted_at > KEY_LIFETIME:
+    sent_before = refund.first_submitted_at is not None
+    if refund.needs_lookup or (sent_before and utcnow() - refund.first_submitted_at > KEY_LIFETIME):
         found = provider.find_refund(payment.payment_id, refund.idempotency_key)
         if found:
             return _record(jc, refund, found)
     refund.status = RefundStatus.SUBMITTED.value
     refund.first_submitted_at = refund.first_submitted_at or utcnow()
     jc.session.commit()  # from here on the provider may have it: never re-plan, only resend the key
-    result = provider.refund(
-        payment.payment_id, Money(refund.amount, refund.currency), refund.idempotency_key, _metadata(shop, refund)
-    )
+    try:
+        result = provider.refund(
+            payment.payment_id, Money(refund.amount, refund.currency), refund.idempotency_key, _metadata(shop, refund)
+        )
+    except ProviderRejected:
+        # A refusal now says nothing of an earlier attempt that may have gone through.
+        found = provider.find_refund(payment.payment_id, refund.idempotency_key) if sent_before else None
+        if found is None:
+            raise
+        result = found
     _record(jc, refund, result)
+
+
+def _pause(jc: JobContext, refund: Refund) -> int:
+    """How long the sweeper leaves a refund alone after a failed attempt: just under rq's next retry."""
+    intervals = jc.app.config["RETRY_INTERVALS"] or [60]
+    return max(intervals[min(refund.attempts, len(intervals)) - 1] - 1, 0)
 
 
 def _resolve_payment(jc: JobContext, shop: Shop, refund: Refund):
@@ -127,6 +145,7 @@ def _metadata(shop: Shop, refund: Refund) -> dict[str, str]:
 
 def _record(jc: JobContext, refund: Refund, result: ProviderRefund) -> None:
     refund.provider_refund_id, refund.provider_status = result.provider_refund_id, result.provider_status
+    refund.needs_lookup = False
     if result.amount != Money(refund.amount, refund.currency):
         logger.error("provider refunded a different amount", extra={"refund_id": refund.id, "provider_amount": str(result.amount)})
     if result.status == RefundStatus.SUCCEEDED:

@@ -39,9 +39,15 @@ class FakeStripe:
         fault = self.faults.pop(0) if self.faults else None
         if fault == "timeout":  # lost on the way there: nothing happened at Stripe
             return 200, {}, requests.ReadTimeout("read timed out")
+        if fault == "idempotency_error":  # Stripe refuses the request as it stands: nothing happens
+            return 400, {}, json.dumps({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}})
         if fault in ("500", "503", "429"):
             return int(fault), {"Request-Id": "req_fault"}, json.dumps({"error": {"type": "api_error", "message": "fault"}})
         key = headers.get("Idempotency-Key")
+        if fault == "500_saved" and key not in self.by_key:  # failed once it had begun: saved, and replayed
+            self.by_key[key] = (params, {"status": 500, "error": {"type": "api_error", "message": "An unknown error occurred"}})
+        if key in self.by_key and self.by_key[key][1].get("status") == 500:
+            return 500, {"Request-Id": "req_saved", "Idempotent-Replayed": "true"}, json.dumps(self.by_key[key][1])
         if key in self.by_key:
             first_params, answer = self.by_key[key]
             if first_params != params:
@@ -74,6 +80,13 @@ class FakeStripe:
         query = dict(parse_qsl(request.url.split("?", 1)[1]))
         data = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
         return 200, {}, json.dumps({"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
+
+    def reconcile(self, key: str) -> dict:
+        """What Stripe's engineers do after an incident: the saved-500 request turns out to have made its refund."""
+        params, _ = self.by_key[key]
+        refund = self._refund(params)
+        self.by_key[key] = (params, refund)
+        return refund
 
     @property
     def money_moved(self) -> int:

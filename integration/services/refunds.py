@@ -184,9 +184,9 @@ def claim_refund(session: Session, refund_id: int, lease_seconds: int) -> Refund
     return session.get(Refund, refund_id, populate_existing=True) if result.rowcount == 1 else None
 
 
-def release_refund(session: Session, refund: Refund) -> None:
-    """Give the claim back so a retry need not wait for the lease to run out."""
-    refund.claimed_until = None
+def release_refund(session: Session, refund: Refund, wait_seconds: int = 0) -> None:
+    """Give the claim back; the sweeper leaves the refund alone for `wait_seconds` (rq's own retry comes first)."""
+    refund.claimed_until = utcnow() + timedelta(seconds=wait_seconds) if wait_seconds else None
     session.commit()
 
 

@@ -168,6 +168,7 @@ def upgrade() -> None:
     sa.Column('provider_status', sa.String(length=40), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('needs_lookup', sa.Boolean(), nullable=False),
     sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('first_submitted_at', sa.DateTime(timezone=True), nullable=True),

@@ -276,3 +276,38 @@ def test_a_refund_stripe_still_processes_is_asked_about_again_by_the_sweeper(
     assert len(stripe.posts) == 1  # asked, never sent again
     assert refund_of(db).status == "succeeded"
     assert db.scalar(select(Return)).status == "closed"
+
+
+def test_a_500_stripe_saved_for_the_key_is_looked_up_and_never_answered_with_a_new_key(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.faults = ["500_saved"]
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    keys = {headers["Idempotency-Key"] for headers, _ in stripe.posts}
+    assert len(stripe.posts) >= 2 and len(keys) == 1  # retried, always under the one key
+    refund = refund_of(db)
+    assert (refund.status, refund.needs_lookup) == ("submitted", True) and stripe.refunds == {}
+
+    stripe.reconcile(keys.pop())  # the incident is resolved: the first request did make the refund
+    age(db, Refund, "created_at")
+    refund = refund_of(db)
+    refund.claimed_until = None
+    db.commit()
+    posts_before = len(stripe.posts)
+    assert sweep()["refunds"] == 1
+    work()
+    assert len(stripe.posts) == posts_before  # found by looking it up, not by sending it again
+    assert refund_of(db).status == "succeeded" and stripe.money_moved == AMOUNT
+
+
+def test_a_rejection_after_an_earlier_attempt_checks_whether_that_attempt_went_through(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    stripe.faults = ["timeout_after", "idempotency_error"]  # made at Stripe, answer lost; then refused
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert len(stripe.posts) == 2
+    assert refund_of(db).status == "succeeded" and stripe.money_moved == AMOUNT
