@@ -109,15 +109,14 @@ def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable
     planned = tuple(_plan_line(line) for line in lines if line.quantity > 0)
     subtotal = sum(line.amount for line in planned)
     deductions = _fees(subtotal, fees)
-    amount = max(subtotal - sum(deductions.values()), 0)
-    capped = amount > refundable
+    owed = max(subtotal - sum(deductions.values()), 0)
+    amount = min(owed, max(refundable, 0))
+    vat = _vat(planned)
+    if amount < owed:
+        # Less goes back than the goods are worth: the VAT corrected shrinks in the same
+        # proportion, rounded down (toward the merchant, as everywhere).
+        vat = {rate: tax * amount // owed for rate, tax in vat.items()}
     return RefundPlan(
-        currency=currency,
-        lines=planned,
-        subtotal=subtotal,
-        fees=deductions,
-        amount=min(amount, max(refundable, 0)),
-        tax=sum(line.tax for line in planned),
-        vat=_vat(planned),
-        capped=capped,
-    )
+        currency=currency, lines=planned, subtotal=subtotal, fees=deductions, amount=amount,
+        tax=sum(vat.values()), vat=vat, capped=amount < owed,
+    )  # fmt: skip

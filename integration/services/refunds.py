@@ -142,6 +142,13 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, providers:
     plan, payment = plan_for(session, ret, policy, providers)
     if plan.amount <= 0:
         return None
+    others = [p for p in ret.order.payments if p is not payment and p.provider in providers and refundable(session, p) > 0]
+    if plan.capped and others:
+        # One refund goes to one payment; splitting a return over several is not done yet.
+        raise Conflict(
+            f"the order was paid in parts and this return needs more than the {payment.gateway} payment has left; "
+            "refund it in the shop's admin", payment_id=payment.id,
+        )  # fmt: skip
     sequence = len(ret.refunds) + 1
     refund = Refund(
         return_id=ret.id, payment=payment, sequence=sequence,
@@ -209,7 +216,14 @@ def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refun
         raise Conflict(f"a return that is {ret.status} cannot be refunded", current=ret.status)
     if not asked and any(r.status in IN_FLIGHT for r in ret.refunds):
         return None
-    refund = start_refund(ctx.session, ret, ReturnPolicy.from_dict(shop.policy), ctx.providers)
+    try:
+        refund = start_refund(ctx.session, ret, ReturnPolicy.from_dict(shop.policy), ctx.providers)
+    except Conflict as e:
+        if asked:
+            raise
+        # Started by the policy, not by a person: the status change stands and the timeline says why no refund.
+        record(ctx, ret, Actor.SYSTEM, "refund_not_started", reason=e.message)
+        return None
     if refund is None:
         # Everything was already paid back (by us, or in the shop's own admin).
         if ret.status == ReturnStatus.RECEIVED.value:

@@ -311,3 +311,22 @@ def test_a_rejection_after_an_earlier_attempt_checks_whether_that_attempt_went_t
     work()
     assert len(stripe.posts) == 2
     assert refund_of(db).status == "succeeded" and stripe.money_moved == AMOUNT
+
+
+def test_a_return_worth_more_than_the_biggest_of_two_payments_is_not_refunded_short(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    shopify.transactions = [stripe_sale(1001, amount="100.00"), stripe_sale(1002, amount="89.70", payment_id="pi_second")]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1")
+    work()
+    ret = db.scalar(select(Return))
+    client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1]))
+    received = client.post(f"/api/v1/returns/{ret.id}/receive", json={}, headers=auth(shop[1]))
+    assert received.status_code == 200 and received.get_json()["status"] == "received"
+    assert received.get_json()["timeline"][-1]["kind"] == "refund_not_started"
+    asked = client.post(f"/api/v1/returns/{ret.id}/refund", headers=auth(shop[1]))
+    assert asked.status_code == 409 and "paid in parts" in asked.get_json()["message"]
+    work()
+    assert stripe.posts == []

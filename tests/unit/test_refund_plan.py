@@ -65,3 +65,9 @@ def test_a_refund_never_exceeds_what_is_left_on_the_payment():
 def test_lines_with_nothing_left_to_refund_are_left_out():
     plan = plan_refund([jacket(quantity=0), socks()], "EUR", Fees(), 10**6)
     assert [line.order_line_id for line in plan.lines] == [2]
+
+
+def test_a_capped_refund_corrects_only_the_vat_of_what_goes_back():
+    plan = plan_refund([jacket(), socks()], "EUR", Fees(), refundable=5240)  # half of 104.80
+    assert (plan.amount, plan.capped) == (5240, True)
+    assert plan.vat == {"0.24": 2028 // 2} and plan.tax == 1014
