@@ -5,12 +5,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
 from integration.money import prorate
 
-__all__ = ["RefundStatus", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund"]
+__all__ = [
+    "RefundStatus", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund", "note_reference",
+    "referenced_key",
+]  # fmt: skip
+
+# How a refund recorded in the shop names the Palautus refund it came from, so the
+# shop's echo of it (a refunds/create webhook) is known as ours, not as a second refund.
+_REFERENCE = re.compile(r"\[palautus:([A-Za-z0-9_.:-]+)\]")
+
+
+def note_reference(idempotency_key: str) -> str:
+    return f"[palautus:{idempotency_key}]"
+
+
+def referenced_key(note: str | None) -> str | None:
+    """The Palautus refund key a shop refund's note names, if it names one."""
+    match = _REFERENCE.search(note or "")
+    return match[1] if match else None
 
 
 class RefundStatus(str, Enum):

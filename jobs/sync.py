@@ -7,7 +7,7 @@ from adapters.errors import ProviderRejected, ProviderUnavailable
 from adapters.platforms.shopify.admin import RefundRecord
 from integration.models import OrderLine, Refund, Return, Shop, utcnow
 from integration.money import Money
-from integration.refunds import RefundStatus
+from integration.refunds import RefundStatus, note_reference
 from integration.returns import Actor, ReturnStatus
 from integration.services.timeline import record, wanted_shop_status
 from jobs.backoff import respect_retry_after
@@ -72,7 +72,7 @@ def _refund_record(jc: JobContext, refund: Refund, order_gid: str) -> RefundReco
     payment = refund.payment
     note = (
         f"Palautus return {refund.ret.code}: {Money(refund.amount, refund.currency)} refunded through "
-        f"{refund.provider} ({refund.provider_refund_id}). Ref {refund.idempotency_key}"
+        f"{refund.provider} ({refund.provider_refund_id}). {note_reference(refund.idempotency_key)}"
     )
     return RefundRecord(
         order_gid=order_gid, idempotency_key=refund.idempotency_key, note=note, lines=lines,

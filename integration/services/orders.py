@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from integration.errors import Conflict
 from integration.models import Order, OrderLine, Payment, Refund, Return, ShopRefund, utcnow
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData
+from integration.refunds import referenced_key
 
 __all__ = ["order_by_platform_id", "upsert_order", "record_payments", "record_shop_refund", "OrderNotKnown"]
 
@@ -99,8 +100,9 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
 
 def _our_refund_id(session: Session, order: Order, data: ShopRefundData) -> int | None:
     refunds = session.scalars(select(Refund).join(Return).where(Return.order_id == order.id)).all()
+    key = referenced_key(data.note)
     for refund in refunds:
         gid_match = refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id
-        if gid_match or (data.note and refund.idempotency_key in data.note):
+        if gid_match or refund.idempotency_key == key:
             return refund.id
     return None

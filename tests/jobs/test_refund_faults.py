@@ -330,3 +330,25 @@ def test_a_return_worth_more_than_the_biggest_of_two_payments_is_not_refunded_sh
     assert asked.status_code == 409 and "paid in parts" in asked.get_json()["message"]
     work()
     assert stripe.posts == []
+
+
+def test_our_own_refund_echoed_back_by_shopify_is_known_as_ours_and_not_counted_twice(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    from integration.models import ShopRefund
+
+    ret = shopify_return(post_webhook, work, shopify, db)
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    [recorded] = shopify.operations("RefundCreate")
+    echo = {**payload("refunds__create.two_lines.json"), "id": 9999000111, "return": None,
+            "admin_graphql_api_id": "gid://shopify/Refund/9999000111", "note": recorded["input"]["note"]}
+    assert post_webhook("refunds/create", echo, webhook_id="echo-1").status_code == 200
+    work()
+    db.expire_all()
+    row = db.scalar(select(ShopRefund))
+    assert row.refund_id == refund_of(db).id  # linked by the [palautus:<key>] reference in the note
+    from integration.services.refunds import refunded_units
+
+    order = db.scalar(select(Return)).order
+    assert sorted(refunded_units(db, order).values()) == [1, 1]  # each returned unit counted once, not twice

@@ -71,3 +71,11 @@ def test_a_capped_refund_corrects_only_the_vat_of_what_goes_back():
     plan = plan_refund([jacket(), socks()], "EUR", Fees(), refundable=5240)  # half of 104.80
     assert (plan.amount, plan.capped) == (5240, True)
     assert plan.vat == {"0.24": 2028 // 2} and plan.tax == 1014
+
+
+def test_a_refund_reference_in_a_note_is_found_exactly():
+    from integration.refunds import note_reference, referenced_key
+
+    note = f"Palautus return ABCD-2345: 104.80 EUR refunded. {note_reference('palautus-1-ABCD-2345-1')}\\nRefunded at stripe"
+    assert referenced_key(note) == "palautus-1-ABCD-2345-1"
+    assert referenced_key("Ref palautus-1-ABCD-2345-10") is None and referenced_key(None) is None
