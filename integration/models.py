@@ -180,7 +180,7 @@ class ShopRefund(Base):
     platform_refund_id: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
-    lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity, amount}]
+    lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity}]
     parent_transaction_ids: Mapped[list] = mapped_column(JSON, default=list)
     platform_return_id: Mapped[str | None] = mapped_column(String(64))  # the return it was made for, if any
     note: Mapped[str | None] = mapped_column(Text)

@@ -37,9 +37,6 @@ class RefundStatus(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
-    @property
-    def final(self) -> bool:
-        return self in (RefundStatus.SUCCEEDED, RefundStatus.FAILED)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from integration.services import refunds as book
 from integration.services.refunds import refund_failed, refund_succeeded
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
-from jobs.shopify_events import fetch_payments
+from jobs.platforms import fetch_payments
 
 __all__ = ["push_refund", "LEASE_SECONDS"]
 

@@ -55,9 +55,7 @@ def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:
         jc.session.commit()
     admin.add_tags(order_gid, [ORDER_TAG])
     if ret.platform_return_id and ret.status == ReturnStatus.REFUNDED.value:
-        for step in _steps(ret.shop_status, "CLOSED"):
-            _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
-            ret.shop_status = step
+        _bring_shopify_return_to(jc, admin, ret, "CLOSED")
         record(jc.ctx, ret, Actor.SYSTEM, "closed", to=ReturnStatus.CLOSED, note="refunded and recorded in Shopify")
     refund.shop_synced_at, refund.sync_error = utcnow(), None
     jc.ctx.commit()
@@ -90,10 +88,7 @@ def sync_return(return_id: int) -> None:
             return
         admin = jc.shopify(jc.session.get(Shop, ret.shop_id))
         try:
-            for step in _steps(ret.shop_status, wanted_shop_status(ret)):
-                _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
-                ret.shop_status = step
-                jc.session.commit()
+            _bring_shopify_return_to(jc, admin, ret, wanted_shop_status(ret))
         except ProviderUnavailable as e:
             respect_retry_after(e)
             raise
@@ -104,6 +99,14 @@ def sync_return(return_id: int) -> None:
             record(jc.ctx, ret, Actor.SYSTEM, "shop_sync_failed", error=str(e)[:500])
             jc.ctx.commit()
             logger.error("return sync rejected: %s", e, extra={"return_id": return_id})
+
+
+def _bring_shopify_return_to(jc: JobContext, admin, ret: Return, want: str) -> None:
+    """Take the Shopify return step by step to `want`, remembering each step it reached."""
+    for step in _steps(ret.shop_status, want):
+        _STEPS[step](admin, _gid("Return", ret.platform_return_id), ret)
+        ret.shop_status = step
+        jc.session.commit()
 
 
 def _steps(have: str | None, want: str) -> list[str]:

@@ -90,7 +90,8 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
         row = ShopRefund(order_id=order.id, platform_refund_id=data.platform_refund_id)
         session.add(row)
     row.amount, row.currency, row.note, row.created_at = data.amount, data.currency, data.note, data.created_at
-    row.lines = [{"platform_line_id": l.platform_line_id, "quantity": l.quantity, "amount": l.amount} for l in data.lines]
+    # Units only: money is counted from the refund's transactions, which say what went back to whom.
+    row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
     row.parent_transaction_ids = list(data.parent_transaction_ids)
     row.platform_return_id = data.platform_return_id
     row.refund_id = row.refund_id or _our_refund_id(session, order, data)
