@@ -273,6 +273,8 @@ class Refund(Base):
     needs_lookup: Mapped[bool] = mapped_column(Boolean, default=False)
     # A job holds the refund until this moment; a crashed job's claim runs out.
     claimed_until: Mapped[datetime | None]
+    # After a failed attempt the sweeper leaves the refund to rq's retries until then.
+    next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_submitted_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

@@ -79,7 +79,6 @@ class ShopRefundLine:
 
     platform_line_id: str
     quantity: int
-    amount: int = 0
 
 
 @dataclass(frozen=True)

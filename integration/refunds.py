@@ -86,8 +86,8 @@ class RefundPlan:
     subtotal: int  # lines, tax included, before fees
     fees: dict[str, int]
     amount: int  # what goes back to the customer
-    tax: int  # VAT contained in the lines refunded
-    vat: dict[str, int]  # VAT per rate ("0.24" -> minor units)
+    tax: int  # VAT contained in the amount that goes back
+    vat: dict[str, int]  # the same per rate ("0.24" -> minor units)
     capped: bool = False  # the payment had less left to refund than the items are worth
 
 
@@ -127,10 +127,11 @@ def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable
     owed = max(subtotal - sum(deductions.values()), 0)
     amount = min(owed, max(refundable, 0))
     vat = _vat(planned)
-    if amount < owed:
-        # Less goes back than the goods are worth: the VAT corrected shrinks in the same
-        # proportion, rounded down (toward the merchant, as everywhere).
-        vat = {rate: tax * amount // owed for rate, tax in vat.items()}
+    if amount < subtotal:
+        # Less goes back than the goods are worth (fees kept, or a payment with less left):
+        # the VAT in the refund shrinks in the same proportion, rounded down (toward the
+        # merchant, as everywhere). A kept fee thus carries its share of VAT, as a sale would.
+        vat = {rate: tax * amount // subtotal for rate, tax in vat.items()}
     return RefundPlan(
         currency=currency, lines=planned, subtotal=subtotal, fees=deductions, amount=amount,
         tax=sum(vat.values()), vat=vat, capped=amount < owed,

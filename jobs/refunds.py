@@ -50,7 +50,7 @@ def push_refund(refund_id: int) -> None:
                 # Stripe saves a 5xx once it began executing and replays it for this key:
                 # the outcome is unknown until the refund is looked up.
                 refund.needs_lookup = True
-            book.release_refund(jc.session, refund, _pause(jc, refund))
+            book.release_refund(jc.session, refund, _pause(refund))
             logger.warning("refund will be retried: %s", e, extra={"refund_id": refund_id})
             respect_retry_after(e)
             raise
@@ -79,9 +79,9 @@ def _perform(jc: JobContext, refund: Refund) -> None:
         found = provider.find_refund(payment.payment_id, refund.idempotency_key)
         if found:
             return _record(jc, refund, found)
-    refund.status = RefundStatus.SUBMITTED.value
-    refund.first_submitted_at = refund.first_submitted_at or utcnow()
-    jc.session.commit()  # from here on the provider may have it: never re-plan, only resend the key
+    if not book.mark_submitted(jc.session, refund):  # from here on the provider may have it
+        logger.info("refund withdrawn before it was sent", extra={"refund_id": refund.id})
+        return
     try:
         result = provider.refund(
             payment.payment_id, Money(refund.amount, refund.currency), refund.idempotency_key, _metadata(shop, refund)
@@ -95,10 +95,9 @@ def _perform(jc: JobContext, refund: Refund) -> None:
     _record(jc, refund, result)
 
 
-def _pause(jc: JobContext, refund: Refund) -> int:
-    """How long the sweeper leaves a refund alone after a failed attempt: just under rq's next retry."""
-    intervals = jc.app.config["RETRY_INTERVALS"] or [60]
-    return max(intervals[min(refund.attempts, len(intervals)) - 1] - 1, 0)
+def _pause(refund: Refund) -> timedelta:
+    """How long the sweeper leaves a refund to rq's retries after a failed attempt: growing, at most an hour."""
+    return min(timedelta(seconds=30 * 2 ** min(refund.attempts, 10)), timedelta(hours=1))
 
 
 def _resolve_payment(jc: JobContext, shop: Shop, refund: Refund):
@@ -123,7 +122,7 @@ def _still_owed(jc: JobContext, refund: Refund, payment) -> str | None:
     """Why this refund must not be sent now, if anything changed since it was planned."""
     if refund.status == RefundStatus.SUBMITTED.value:
         return None  # already sent once: only the same request may follow
-    if refund.ret.status in (ReturnStatus.CANCELLED.value, ReturnStatus.REJECTED.value):
+    if refund.ret.status == ReturnStatus.CANCELLED.value:
         return f"the return was {refund.ret.status} before the refund was sent"
     if payment.currency != refund.currency:
         return f"the payment is in {payment.currency}, the refund in {refund.currency}"

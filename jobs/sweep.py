@@ -32,7 +32,10 @@ def _refunds(session, now, cutoff) -> list[int]:
     Fewest attempts first: every run claims and so counts an attempt, which
     rotates a backlog larger than one batch instead of polling the same rows.
     """
-    unclaimed = or_(Refund.claimed_until.is_(None), Refund.claimed_until < now)
+    unclaimed = and_(
+        or_(Refund.claimed_until.is_(None), Refund.claimed_until < now),
+        or_(Refund.next_attempt_at.is_(None), Refund.next_attempt_at < now),
+    )
     waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
     stuck = and_(Refund.status.in_((RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)), Refund.created_at < cutoff)
     query = select(Refund.id).where(unclaimed, or_(waiting, stuck)).order_by(Refund.attempts, Refund.id)

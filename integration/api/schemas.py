@@ -136,8 +136,8 @@ class RefundOut(ma.Schema):
     amount = ma.fields.Integer(metadata={"description": "minor units"})
     currency = ma.fields.String()
     tax = ma.fields.Integer(metadata={"description": (
-        "VAT on the goods refunded, minor units: the correction to the sale's VAT. Fees are deducted from "
-        "the amount but are the merchant's own supply, booked with their own VAT, so they do not reduce this")})
+        "VAT contained in the amount refunded, minor units: the goods' VAT, reduced in proportion when fees "
+        "are kept or the payment had less left")})
     vat = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "VAT per rate"})
     fees = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     provider = ma.fields.String(allow_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ __all__ = [
     "start_refund",
     "claim_refund",
     "release_refund",
+    "mark_submitted",
     "any_succeeded",
     "begin",
     "withdraw",
@@ -191,10 +192,24 @@ def claim_refund(session: Session, refund_id: int, lease_seconds: int) -> Refund
     return session.get(Refund, refund_id, populate_existing=True) if result.rowcount == 1 else None
 
 
-def release_refund(session: Session, refund: Refund, wait_seconds: int = 0) -> None:
-    """Give the claim back; the sweeper leaves the refund alone for `wait_seconds` (rq's own retry comes first)."""
-    refund.claimed_until = utcnow() + timedelta(seconds=wait_seconds) if wait_seconds else None
+def release_refund(session: Session, refund: Refund, sweep_after: timedelta | None = None) -> None:
+    """Give the claim back; with `sweep_after`, the sweeper leaves the refund to rq's own retries that long."""
+    refund.claimed_until = None
+    refund.next_attempt_at = utcnow() + sweep_after if sweep_after else None
     session.commit()
+
+
+def mark_submitted(session: Session, refund: Refund) -> bool:
+    """Pending -> submitted, compare-and-set: False when the refund was withdrawn meanwhile."""
+    result = session.execute(
+        update(Refund)
+        .where(Refund.id == refund.id, Refund.status.in_(IN_FLIGHT))
+        .values(status=RefundStatus.SUBMITTED.value, first_submitted_at=func.coalesce(Refund.first_submitted_at, utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(refund)
+    return result.rowcount == 1
 
 
 # --- use cases: starting, withdrawing and finishing refunds -----------------------------------
@@ -235,16 +250,26 @@ def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refun
 
 
 def withdraw(ctx: Ctx, ret: Return, actor: Actor) -> None:
-    """The return is being cancelled: refunds not yet sent are failed; one already sent forbids it."""
-    now = utcnow()
-    for refund in ret.refunds:
-        sent = refund.status == RefundStatus.SUBMITTED.value or (refund.claimed_until and refund.claimed_until > now)
-        if refund.status in IN_FLIGHT and sent and actor != Actor.PLATFORM:
+    """The return is being cancelled: refunds not yet sent are failed; one being sent or sent forbids it.
+
+    Failing a refund is a compare-and-set on "pending and held by no job", the
+    same row a job claims atomically: of the two, exactly one wins.
+    """
+    reason = "the return was cancelled before the refund was sent"
+    for refund in [r for r in ret.refunds if r.status in IN_FLIGHT]:
+        now = utcnow()
+        result = ctx.session.execute(
+            update(Refund)
+            .where(Refund.id == refund.id, Refund.status == RefundStatus.PENDING.value)
+            .where(or_(Refund.claimed_until.is_(None), Refund.claimed_until < now))
+            .values(status=RefundStatus.FAILED.value, completed_at=now, last_error=reason)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            ctx.session.expire(refund, ["status", "completed_at", "last_error"])
+            record(ctx, ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
+        elif actor != Actor.PLATFORM:
             raise Conflict(f"refund {refund.id} is already with the provider; the return cannot be cancelled now")
-        if refund.status == RefundStatus.PENDING.value and not sent:
-            refund.status, refund.completed_at = RefundStatus.FAILED.value, now
-            refund.last_error = "the return was cancelled before the refund was sent"
-            record(ctx, ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=refund.last_error)
 
 
 def refund_succeeded(ctx: Ctx, refund: Refund) -> None:

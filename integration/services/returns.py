@@ -10,7 +10,7 @@ from sqlalchemy import select
 from integration.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from integration.models import Order, Return, ReturnItem, Shop, utcnow
 from integration.policy import RequestedItem, ReturnPolicy, ReturnRequest, decide
-from integration.returns import Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus
+from integration.returns import Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus, transition
 from integration.services import refunds as refunding
 from integration.services.context import Ctx
 from integration.services.timeline import SHOP_STATUS, record, sync_platform
@@ -126,6 +126,7 @@ def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: 
 
 def _move(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, target: ReturnStatus, **data) -> None:
     """Every status change goes through here: check, record, and set off what the new status means."""
+    transition(ret.status, target, actor)  # an illegal move changes nothing, not even the refunds below
     if target == S.CANCELLED:
         refunding.withdraw(ctx, ret, actor)
     record(ctx, ret, actor, target.value, to=target, **data)

@@ -293,7 +293,8 @@ def test_a_500_stripe_saved_for_the_key_is_looked_up_and_never_answered_with_a_n
     stripe.reconcile(keys.pop())  # the incident is resolved: the first request did make the refund
     age(db, Refund, "created_at")
     refund = refund_of(db)
-    refund.claimed_until = None
+    assert sweep()["refunds"] == 0  # rq's retries have the refund for now
+    refund.next_attempt_at -= timedelta(hours=2)  # ... until its pause runs out
     db.commit()
     posts_before = len(stripe.posts)
     assert sweep()["refunds"] == 1
@@ -352,3 +353,37 @@ def test_our_own_refund_echoed_back_by_shopify_is_known_as_ours_and_not_counted_
 
     order = db.scalar(select(Return)).order
     assert sorted(refunded_units(db, order).values()) == [1, 1]  # each returned unit counted once, not twice
+
+
+def test_a_cancel_from_shopify_that_our_return_cannot_follow_leaves_its_refund_alone(
+    client, shop, post_webhook, work, shopify, stripe, db, app
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    tasks = app.extensions["tasks"]
+    working = tasks.connect
+    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    approve_and_receive(client, shop[1], ret.id)  # received; the refund is written, its job not queued
+    tasks.connect = working
+    cancel = {**payload("returns__cancel.sample.json"), "id": 3547267221,
+              "admin_graphql_api_id": "gid://shopify/Return/3547267221", "order_id": 5196695273621}
+    assert post_webhook("returns/cancel", cancel, webhook_id="cancel-1").status_code == 200
+    work()
+    assert refund_of(db).status == "pending"  # a received return cannot be cancelled: nothing was withdrawn
+    app.extensions["tasks"].push_refund(refund_of(db).id)
+    work()
+    assert refund_of(db).status == "succeeded"
+
+
+def test_a_refund_a_job_holds_cannot_be_withdrawn_by_a_cancel(client, shop, post_webhook, work, shopify, stripe, db, app):
+    from integration.services import refunds as book
+
+    ret = shopify_return(post_webhook, work, shopify, db)
+    client.put("/api/v1/shop/policy", json={"refund_on": "approved"}, headers=auth(shop[1]))
+    client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1]))
+    app.extensions["tasks"].queue().empty()
+    refund_id = refund_of(db).id
+    with app.extensions["db"].session() as job_session:
+        assert book.claim_refund(job_session, refund_id, 180) is not None  # a job has it, about to send
+        refused = client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1]))
+        assert refused.status_code == 409
+    assert refund_of(db).status == "pending"

@@ -49,11 +49,18 @@ def test_the_policy_s_fees_are_deducted_and_named():
     plan = plan_refund([jacket(), socks()], "EUR", Fees(restocking_percent=Decimal("10"), return_shipping=495), 10**6)
     assert plan.fees == {"restocking": 1048, "return_shipping": 495}
     assert plan.amount == 10480 - 1048 - 495
-    assert plan.vat == {"0.24": 2028}  # VAT of the goods; fees are the merchant's income, booked apart
+    assert plan.vat == {"0.24": 2028 * plan.amount // 10480}  # the kept fees take their share of the VAT
 
 
 def test_fees_larger_than_the_goods_leave_nothing_rather_than_a_negative_refund():
-    assert plan_refund([socks()], "EUR", Fees(return_shipping=5000), 10**6).amount == 0
+    plan = plan_refund([socks()], "EUR", Fees(return_shipping=5000), 10**6)
+    assert (plan.amount, plan.tax) == (0, 0)
+
+
+def test_the_vat_reported_never_exceeds_the_vat_the_amount_can_contain():
+    plan = plan_refund([jacket()], "EUR", Fees(return_shipping=500), refundable=6000)
+    assert plan.amount == 6000
+    assert plan.tax <= 6000 * 24 // 124
 
 
 def test_a_refund_never_exceeds_what_is_left_on_the_payment():
@@ -70,7 +77,7 @@ def test_lines_with_nothing_left_to_refund_are_left_out():
 def test_a_capped_refund_corrects_only_the_vat_of_what_goes_back():
     plan = plan_refund([jacket(), socks()], "EUR", Fees(), refundable=5240)  # half of 104.80
     assert (plan.amount, plan.capped) == (5240, True)
-    assert plan.vat == {"0.24": 2028 // 2} and plan.tax == 1014
+    assert plan.vat == {"0.24": 2028 * 5240 // 10480} and plan.tax == 1014
 
 
 def test_a_refund_reference_in_a_note_is_found_exactly():

@@ -78,8 +78,8 @@ def parse_order(payload: object) -> OrderSnapshot:
     )
 
 
-def parse_refund(payload: object, *, taxes_included: bool = False) -> ShopRefundData:
-    """A refunds/create body as ShopRefundData; pass the order's `taxes_included` (the body lacks it)."""
+def parse_refund(payload: object) -> ShopRefundData:
+    """A refunds/create body as ShopRefundData: the money from its transactions, the units from its lines."""
     refund = f.object_(payload, "")
     rows = f.each(refund, "refund_line_items", "")
     transactions = f.each(refund, "transactions", "")
@@ -92,7 +92,7 @@ def parse_refund(payload: object, *, taxes_included: bool = False) -> ShopRefund
         amount=sum(f.field(t, "amount", path, _amount_in(currency)) for path, t in paid),
         currency=currency,
         created_at=f.field(refund, "created_at", "", f.datetime_),
-        lines=tuple(_refund_line(row, path, currency, taxes_included) for path, row in rows),
+        lines=tuple(_refund_line(row, path) for path, row in rows),
         note=f.field(refund, "note", "", f.note, required=False),
         parent_transaction_ids=tuple(dict.fromkeys(p for p in parents if p is not None)),
         platform_return_id=_refund_return_id(refund),
@@ -163,17 +163,14 @@ def _line_discount(line: dict, path: str, currency: str, shop_currency: str) -> 
     return sum(_money(a, "amount", p, currency, shop_currency) for p, a in allocations)
 
 
-def _refund_line(row: dict, path: str, currency: str, taxes_included: bool) -> ShopRefundLine:
-    """Where prices include tax the subtotal already holds it, so the tax is added only where they don't."""
-    subtotal = _money(row, "subtotal", path, currency, None)
-    tax = _money(row, "total_tax", path, currency, None, required=False) or 0
+def _refund_line(row: dict, path: str) -> ShopRefundLine:
+    """Units of one order line; the money is in the refund's transactions, which say where it went."""
     nested = f.field(row, "line_item", path, f.object_, required=False) or {}
     if nested.get("admin_graphql_api_id") is not None:
         line_id = _id(nested, f"{path}.line_item", "LineItem")
     else:
         line_id = f.field(row, "line_item_id", path, _number_id)
-    amount = subtotal if taxes_included else subtotal + tax
-    return ShopRefundLine(platform_line_id=line_id, quantity=f.field(row, "quantity", path, f.quantity), amount=amount)
+    return ShopRefundLine(platform_line_id=line_id, quantity=f.field(row, "quantity", path, f.quantity))
 
 
 def _refund_currency(refund: dict, rows: list, transactions: list) -> str:
