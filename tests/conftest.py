@@ -96,6 +96,24 @@ def slept(monkeypatch) -> list[float]:
 
 
 @pytest.fixture
+def redis_down(app):
+    """`with redis_down():` every enqueue meets a Redis that is not there (a closed port), then Redis is back."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _down():
+        tasks = app.extensions["tasks"]
+        live = tasks.connect
+        tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+        try:
+            yield
+        finally:
+            tasks.connect = live
+
+    return _down
+
+
+@pytest.fixture
 def redis(app) -> Redis:
     return app.extensions["tasks"].connect()
 

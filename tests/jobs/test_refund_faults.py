@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from redis import Redis
 from sqlalchemy import select
 
 from integration.models import Refund, Return
@@ -171,14 +170,11 @@ def test_an_admin_refund_naming_this_return_is_never_paid_again_even_if_it_was_p
     assert db.scalar(select(Return)).status == "refunded"
 
 
-def test_a_return_cancelled_while_its_refund_waits_is_never_paid(client, shop, post_webhook, work, shopify, stripe, db, app):
+def test_a_return_cancelled_while_its_refund_waits_is_never_paid(client, shop, post_webhook, work, shopify, stripe, db, app, redis_down):
     ret = shopify_return(post_webhook, work, shopify, db)
     client.put("/api/v1/shop/policy", json={"refund_on": "approved"}, headers=auth(shop[1]))
-    tasks = app.extensions["tasks"]
-    working = tasks.connect
-    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    assert client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1])).status_code == 200
-    tasks.connect = working
+    with redis_down():
+        assert client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1])).status_code == 200
     assert refund_of(db).status == "pending"  # written; its job never queued
     assert client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1])).status_code == 200
     age(db, Refund, "created_at")
@@ -243,15 +239,11 @@ def test_a_second_refund_request_while_one_is_under_way_is_a_conflict(client, sh
 
 
 def test_with_redis_down_the_refund_waits_in_the_database_and_the_sweeper_sends_it_once(
-    client, shop, post_webhook, work, shopify, stripe, db, app
-):
+    client, shop, post_webhook, work, shopify, stripe, db, app, redis_down):
     ret = shopify_return(post_webhook, work, shopify, db)
-    tasks = app.extensions["tasks"]
-    working_redis = tasks.connect
-    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    approve_and_receive(client, shop[1], ret.id)  # commits the refund; the enqueue fails quietly
+    with redis_down():
+        approve_and_receive(client, shop[1], ret.id)  # commits the refund; the enqueue fails quietly
     assert refund_of(db).status == "pending"
-    tasks.connect = working_redis
     work()
     assert stripe.posts == []  # nothing was queued
     age(db, Refund, "created_at")
@@ -356,14 +348,10 @@ def test_our_own_refund_echoed_back_by_shopify_is_known_as_ours_and_not_counted_
 
 
 def test_a_cancel_from_shopify_that_our_return_cannot_follow_leaves_its_refund_alone(
-    client, shop, post_webhook, work, shopify, stripe, db, app
-):
+    client, shop, post_webhook, work, shopify, stripe, db, app, redis_down):
     ret = shopify_return(post_webhook, work, shopify, db)
-    tasks = app.extensions["tasks"]
-    working = tasks.connect
-    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    approve_and_receive(client, shop[1], ret.id)  # received; the refund is written, its job not queued
-    tasks.connect = working
+    with redis_down():
+        approve_and_receive(client, shop[1], ret.id)  # received; the refund is written, its job not queued
     cancel = {**payload("returns__cancel.sample.json"), "id": 3547267221,
               "admin_graphql_api_id": "gid://shopify/Return/3547267221", "order_id": 5196695273621}
     assert post_webhook("returns/cancel", cancel, webhook_id="cancel-1").status_code == 200

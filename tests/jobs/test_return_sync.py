@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from redis import Redis
 from sqlalchemy import select
 
 from integration.models import Return
@@ -73,13 +72,10 @@ def test_a_shopify_change_our_return_cannot_make_is_recorded_not_applied(client,
     assert ret.events[-1].kind == "platform_status_ignored"
 
 
-def test_with_redis_down_an_approval_reaches_shopify_through_the_sweeper(client, shop, post_webhook, work, shopify, db, app):
+def test_with_redis_down_an_approval_reaches_shopify_through_the_sweeper(client, shop, post_webhook, work, shopify, db, app, redis_down):
     ret = shopify_return(post_webhook, work, shopify, db)
-    tasks = app.extensions["tasks"]
-    working = tasks.connect
-    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    act(client, shop[1], ret.id, "approve")
-    tasks.connect = working
+    with redis_down():
+        act(client, shop[1], ret.id, "approve")
     assert sweep()["returns"] == 0  # not late yet
     stored = the_return(db)
     stored.updated_at -= timedelta(hours=1)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from redis import Redis
 from sqlalchemy import select, update
 
 from integration.models import Order, Return, Shop, WebhookEvent, utcnow
@@ -208,16 +207,10 @@ def test_app_uninstalled_marks_the_shop_uninstalled_and_its_api_key_stops_workin
 
 
 def test_a_delivery_stored_while_redis_was_down_is_processed_after_the_sweeper_enqueues_it(
-    app, shop, post_webhook, work, shopify, inbox, queued, db
-):
+    app, shop, post_webhook, work, shopify, inbox, queued, db, redis_down):
     shopify.transactions = [stripe_sale()]
-    tasks = app.extensions["tasks"]
-    live = tasks.connect
-    tasks.connect = lambda: Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
-    try:
+    with redis_down():
         response = post_webhook("orders/create", payload(ORDER), webhook_id="while-down")
-    finally:
-        tasks.connect = live
 
     assert response.status_code == 200, response.get_json()
     [event] = inbox()
