@@ -225,7 +225,7 @@ def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refun
     """Write the refund the return is owed and queue it; None when nothing is left to pay back.
 
     `asked` is a merchant's explicit request: a refund still under way is then a
-    Conflict. A refund the policy starts by itself quietly leaves one under way be.
+    Conflict. A refund the policy starts by itself leaves one already under way alone.
     """
     if ret.status not in REFUNDABLE_FROM:
         raise Conflict(f"a return that is {ret.status} cannot be refunded", current=ret.status)
