@@ -6,7 +6,7 @@ import logging
 from dotenv import load_dotenv
 from flask import Flask
 
-from adapters.payments import PROVIDERS
+from adapters.payments import ROUTES
 from integration import db
 from integration.config import load_config
 from integration.logs import configure_logging
@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     app.extensions["vault"] = vault_from_config(settings)
     _init_tasks(app)
-    app.extensions["providers"] = frozenset(PROVIDERS)
+    app.extensions["providers"] = dict(ROUTES)  # payment routes Palautus can refund through, by provider
     _register_blueprints(app)
     from integration.cli import register_cli
 

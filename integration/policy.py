@@ -9,33 +9,58 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 
 from integration.errors import InvalidInput
+from integration.money import Money
 from integration.refunds import Fees
 from integration.returns import ReturnMethod
 
-__all__ = ["ReturnPolicy", "RequestedItem", "ReturnRequest", "Decision", "CHECKS", "decide"]
+__all__ = ["RefundOn", "ShippingRefund", "ReturnPolicy", "RequestedItem", "ReturnRequest", "Decision", "CHECKS", "decide"]
 
-REFUND_ON = ("approved", "received", "manual")
+
+class RefundOn(str, Enum):
+    """When a return's refund starts by itself."""
+
+    APPROVED = "approved"  # instant refunds
+    RECEIVED = "received"
+    MANUAL = "manual"  # only when the merchant asks
+
+
+class ShippingRefund(str, Enum):
+    """When the order's own shipping goes back to the customer."""
+
+    # When the return, with what was refunded before, takes back the whole order: the EU
+    # withdrawal rule (Directive 2011/83/EU art. 13: standard delivery is reimbursed).
+    WHOLE_ORDER = "whole_order"
+    NEVER = "never"
 
 
 @dataclass(frozen=True)
 class ReturnPolicy:
     window_days: int = 30
-    refund_on: str = "received"  # when the refund starts by itself
+    refund_on: str = RefundOn.RECEIVED.value
     auto_approve: bool = False
     restocking_fee_percent: Decimal = Decimal(0)
-    return_shipping_fee: int = 0  # minor units of the order's currency
+    # A flat fee per currency, in that currency's minor units ({"EUR": 500} is 5.00 EUR):
+    # 500 means something else in every currency, so one number cannot serve them all.
+    return_shipping_fees: dict = field(default_factory=dict)
     non_returnable_skus: tuple[str, ...] = ()
     methods: tuple[str, ...] = tuple(m.value for m in ReturnMethod)
+    refund_shipping: str = ShippingRefund.WHOLE_ORDER.value
 
     def __post_init__(self):
-        if self.refund_on not in REFUND_ON:
-            raise InvalidInput(f"refund_on must be one of {', '.join(REFUND_ON)}")
-        if self.window_days < 0 or self.return_shipping_fee < 0:
-            raise InvalidInput("window_days and return_shipping_fee cannot be negative")
+        try:
+            object.__setattr__(self, "refund_on", RefundOn(self.refund_on).value)
+        except ValueError:
+            raise InvalidInput(f"refund_on must be one of {', '.join(r.value for r in RefundOn)}") from None
+        if self.window_days < 0:
+            raise InvalidInput("window_days cannot be negative")
+        if self.refund_shipping not in {r.value for r in ShippingRefund}:
+            raise InvalidInput(f"refund_shipping must be one of {', '.join(r.value for r in ShippingRefund)}")
         if not Decimal(0) <= Decimal(self.restocking_fee_percent) <= Decimal(100):
             raise InvalidInput("restocking_fee_percent must be between 0 and 100")
+        object.__setattr__(self, "return_shipping_fees", _fees_by_currency(self.return_shipping_fees))
         for method in self.methods:
             ReturnMethod(method)
 
@@ -63,9 +88,27 @@ class ReturnPolicy:
         data["methods"] = list(self.methods)
         return data
 
-    @property
-    def fees(self) -> Fees:
-        return Fees(Decimal(self.restocking_fee_percent), self.return_shipping_fee)
+    def fees_for(self, currency: str) -> Fees:
+        """The fees for an order in `currency`; InvalidInput when the shop charges return shipping but set none in it."""
+        currency = currency.upper()
+        if self.return_shipping_fees and currency not in self.return_shipping_fees:
+            raise InvalidInput(
+                f"the return policy sets a return shipping fee in {', '.join(sorted(self.return_shipping_fees))} "
+                f"but none in {currency}: set return_shipping_fees.{currency} (0 for none)"
+            )  # fmt: skip
+        return Fees(Decimal(self.restocking_fee_percent), self.return_shipping_fees.get(currency, 0))
+
+
+def _fees_by_currency(fees) -> dict[str, int]:
+    if not isinstance(fees, dict):
+        raise InvalidInput("return_shipping_fees must map currency codes to amounts in minor units")
+    checked = {}
+    for currency, amount in fees.items():
+        money = Money(amount, currency)  # InvalidInput for a bad code or a non-integer amount
+        if money.amount < 0:
+            raise InvalidInput(f"return_shipping_fees.{money.currency} cannot be negative")
+        checked[money.currency] = money.amount
+    return dict(sorted(checked.items()))
 
 
 @dataclass(frozen=True)

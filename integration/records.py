@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from integration.money import Money
+
 __all__ = [
     "OrderLineData",
     "PaymentData",
@@ -18,6 +20,9 @@ __all__ = [
     "ReturnItemData",
     "ReturnRequestData",
     "ReturnStatusChange",
+    "ShopUninstalled",
+    "RefundLineToRecord",
+    "RefundToRecord",
 ]
 
 
@@ -71,6 +76,12 @@ class OrderSnapshot:
     cancelled_at: datetime | None = None
     total: int = 0
     platform_gid: str | None = None
+    # The platform says money was taken: the order's payments are worth reading.
+    paid: bool = False
+    # What the customer paid for shipping, tax included, and the VAT in it.
+    shipping_total: int = 0
+    shipping_tax: int = 0
+    shipping_tax_rate: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ class ShopRefundData:
     parent_transaction_ids: tuple[str, ...] = ()
     # the platform's return this refund was made for, when it names one
     platform_return_id: str | None = None
+    # it gave back (some of) the order's shipping
+    shipping_refunded: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,36 @@ class ReturnStatusChange:
 
     platform_return_id: str
     platform_order_id: str | None
-    status: str
+    status: str  # our ReturnStatus the platform's change means: approved, rejected, cancelled, closed
     reason: str | None = None
     note: str | None = None
     items: tuple[ReturnItemData, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ShopUninstalled:
+    """The merchant removed the app: its access token is dead."""
+
+
+@dataclass(frozen=True)
+class RefundLineToRecord:
+    """Units of one order line a refund covers, and whether the shop should put them back in stock."""
+
+    platform_line_id: str
+    quantity: int
+    restock: bool = False  # the merchant said so on receipt; the platform adapter restocks no unit twice
+
+
+@dataclass(frozen=True)
+class RefundToRecord:
+    """A refund Palautus made at a payment provider, to be recorded on the shop's order without moving money."""
+
+    platform_order_id: str
+    idempotency_key: str
+    amount: Money
+    note: str
+    lines: tuple[RefundLineToRecord, ...] = ()
+    platform_transaction_id: str | None = None  # the payment it went back to
+    gateway: str | None = None
+    platform_return_id: str | None = None
+    shipping: int = 0  # the order's shipping, given back in full (tax included)

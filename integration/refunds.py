@@ -12,7 +12,7 @@ from enum import Enum
 from integration.money import prorate
 
 __all__ = [
-    "RefundStatus", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund", "note_reference",
+    "RefundStatus", "REFUND_TRANSITIONS", "IN_FLIGHT", "LIVE", "refund_sources", "ShippingToRefund", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund", "note_reference",
     "referenced_key",
 ]  # fmt: skip
 
@@ -36,6 +36,26 @@ class RefundStatus(str, Enum):
     SUBMITTED = "submitted"  # sent; the provider accepted it or we await its answer
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+R = RefundStatus
+
+# The only moves a refund can make. Once submitted, the provider may hold it: from
+# then on only the provider's own final word (succeeded, or failed/canceled) ends it.
+# A submitted refund may be "submitted" again: a retry re-sends the same request.
+REFUND_TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+    R.PENDING: frozenset({R.SUBMITTED, R.FAILED}),
+    R.SUBMITTED: frozenset({R.SUBMITTED, R.SUCCEEDED, R.FAILED}),
+    R.SUCCEEDED: frozenset(),
+    R.FAILED: frozenset(),
+}
+IN_FLIGHT = (R.PENDING, R.SUBMITTED)
+LIVE = (R.PENDING, R.SUBMITTED, R.SUCCEEDED)  # counted against what is left to refund
+
+
+def refund_sources(target: RefundStatus) -> tuple[str, ...]:
+    """The statuses a refund may be in to move to `target`: what a compare-and-set update checks."""
+    return tuple(s.value for s, targets in REFUND_TRANSITIONS.items() if RefundStatus(target) in targets)
 
 
 
@@ -80,6 +100,15 @@ class Fees:
 
 
 @dataclass(frozen=True)
+class ShippingToRefund:
+    """The order's shipping, given back in full: what the customer paid for it, tax included, and its VAT."""
+
+    amount: int
+    tax: int
+    tax_rate: Decimal
+
+
+@dataclass(frozen=True)
 class RefundPlan:
     currency: str
     lines: tuple[PlannedLine, ...]
@@ -88,7 +117,9 @@ class RefundPlan:
     amount: int  # what goes back to the customer
     tax: int  # VAT contained in the amount that goes back
     vat: dict[str, int]  # the same per rate ("0.24" -> minor units)
-    capped: bool = False  # the payment had less left to refund than the items are worth
+    owed: int = 0  # what the customer is owed: the subtotal less fees
+    capped: bool = False  # the payment had less left to refund than the customer is owed
+    shipping: int = 0  # of the subtotal, the order's shipping given back (tax included)
 
 
 def _plan_line(line: LineToRefund) -> PlannedLine:
@@ -110,23 +141,33 @@ def _fees(subtotal: int, fees: Fees) -> dict[str, int]:
     return {name: value for name, value in named.items() if value}
 
 
-def _vat(lines: tuple[PlannedLine, ...]) -> dict[str, int]:
+def _vat(taxed: list[tuple[int, Decimal]]) -> dict[str, int]:
     vat: dict[str, int] = {}
-    for line in lines:
-        if line.tax:
-            key = str(line.tax_rate.normalize())
-            vat[key] = vat.get(key, 0) + line.tax
+    for tax, rate in taxed:
+        if tax:
+            key = str(rate.normalize())
+            vat[key] = vat.get(key, 0) + tax
     return vat
 
 
-def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable: int) -> RefundPlan:
-    """Price the lines, deduct the policy's fees, and never exceed what the payment has left."""
+def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable: int, step: int = 1,
+                shipping: ShippingToRefund | None = None) -> RefundPlan:  # fmt: skip
+    """Price the lines (and the order's shipping, when it goes back), deduct fees, never exceed the payment.
+
+    `step` is the smallest amount the payment's route can refund (Stripe takes
+    three-decimal currencies in whole tens of their minor unit): the amount is
+    rounded down to it, toward the merchant as everywhere, and a shortfall of less
+    than one step does not count as capped.
+    """
     planned = tuple(_plan_line(line) for line in lines if line.quantity > 0)
-    subtotal = sum(line.amount for line in planned)
-    deductions = _fees(subtotal, fees)
+    goods = sum(line.amount for line in planned)
+    deductions = _fees(goods, fees)  # a restocking fee is a share of the goods, never of the shipping
+    subtotal = goods + (shipping.amount if shipping else 0)
     owed = max(subtotal - sum(deductions.values()), 0)
     amount = min(owed, max(refundable, 0))
-    vat = _vat(planned)
+    amount -= amount % max(step, 1)
+    taxed = [(line.tax, line.tax_rate) for line in planned] + ([(shipping.tax, shipping.tax_rate)] if shipping else [])
+    vat = _vat(taxed)
     if amount < subtotal:
         # Less goes back than the goods are worth (fees kept, or a payment with less left):
         # the VAT in the refund shrinks in the same proportion, rounded down (toward the
@@ -134,5 +175,6 @@ def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable
         vat = {rate: tax * amount // subtotal for rate, tax in vat.items()}
     return RefundPlan(
         currency=currency, lines=planned, subtotal=subtotal, fees=deductions, amount=amount,
-        tax=sum(vat.values()), vat=vat, capped=amount < owed,
+        tax=sum(vat.values()), vat=vat, owed=owed, capped=owed - amount >= max(step, 1),
+        shipping=shipping.amount if shipping else 0,
     )  # fmt: skip

@@ -15,6 +15,8 @@ __all__ = [
     "TRANSITIONS",
     "Transition",
     "transition",
+    "ShopReturnStatus",
+    "SHOP_STATUS",
 ]
 
 
@@ -102,3 +104,25 @@ def transition(current: ReturnStatus | str, target: ReturnStatus | str, actor: A
     if target not in TRANSITIONS[current]:
         raise IllegalTransition(current.value, target.value)
     return Transition(current, target, Actor(actor), dict(data))
+
+
+class ShopReturnStatus(str, Enum):
+    """Where the platform's own return stands, in words every platform adapter translates to its own.
+
+    The values are the words stored in `returns.shop_status` (Shopify's ReturnStatus
+    happens to use them too, which is why they are upper case).
+    """
+
+    REQUESTED = "REQUESTED"
+    OPEN = "OPEN"
+    DECLINED = "DECLINED"
+    CANCELED = "CANCELED"
+    CLOSED = "CLOSED"
+
+
+# What the platform's return should show for each of our statuses.
+SHOP_STATUS: dict[ReturnStatus, ShopReturnStatus] = {
+    S.REQUESTED: ShopReturnStatus.REQUESTED, S.APPROVED: ShopReturnStatus.OPEN, S.IN_TRANSIT: ShopReturnStatus.OPEN,
+    S.RECEIVED: ShopReturnStatus.OPEN, S.REFUNDED: ShopReturnStatus.OPEN, S.REJECTED: ShopReturnStatus.DECLINED,
+    S.CANCELLED: ShopReturnStatus.CANCELED, S.CLOSED: ShopReturnStatus.CLOSED,
+}  # fmt: skip

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from integration.config import ConfigError, encryption_keys, is_production
+
 __all__ = ["new_api_key", "hash_api_key", "Vault", "vault_from_config"]
 
 logger = logging.getLogger(__name__)
@@ -64,5 +66,8 @@ def _key_file(var_dir: str) -> str:
 
 def vault_from_config(config: dict) -> Vault:
     """The Vault for ENCRYPTION_KEY, or for a key file under VAR_DIR in development."""
-    keys = [k for k in config["ENCRYPTION_KEY"].split(",") if k.strip()]
+    keys = encryption_keys(config)
+    if not keys and is_production(config):
+        # load_config already refuses this; kept here so no path can write a key file in production.
+        raise ConfigError("ENCRYPTION_KEY must be set in production (a generated key file is for development only)")
     return Vault(keys or [_key_file(config["VAR_DIR"])])

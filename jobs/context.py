@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, has_app_context
 
-from adapters.payments import PROVIDERS, PaymentProvider, provider_for
-from adapters.platforms.shopify.admin import ShopifyAdmin
+from adapters.payments import PaymentRoute, route_for
+from adapters.platforms import Platform, platform_adapter
+from integration.errors import MissingCredentials
 from integration.models import Shop
 from integration.services.context import Ctx
 
@@ -44,19 +45,16 @@ class JobContext:
     def credentials(self, shop: Shop) -> dict:
         return self.app.extensions["vault"].open(shop.credentials)
 
-    def shopify(self, shop: Shop) -> ShopifyAdmin:
-        """The Admin API client for a shop, with the configured base URL and version."""
-        config = self.app.config
-        return ShopifyAdmin(
-            shop.domain, self.credentials(shop).get("access_token", ""),
-            api_base=config["SHOPIFY_API_BASE"], api_version=config["SHOPIFY_API_VERSION"],
-            timeout=config["HTTP_TIMEOUT"],
-        )  # fmt: skip
+    def platform(self, shop: Shop) -> Platform:
+        """The shop's platform, with its credentials; MissingCredentials when it has none."""
+        return platform_adapter(shop.platform).connect(shop.domain, self.credentials(shop), self.app.config)
 
-    def payments(self, shop: Shop, provider: str) -> PaymentProvider:
-        """The payment provider adapter with the shop's own credentials; KeyError if it has none."""
-        credentials = self.credentials(shop).get("payments", {})[provider]
-        return provider_for(provider, credentials, self.app.config)
+    def route(self, shop: Shop, provider: str) -> PaymentRoute:
+        """The payment route for a provider with the shop's own credentials; MissingCredentials if it has none."""
+        credentials = self.credentials(shop).get("payments", {}).get(provider)
+        if not credentials or provider not in self.ctx.providers:
+            raise MissingCredentials(f"the shop has no {provider} credentials in Palautus", provider=provider)
+        return route_for(provider, credentials, self.app.config)
 
 
 @contextmanager
@@ -64,4 +62,4 @@ def job_context():
     """An app context and a session for one job run."""
     app = _app()
     with app.app_context(), app.extensions["db"].session() as session:
-        yield JobContext(app, Ctx(session, app.extensions["tasks"], frozenset(PROVIDERS)))
+        yield JobContext(app, Ctx(session, app.extensions["tasks"], app.extensions["providers"]))

@@ -1,4 +1,9 @@
-"""process_webhook: turn one stored delivery into changes on the model, through its platform adapter."""
+"""process_webhook: turn one stored delivery into changes on the model, whatever platform sent it.
+
+The shop's platform adapter says what the delivery means (a record of
+`integration.records`); the handlers here apply records to the model through the
+services. No handler knows which platform the record came from.
+"""
 from __future__ import annotations
 
 import json
@@ -6,21 +11,22 @@ import logging
 from datetime import timedelta
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
+from adapters.platforms import platform_adapter
 from integration.errors import PalautusError
-from integration.models import Shop, WebhookEvent, utcnow
+from integration.models import Order, Shop, WebhookEvent, utcnow
+from integration.records import OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopUninstalled
+from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
+from integration.services import orders, returns
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
+from integration.services.shops import uninstall_shop
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
-from jobs.shopify_events import HANDLERS as SHOPIFY
+from jobs.outcomes import REFUSALS
 
-__all__ = ["process_webhook", "HANDLERS"]
+__all__ = ["process_webhook", "read_payments", "HANDLERS"]
 
 logger = logging.getLogger(__name__)
-
-# platform -> topic -> handler(jc, shop, payload)
-HANDLERS = {"shopify": SHOPIFY}
-
 
 # rq retries an event a few times within the hour; after that the sweeper keeps
 # trying with a growing pause (a return request can come hours before its order),
@@ -37,30 +43,117 @@ def _pause(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2**attempts), MAX_PAUSE)
 
 
+def read_payments(jc: JobContext, shop: Shop, order: Order) -> None:
+    """Record the order's payments as its platform reports them (webhooks do not carry them)."""
+    orders.record_payments(jc.session, order, jc.platform(shop).order_payments(order.platform_order_id))
+
+
+def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
+    order, _ = orders.upsert_order(jc.session, shop.id, snapshot)
+    jc.session.commit()
+    if snapshot.paid and order.payments_synced_at is None:
+        try:
+            read_payments(jc, shop, order)
+        except REFUSALS as e:
+            # The snapshot is kept; the refund job reads the payments again before it sends anything.
+            logger.warning("could not read payments: %s", e, extra={"order_id": order.id})
+            jc.session.rollback()
+            return order
+        jc.session.commit()
+    return order
+
+
+def _order_for(jc: JobContext, shop: Shop, platform_order_id: str, line_ids=()) -> Order:
+    """The order an event refers to; read from the platform when no webhook told us of it (or of these lines).
+
+    Orders placed before Palautus was installed, or whose webhook was lost, would
+    otherwise never arrive, and an order edit can add lines a stale snapshot lacks.
+    """
+    order = orders.order_by_platform_id(jc.session, shop.id, platform_order_id)
+    if order is not None and set(line_ids) <= {line.platform_line_id for line in order.lines}:
+        return order
+    logger.info("reading an order no webhook told us of", extra={"platform_order_id": platform_order_id})
+    return on_order(jc, shop, jc.platform(shop).fetch_order(platform_order_id))
+
+
+def on_shop_refund(jc: JobContext, shop: Shop, data: ShopRefundData) -> None:
+    _order_for(jc, shop, data.platform_order_id)
+    orders.record_shop_refund(jc.session, shop.id, data)
+    jc.session.commit()
+
+
+def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> None:
+    if returns.return_by_platform_id(jc.ctx, shop, data.platform_return_id):
+        return
+    order = _order_for(jc, shop, data.platform_order_id, [item.platform_line_id for item in data.items])
+    if not data.items:
+        raise PayloadError("return request has no items")
+    requests = [
+        returns.ItemRequest(i.platform_line_id, i.quantity, i.reason, i.reason_note, i.platform_item_id)
+        for i in data.items
+    ]
+    returns.open_return(
+        jc.ctx, shop, order, requests, method=ReturnMethod.POSTAL.value, source=ReturnSource(shop.platform).value,
+        actor=Actor.CUSTOMER, platform_return_id=data.platform_return_id, customer_note=data.customer_note,
+        now=_happened_at(jc),  # when the platform saw the request, not when we got to it
+    )  # fmt: skip
+
+
+def on_return_status(jc: JobContext, shop: Shop, change: ReturnStatusChange) -> None:
+    details = {k: v for k, v in (("reason", change.reason), ("note", change.note)) if v}
+    target = ReturnStatus(change.status)
+    if returns.apply_platform_status(jc.ctx, shop, change.platform_return_id, target, _happened_at(jc), **details) is None:
+        logger.info("return not open yet: its status is kept for when it opens",
+                    extra={"platform_return_id": change.platform_return_id})  # fmt: skip
+
+
+def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None:
+    uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
+
+
+def _happened_at(jc: JobContext):
+    event = jc.event
+    return (event.triggered_at or event.received_at) if event is not None else None
+
+
+# record type -> handler(jc, shop, record)
+HANDLERS = {
+    OrderSnapshot: on_order,
+    ShopRefundData: on_shop_refund,
+    ReturnRequestData: on_return_request,
+    ReturnStatusChange: on_return_status,
+    ShopUninstalled: on_uninstalled,
+}
+
+
 def process_webhook(event_id: int) -> None:
     """Apply one inbox event; repeats of a processed event do nothing."""
     with job_context() as jc:
         event = jc.session.get(WebhookEvent, event_id)
         if event is None or event.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
             return
-        handler = HANDLERS.get(event.platform, {}).get(event.topic)
         if event.attempts >= MAX_ATTEMPTS:
             mark_event(jc.session, event, EventStatus.FAILED, f"gave up after {event.attempts} attempts: {event.error}")
             return
         event.attempts += 1
-        if handler is None:
-            logger.info("topic not handled; acknowledged", extra={"event_id": event.id, "topic": event.topic})
-            mark_event(jc.session, event, EventStatus.IGNORED)
-            return
         jc.session.commit()
         jc.event = event
-        _run(jc, event, handler)
+        _run(jc, event)
 
 
-def _run(jc: JobContext, event: WebhookEvent, handler) -> None:
+def _interpret(event: WebhookEvent):
+    return platform_adapter(event.platform).interpret(event.topic, json.loads(event.body))
+
+
+def _run(jc: JobContext, event: WebhookEvent) -> None:
     extra = {"event_id": event.id, "topic": event.topic}
     try:
-        handler(jc, jc.session.get(Shop, event.shop_id), json.loads(event.body))
+        change = _interpret(event)
+        if change is None:
+            logger.info("topic not handled; acknowledged", extra=extra)
+            mark_event(jc.session, event, EventStatus.IGNORED)
+            return
+        HANDLERS[type(change)](jc, jc.session.get(Shop, event.shop_id), change)
     except (OrderNotKnown, ProviderUnavailable) as e:
         _fail(jc, event, str(e), retry=True)
         logger.warning("event will be retried: %s", e, extra=extra)

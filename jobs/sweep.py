@@ -1,15 +1,20 @@
-"""sweep: the periodic safety net. Re-enqueues what a lost queue, a Redis outage or a crash left behind."""
+"""sweep: the periodic safety net. Re-enqueues what a lost queue, a Redis outage or a crash left behind.
+
+Every row it queues gets a time stamp, and a row queued less than
+STUCK_AFTER_SECONDS ago is left alone: under a backlog the jobs are still on the
+queue, and queuing them again every minute would only pile up duplicates.
+"""
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import and_, case, or_, select, update
 
 from integration.models import Refund, Return, WebhookEvent, utcnow
 from integration.refunds import RefundStatus
+from integration.returns import SHOP_STATUS
 from integration.services.inbox import EventStatus
-from integration.services.timeline import SHOP_STATUS
 from jobs.context import job_context
 
 __all__ = ["sweep"]
@@ -19,11 +24,16 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
+def _not_recent(column, cutoff):
+    return or_(column.is_(None), column < cutoff)
+
+
 def _events(session, now, cutoff) -> list[int]:
     """Deliveries never picked up (their enqueue failed, the queue was lost), and retrying ones now due."""
-    lost = and_(WebhookEvent.status == EventStatus.RECEIVED, WebhookEvent.received_at < cutoff)
-    due = and_(WebhookEvent.status == EventStatus.RETRYING, WebhookEvent.next_attempt_at < now)
-    return list(session.scalars(select(WebhookEvent.id).where(or_(lost, due)).limit(BATCH)))
+    lost = and_(WebhookEvent.status == EventStatus.RECEIVED.value, WebhookEvent.received_at < cutoff)
+    due = and_(WebhookEvent.status == EventStatus.RETRYING.value, WebhookEvent.next_attempt_at < now)
+    query = select(WebhookEvent.id).where(or_(lost, due), _not_recent(WebhookEvent.enqueued_at, cutoff))
+    return list(session.scalars(query.order_by(WebhookEvent.id).limit(BATCH)))
 
 
 def _refunds(session, now, cutoff) -> list[int]:
@@ -35,6 +45,7 @@ def _refunds(session, now, cutoff) -> list[int]:
     unclaimed = and_(
         or_(Refund.claimed_until.is_(None), Refund.claimed_until < now),
         or_(Refund.next_attempt_at.is_(None), Refund.next_attempt_at < now),
+        _not_recent(Refund.enqueued_at, cutoff),
     )
     waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
     stuck = and_(Refund.status.in_((RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)), Refund.created_at < cutoff)
@@ -46,19 +57,28 @@ def _unsynced_refunds(session, cutoff) -> list[int]:
     """Refunds paid back but not yet recorded in the shop."""
     query = select(Refund.id).where(
         Refund.status == RefundStatus.SUCCEEDED.value, Refund.shop_synced_at.is_(None),
-        Refund.sync_error.is_(None), Refund.completed_at < cutoff,
+        Refund.sync_error.is_(None), Refund.completed_at < cutoff, _not_recent(Refund.sync_enqueued_at, cutoff),
     )  # fmt: skip
-    return list(session.scalars(query.limit(BATCH)))
+    return list(session.scalars(query.order_by(Refund.id).limit(BATCH)))
 
 
 def _unsynced_returns(session, cutoff) -> list[int]:
     """Platform returns whose status there lags behind ours (compared in SQL, so no batch hides one)."""
-    wanted = case(*((Return.status == ours.value, theirs) for ours, theirs in SHOP_STATUS.items()))
+    wanted = case(*((Return.status == ours.value, theirs.value) for ours, theirs in SHOP_STATUS.items()))
     query = select(Return.id).where(
         Return.platform_return_id.is_not(None), Return.shop_sync_error.is_(None), Return.updated_at < cutoff,
-        Return.shop_status.is_distinct_from(wanted),
+        Return.shop_status.is_distinct_from(wanted), _not_recent(Return.sync_enqueued_at, cutoff),
     ).order_by(Return.updated_at)  # fmt: skip
     return list(session.scalars(query.limit(BATCH)))
+
+
+def _stamp(session, column, ids: list[int], now) -> None:
+    """Set `column` to now on these rows, and nothing else: columns that update themselves keep their value."""
+    if ids:
+        model = column.class_
+        keep = {c.key: c for c in model.__table__.columns if c.onupdate is not None}
+        session.execute(update(model).where(model.id.in_(ids)).values({**keep, column.key: now})
+                        .execution_options(synchronize_session=False))  # fmt: skip
 
 
 def sweep() -> dict[str, int]:
@@ -67,15 +87,18 @@ def sweep() -> dict[str, int]:
         now, session, tasks = utcnow(), jc.session, jc.ctx.tasks
         cutoff = now - timedelta(seconds=jc.app.config["STUCK_AFTER_SECONDS"])
         found = {
-            "events": (_events(session, now, cutoff), tasks.process_webhook),
-            "refunds": (_refunds(session, now, cutoff), tasks.push_refund),
-            "syncs": (_unsynced_refunds(session, cutoff), tasks.sync_refund),
-            "returns": (_unsynced_returns(session, cutoff), tasks.sync_return),
+            "events": (_events(session, now, cutoff), WebhookEvent.enqueued_at, tasks.process_webhook),
+            "refunds": (_refunds(session, now, cutoff), Refund.enqueued_at, tasks.push_refund),
+            "syncs": (_unsynced_refunds(session, cutoff), Refund.sync_enqueued_at, tasks.sync_refund),
+            "returns": (_unsynced_returns(session, cutoff), Return.sync_enqueued_at, tasks.sync_return),
         }
-    for ids, enqueue in found.values():
+        for ids, column, _ in found.values():
+            _stamp(session, column, ids, now)
+        session.commit()  # stamped before queued: a crash in between only delays the next sweep's try
+    for ids, _, enqueue in found.values():
         for row_id in ids:
             enqueue(row_id)
-    counts = {name: len(ids) for name, (ids, _) in found.items()}
+    counts = {name: len(ids) for name, (ids, _, _) in found.items()}
     if any(counts.values()):
         logger.info("sweep re-enqueued work", extra=counts)
     return counts

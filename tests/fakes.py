@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from itertools import count
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,7 @@ class FakeStripe:
         self.by_key: dict[str, tuple[dict, dict]] = {}  # idempotency key -> (params, answer)
         self.posts: list[tuple[dict, dict]] = []  # (headers, params) of every POST that arrived
         self.faults: list[str] = []  # what the next POSTs do instead of answering normally
+        self.read_faults: list[int] = []  # HTTP statuses the next GETs answer instead (401: a rotated key)
         self.status = "succeeded"
         self._ids = count(1)
         if http is None:
@@ -43,6 +45,9 @@ class FakeStripe:
             return 400, {}, json.dumps({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}})
         if fault in ("500", "503", "429"):
             return int(fault), {"Request-Id": "req_fault"}, json.dumps({"error": {"type": "api_error", "message": "fault"}})
+        if fault == "500_do_not_retry":  # Stripe says a retry of this request would not help
+            return 500, {"Request-Id": "req_fault", "Stripe-Should-Retry": "false"}, json.dumps(
+                {"error": {"type": "api_error", "message": "An unknown error occurred"}})
         key = headers.get("Idempotency-Key")
         if fault == "500_saved" and key not in self.by_key:  # failed once it had begun: saved, and replayed
             self.by_key[key] = (params, {"status": 500, "error": {"type": "api_error", "message": "An unknown error occurred"}})
@@ -70,13 +75,22 @@ class FakeStripe:
         self.refunds[refund_id] = refund
         return refund
 
+    def _read_fault(self):
+        status = self.read_faults.pop(0)
+        return status, {"Request-Id": "req_read_fault"}, json.dumps(
+            {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}})
+
     def _get(self, request):
+        if self.read_faults:
+            return self._read_fault()
         refund = self.refunds.get(request.url.rsplit("/", 1)[-1])
         if refund is None:
             return 404, {}, json.dumps({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such refund"}})
         return 200, {}, json.dumps(refund)
 
     def _list(self, request):
+        if self.read_faults:
+            return self._read_fault()
         query = dict(parse_qsl(request.url.split("?", 1)[1]))
         data = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
         return 200, {}, json.dumps({"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
@@ -99,8 +113,14 @@ class FakeShopify:
         self.schema = schema
         self.calls: list[tuple[str, dict]] = []
         self.transactions: list[dict] = []
+        self.checkout_token: str | None = None  # set on orders Shopify's own checkout created
+        self.orders: dict[str, dict] = {}  # order gid -> the REST order (a webhook body) the Admin API knows
+        self.locations: dict[str, str] = {}  # line item id -> Location gid it was fulfilled from
+        self.restocked: dict[str, int] = {}  # line item id -> units the shop's own return processing restocked
         self.refunds: dict[str, str] = {}  # idempotency key -> refund gid
-        self.faults: list[int] = []
+        self.faults: list[int] = []  # HTTP statuses the next calls (of any operation) answer instead
+        self.faults_for: dict[str, list[int]] = {}  # the same, for one operation only
+        self.before: dict[str, object] = {}  # operation -> a callable run as the call arrives (an interleaving)
         self._ids = count(900)
         http.add_callback("POST", f"https://{shop}/admin/api/{version}/graphql.json", callback=self._graphql)
 
@@ -114,13 +134,38 @@ class FakeShopify:
         assert errors == [], f"document does not validate against the Admin schema: {errors}"
         op = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode)).name.value
         self.calls.append((op, body.get("variables") or {}))
-        if self.faults:
-            status = self.faults.pop(0)
+        if op in self.before:
+            self.before.pop(op)()
+        own = self.faults_for.get(op)
+        if self.faults or own:
+            status = own.pop(0) if own else self.faults.pop(0)
             return status, {"Retry-After": "1"}, json.dumps({"errors": "fault"})
         return 200, {"X-Request-Id": "shopify-req"}, json.dumps({"data": getattr(self, f"_{op}")(body.get("variables") or {})})
 
+    def _Order(self, v):
+        rest = self.orders.get(v["id"])
+        return {"order": graphql_order(rest) if rest else None}
+
+    def _FulfillmentLocations(self, v):
+        fulfillments = [{
+            "id": f"gid://shopify/Fulfillment/{n}", "status": "SUCCESS", "location": {"id": location},
+            "fulfillmentLineItems": {"pageInfo": {"hasNextPage": False},
+                                     "nodes": [{"quantity": 1, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}}]},
+        } for n, (line, location) in enumerate(self.locations.items(), 1)]  # fmt: skip
+        return {"order": {"id": v["id"], "fulfillmentsCount": {"count": len(fulfillments), "precision": "EXACT"},
+                          "fulfillments": fulfillments}}  # fmt: skip
+
+    def _ReturnRestocked(self, v):
+        lines = [{
+            "id": f"gid://shopify/ReverseFulfillmentOrderLineItem/{n}",
+            "fulfillmentLineItem": {"lineItem": {"id": f"gid://shopify/LineItem/{line}"}},
+            "dispositions": [{"type": "RESTOCKED", "quantity": units, "location": None}],
+        } for n, (line, units) in enumerate(self.restocked.items(), 1)]  # fmt: skip
+        order = {"id": "gid://shopify/ReverseFulfillmentOrder/1", "lineItems": {"pageInfo": {"hasNextPage": False}, "nodes": lines}}
+        return {"return": {"id": v["id"], "reverseFulfillmentOrders": {"pageInfo": {"hasNextPage": False}, "nodes": [order]}}}
+
     def _OrderTransactions(self, v):
-        return {"order": {"id": v["id"], "transactions": self.transactions}}
+        return {"order": {"id": v["id"], "checkoutToken": self.checkout_token, "transactions": self.transactions}}
 
     def _RefundCreate(self, v):
         key = v["idempotencyKey"]
@@ -148,9 +193,61 @@ class FakeShopify:
 
 
 def stripe_sale(number: int = 1001, amount: str = "189.70", currency: str = "EUR", payment_id: str = "pi_3PalautusTest0001") -> dict:
-    """An OrderTransaction as the Admin API returns it for an order paid through Stripe."""
+    """An OrderTransaction as the Admin API returns it for a Stripe payment a headless checkout took.
+
+    The checkout created the order through the API: Shopify gave the transaction no
+    payment id of its own, and the PaymentIntent is in its authorizationCode.
+    """
     return {
         "id": f"gid://shopify/OrderTransaction/{number}", "kind": "SALE", "status": "SUCCESS", "gateway": "stripe",
-        "paymentId": payment_id, "receiptJson": "{}", "parentTransaction": None,
+        "paymentId": None, "authorizationCode": payment_id, "receiptJson": "{}", "parentTransaction": None,
         "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": currency}},
+    }  # fmt: skip
+
+
+# --- a webhook's REST order as Shopify's Admin GraphQL ORDER document answers it --------------------
+
+
+def bag(rest_set: dict) -> dict:
+    money = rest_set["presentment_money"]
+    return {"presentmentMoney": {"amount": money["amount"], "currencyCode": money["currency_code"]}}
+
+
+def taxes(rest_lines: list) -> list:
+    return [{"rate": t["rate"], "ratePercentage": t["rate"] * 100, "priceSet": bag(t["price_set"])}
+            for t in rest_lines]  # fmt: skip
+
+
+def utc(text: str | None) -> str | None:
+    """Shopify's GraphQL timestamps are UTC with a Z; the webhook's carry the shop's offset."""
+    moment = datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def graphql_line(line: dict) -> dict:
+    return {
+        "id": line["admin_graphql_api_id"], "title": line["title"], "name": line["name"], "sku": line["sku"],
+        "quantity": line["quantity"],
+        "product": {"id": f"gid://shopify/Product/{line['product_id']}"} if line["product_id"] else None,
+        "variant": {"id": f"gid://shopify/ProductVariant/{line['variant_id']}"} if line["variant_id"] else None,
+        "originalUnitPriceSet": bag(line["price_set"]),
+        "discountAllocations": [{"allocatedAmountSet": bag(a["amount_set"])} for a in line["discount_allocations"]],
+        "taxLines": taxes(line["tax_lines"]),
+    }  # fmt: skip
+
+
+def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = None) -> dict:
+    """The `order` node ORDER answers for the order a webhook body describes (one page of its lines)."""
+    return {
+        "id": rest["admin_graphql_api_id"], "name": rest["name"], "email": rest["email"],
+        "currencyCode": rest["currency"], "presentmentCurrencyCode": rest["presentment_currency"],
+        "taxesIncluded": rest["taxes_included"], "displayFinancialStatus": rest["financial_status"].upper(),
+        "processedAt": utc(rest["processed_at"]), "cancelledAt": utc(rest["cancelled_at"]),
+        "updatedAt": utc(rest["updated_at"]),
+        "totalPriceSet": bag(rest["total_price_set"]),
+        "shippingLines": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"discountedPriceSet": bag(s["discounted_price_set"]), "taxLines": taxes(s["tax_lines"])}
+            for s in rest["shipping_lines"]]},
+        "lineItems": {"pageInfo": {"hasNextPage": cursor is not None, "endCursor": cursor},
+                      "nodes": [graphql_line(line) for line in rest["line_items"][lines]]},
     }  # fmt: skip

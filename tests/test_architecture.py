@@ -60,8 +60,9 @@ def test_each_outside_library_is_imported_only_at_its_edge(library):
 
 
 def test_the_core_never_imports_an_adapter_except_where_the_app_is_composed():
-    # The factory wires adapters in; the one HTTP error handler translates adapter errors at the edge.
-    composition_roots = ("integration/app.py", "integration/api/errors.py")
+    # The factory wires adapters in; the one HTTP error handler translates adapter errors at the edge;
+    # the CLI reads the registries for the platforms and credential fields it offers.
+    composition_roots = ("integration/app.py", "integration/api/errors.py", "integration/cli.py")
     offenders = [
         str(path.relative_to(ROOT)) for path in (ROOT / "integration").rglob("*.py")
         if any(n.startswith("adapters") for n in imports(path))
@@ -75,3 +76,48 @@ def test_an_adapter_knows_only_its_own_platform():
         assert not any(n.startswith("adapters.platforms") for n in imports(path)), path
     for path in (ROOT / "adapters" / "platforms").rglob("*.py"):
         assert not any(n.startswith("adapters.payments") for n in imports(path)), path
+
+
+# The registries: the only modules a job or the core may import from adapters, besides their errors.
+PORTS = {"adapters.platforms", "adapters.payments", "adapters.errors"}
+# Where a platform's or provider's name may appear in jobs/ and integration/: the configuration
+# (SHOPIFY_API_BASE and friends) and ReturnSource, which records where a return came from.
+NAMES_ALLOWED_IN = ("integration/config.py", "integration/returns.py")
+
+
+def _core_and_jobs():
+    for folder in ("integration", "jobs"):
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_jobs_and_the_core_reach_platforms_and_providers_only_through_their_registries():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in imports(path) if n.startswith("adapters") and n not in PORTS)
+        for path in _core_and_jobs()
+    }  # fmt: skip
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_jobs_and_the_core_never_branch_on_a_platform_or_provider_name():
+    from adapters.payments import ROUTES
+    from adapters.platforms import PLATFORMS
+
+    names = set(ROUTES) | set(PLATFORMS)
+    offenders = []
+    for path in _core_and_jobs():
+        if str(path.relative_to(ROOT)).startswith(NAMES_ALLOWED_IN):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lower() in names:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
+    assert offenders == []
+
+
+def test_every_registered_platform_and_route_offers_the_whole_port():
+    from adapters.payments import ROUTES
+    from adapters.platforms import PLATFORMS
+
+    for name, adapter in PLATFORMS.items():
+        assert adapter.name == name and callable(adapter.interpret) and callable(adapter.connect)
+    for entry in ROUTES.values():
+        assert entry.refund_step("EUR") >= 1 and callable(entry.connect) and entry.credentials

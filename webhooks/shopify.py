@@ -18,7 +18,8 @@ from integration.db import get_session
 from integration.errors import InvalidInput, NotFound
 from integration.models import WebhookEvent
 from integration.services.inbox import EventStatus, store_event
-from integration.services.shops import normalize_domain, shop_by_domain
+from adapters.platforms.shopify.platform import normalize_domain
+from integration.services.shops import shop_by_domain
 from webhooks import bp
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _secret_for(shop) -> str:
 
 def _find_shop(session, domain: str):
     try:
-        return shop_by_domain(session, "shopify", normalize_domain("shopify", domain), include_uninstalled=True)
+        return shop_by_domain(session, "shopify", normalize_domain(domain), include_uninstalled=True)
     except InvalidInput:
         return None
 

@@ -1,21 +1,30 @@
-"""Stripe refunds, API version 2023-08-16: create one, look one up, find one made earlier under a key."""
+"""Stripe refunds, API version 2023-08-16: create one, look one up, find one made earlier under a key.
+
+Recovery rules (the route port's): Stripe keeps an idempotency key for 24 hours,
+so a retry later than that first looks the refund up by the key we stamp in its
+metadata; a 5xx answer to a create leaves the outcome unknown (Stripe saves a
+500 once the request began executing and replays it for the key), so the refund
+is looked up by key before anything is sent again.
+"""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from urllib.parse import quote
 
-from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send
-from adapters.payments import ProviderRefund
-from integration.errors import InvalidInput
+from adapters.payments import ProviderRefund, RefundRequest
+from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
 from integration.refunds import RefundStatus
 
-__all__ = ["StripeProvider"]
+__all__ = ["StripeProvider", "connect", "refund_step"]
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "stripe"
+CREDENTIALS = ("secret_key",)  # a restricted key with write access to refunds is enough
 STRIPE_VERSION = "2023-08-16"  # pinned to the spec in tests/contracts/, so response shapes stay put
 REFUNDS_PATH = "/v1/refunds"
 LIST_LIMIT = 100
@@ -48,12 +57,32 @@ THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 CHARGE_PREFIXES = ("ch_", "py_")  # py_ is a charge made with a non-card payment method
 PAYMENT_INTENT_PREFIX = "pi_"
 RETRYABLE_CONFLICT_CODES = frozenset({"lock_timeout", "idempotency_key_in_use"})
+# Stripe keeps idempotency keys for 24 hours; an hour's margin for clocks and queues.
+KEY_LIFETIME = timedelta(hours=23)
+
+
+def refund_step(currency: str) -> int:
+    """The smallest refund in our minor units: 10 for three-decimal currencies, more where Stripe has fewer decimals."""
+    code = currency.upper()
+    step = 10 ** max(exponent(code) - _stripe_exponent(code), 0)
+    return step * 10 if code in THREE_DECIMAL_CURRENCIES else step
+
+
+def connect(credentials: dict, config: dict, session=None) -> StripeProvider:
+    """The route for one shop's Stripe account; MissingCredentials without a secret key."""
+    if not credentials.get("secret_key"):
+        raise MissingCredentials("the shop has no Stripe secret key in Palautus", provider=PROVIDER)
+    return StripeProvider(
+        secret_key=credentials["secret_key"], api_base=config["STRIPE_API_BASE"],
+        timeout=config["HTTP_TIMEOUT"], session=session,
+    )  # fmt: skip
 
 
 class StripeProvider:
     """The PaymentProvider port over Stripe's /v1/refunds."""
 
     name = PROVIDER
+    key_lifetime = KEY_LIFETIME
 
     def __init__(self, secret_key: str, api_base: str = "https://api.stripe.com", timeout=10.0, session=None):
         self._secret_key = secret_key
@@ -64,17 +93,25 @@ class StripeProvider:
     def __repr__(self) -> str:
         return f"StripeProvider(api_base={self.api_base!r})"
 
-    def refund(
-        self, payment_id: str, amount: Money, idempotency_key: str, metadata: dict[str, str]
-    ) -> ProviderRefund:
+    @staticmethod
+    def refund_step(currency: str) -> int:
+        return refund_step(currency)
+
+    @staticmethod
+    def outcome_unknown(error: Exception) -> bool:
+        """A 5xx once the request was sent, whatever Stripe-Should-Retry says: Stripe may have made the refund."""
+        return isinstance(error, ProviderError) and (error.status or 0) >= 500
+
+    def refund(self, request: RefundRequest) -> ProviderRefund:
         """Refund part or all of a payment; Stripe replays its first answer for a repeated key."""
+        payment_id = request.payment.payment_id or ""
         form = [
             _payment_param(payment_id),
-            ("amount", str(_to_stripe_amount(amount))),
+            ("amount", str(_to_stripe_amount(request.amount))),
             ("reason", REASON),
-            *_metadata_params({**metadata, IDEMPOTENCY_METADATA_KEY: idempotency_key}),
+            *_metadata_params({**request.metadata, IDEMPOTENCY_METADATA_KEY: request.idempotency_key}),
         ]
-        headers = {HEADER_IDEMPOTENCY_KEY: idempotency_key}
+        headers = {HEADER_IDEMPOTENCY_KEY: request.idempotency_key}
         result = _parse_refund(self._call("POST", REFUNDS_PATH, data=form, headers=headers))
         ids = {"provider_refund_id": result.provider_refund_id, "provider_status": result.provider_status}
         logger.info("stripe refund created", extra=ids)
@@ -85,10 +122,10 @@ class StripeProvider:
         path = f"{REFUNDS_PATH}/{quote(provider_refund_id, safe='')}"
         return _parse_refund(self._call("GET", path))
 
-    def find_refund(self, payment_id: str, idempotency_key: str) -> ProviderRefund | None:
+    def find_refund(self, request: RefundRequest) -> ProviderRefund | None:
         """The payment's refund whose metadata carries this key, over every page; None if none does."""
-        for refund in self._refunds_of(payment_id):
-            if (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) == idempotency_key:
+        for refund in self._refunds_of(request.payment.payment_id or ""):
+            if (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) == request.idempotency_key:
                 return _parse_refund(refund)
         return None
 

@@ -1,0 +1,66 @@
+"""The platform port: what Palautus asks of a shop's platform, whichever it is, and the registry of platforms.
+
+A platform adapter is a package under `adapters/platforms/` plus one line in
+PLATFORMS. The jobs and the core never name a platform: they look the shop's
+platform up here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from integration.records import OrderSnapshot, PaymentData, RefundToRecord
+
+__all__ = ["Platform", "PlatformAdapter", "PLATFORMS", "platform_adapter"]
+
+
+class Platform(Protocol):
+    """One shop's platform, as the jobs use it. Errors are `adapters.errors.ProviderError`s."""
+
+    name: str
+
+    def fetch_order(self, platform_order_id: str) -> OrderSnapshot:
+        """The order as the platform has it now (for one no webhook told us about); `paid` set."""
+
+    def order_payments(self, platform_order_id: str) -> list[PaymentData]:
+        """The order's captured payments, with who holds the money (webhooks do not carry them)."""
+
+    def record_refund(self, refund: RefundToRecord) -> str:
+        """Record on the order a refund made elsewhere, moving no money, at most once per key; the platform's id."""
+
+    def tag_order(self, platform_order_id: str, tags: list[str]) -> None:
+        """Add tags (or the platform's nearest thing) to the order."""
+
+    def return_steps(self, have: str | None, want: str) -> list[str]:
+        """The ShopReturnStatus values the platform's own return passes through from `have` to `want`."""
+
+    def set_return_status(self, platform_return_id: str, status: str, reason: str | None = None,
+                          note: str | None = None) -> None:  # fmt: skip
+        """Take the platform's own return one step; a return already there counts as done."""
+
+
+@dataclass(frozen=True)
+class PlatformAdapter:
+    """A platform's entry in the registry: its webhook topics, its domain rule and its API client."""
+
+    name: str
+    interpret: Callable[[str, object], object | None]  # (topic, payload) -> a record of integration.records, or None
+    normalize_domain: Callable[[str], str]
+    connect: Callable[..., Platform]  # (domain, credentials, config, session=None)
+    credentials: tuple[str, ...] = ()  # the credential fields an operator can set (names, never values)
+
+
+def _shopify() -> PlatformAdapter:
+    from adapters.platforms.shopify import events, platform
+
+    return PlatformAdapter(
+        platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS
+    )
+
+
+PLATFORMS: dict[str, PlatformAdapter] = {"shopify": _shopify()}
+
+
+def platform_adapter(name: str) -> PlatformAdapter:
+    """The registered adapter for a platform name; KeyError for one Palautus does not have."""
+    return PLATFORMS[name]

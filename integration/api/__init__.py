@@ -1,12 +1,18 @@
 """The merchant REST API under /api/v1, documented by its own OpenAPI document."""
 from __future__ import annotations
 
+from flask import send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
 from integration.api.errors import Api, register_error_docs
 from integration.api.schemas import Percent
 
-__all__ = ["init_api", "API_TITLE"]
+__all__ = ["init_api", "API_TITLE", "SWAGGER_UI_ASSETS"]
 
 API_TITLE = "Palautus merchant API"
+# Swagger UI's JS and CSS, served by us from the swagger-ui-bundle package: a CDN leaves the docs
+# page blank wherever the internet is out of reach (and tells a third party who reads our docs).
+SWAGGER_UI_ASSETS = "/api/v1/docs/assets/"
 
 
 def init_api(app) -> Api:
@@ -18,7 +24,9 @@ def init_api(app) -> Api:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
+        # Swagger UI would otherwise load a badge from validator.swagger.io, handing it our document's URL.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "security": [{"bearerAuth": []}],
             "info": {"description": "Returns, refunds and the return policy of the shop the API key belongs to."},
@@ -30,8 +38,19 @@ def init_api(app) -> Api:
     )
     register_error_docs(api)
     api.register_field(Percent, "string", "decimal")
-    from integration.api import returns, shop
+    from integration.api import events, returns, shop
 
     api.register_blueprint(returns.bp)
     api.register_blueprint(shop.bp)
+    api.register_blueprint(events.bp)
+    _serve_swagger_ui(app)
     return api
+
+
+def _serve_swagger_ui(app) -> None:
+    """Serve the package's files under SWAGGER_UI_ASSETS, where the docs page looks for them."""
+
+    def swagger_ui_asset(filename):
+        return send_from_directory(str(swagger_ui_path), filename)
+
+    app.add_url_rule(f"{SWAGGER_UI_ASSETS}<path:filename>", view_func=swagger_ui_asset)

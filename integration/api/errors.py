@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import http
 import logging
+from functools import wraps
 
 import marshmallow as ma
-from flask import jsonify
+from flask import jsonify, request
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
+from flask_smorest import abort
+from flask_smorest.pagination import PaginationMetadataSchema
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from webargs.flaskparser import FlaskParser
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, InvalidInput: 400, Conflict: 409, PayloadError: 400, SignatureError: 401}
 UNAUTHORIZED = "BEARER_REQUIRED"  # the 401 response every operation documents, with its WWW-Authenticate
+BODY_REQUIRED = "a JSON object body is required (Content-Type: application/json)"
 _LOCATIONS = {"json", "query", "headers", "path"}
 
 
@@ -64,6 +68,17 @@ class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = _ArgumentsParser()
     PAGINATION_ARGUMENTS_PARSER = _Parser()  # ?page=0 is a 400 too
 
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """flask-smorest's arguments, where a required JSON body (documented so by default) is enforced too.
+
+        webargs reads a missing body as `{}`, so an empty PUT would pass for "change nothing"
+        while the document says the body is required. Pass `required=False` where it is optional.
+        """
+        parse = super().arguments(schema, location=location, required=required, **kwargs)
+        if location != "json" or not required:
+            return parse
+        return lambda view: _body_required(parse(view))
+
     def error_responses(self, *statuses: int):
         """Document the error answers an operation gives (401 always), all in the one error shape."""
 
@@ -76,11 +91,32 @@ class Blueprint(_Blueprint):
         return decorator
 
 
+def _body_required(view):
+    """400 before parsing when there is no JSON body at all: nothing sent, blank, or not application/json."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not (request.is_json and request.get_data(cache=True).strip()):
+            abort(400, messages={"json": [BODY_REQUIRED]})
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 class Api(_Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
         return _http_error(error)
+
+    def _register_pagination_header(self):
+        # X-Pagination carries JSON text ({"total": 3, ...}). A header documented with a bare object
+        # `schema` means OpenAPI's "simple" style (total,3,page,1), which no client could read from
+        # what we send: `content` is how OpenAPI 3 says "this header is JSON of this schema".
+        self.spec.components.header("PAGINATION", {
+            "description": "Pagination metadata, as JSON",
+            "content": {"application/json": {"schema": PaginationMetadataSchema}},
+        }, lazy=True)  # fmt: skip
 
 
 def error_response(status: int, code: str, message: str, details=None, headers=None):
@@ -107,7 +143,13 @@ def _http_error(error: HTTPException):
     if details:
         message = "the request is not valid: " + _summary(details)
     code = error.name.lower().replace(" ", "_")
-    return error_response(error.code or 500, code, message, details, data.get("headers"))
+    return error_response(error.code or 500, code, message, details, _headers(error, data))
+
+
+def _headers(error: HTTPException, data: dict) -> list:
+    """The headers the error itself carries (a 405's Allow, RFC 9110), less its HTML content type."""
+    own = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return own + list((data.get("headers") or {}).items())
 
 
 def _details(messages):

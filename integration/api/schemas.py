@@ -7,24 +7,32 @@ from decimal import Decimal
 import marshmallow as ma
 from marshmallow import validate
 
+from integration.policy import RefundOn, ShippingRefund
+from integration.services.inbox import EventStatus
 from integration.returns import Reason, ReturnMethod, ReturnStatus
 
 __all__ = [
     "ReturnQuery", "ItemIn", "ReturnCreate", "NoteIn", "RejectIn", "TransitIn", "ReceiveIn",
     "ReturnOut", "ReturnSummary", "RefundOut", "RefundPlanOut", "RefundQuery", "PolicySchema", "ShopOut",
-    "Text", "Percent",
+    "Text", "Flag", "Percent", "InboxEventQuery", "InboxEventOut", "FeeList",
 ]  # fmt: skip
 
 _values = lambda enum: [e.value for e in enum]  # noqa: E731
 
 
 MAX_FEE = 100_000_000  # minor units: a million in a two-decimal currency, and exact in any JSON client
+MAX_ID = 2_147_483_647  # ids are 32-bit in the database, as the return ids in the paths
 
 
 class Text(ma.fields.String):
     """A string the database can keep: PostgreSQL text cannot hold NUL, so say so here, not with a 500."""
 
     default_error_messages = {"nul": "must not contain NUL characters"}
+    # In the document too, so that a string with NUL is not promised to be accepted.
+    NO_NUL = r"^[^\x00]*$"
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": self.NO_NUL, **kwargs.pop("metadata", {})}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -33,11 +41,23 @@ class Text(ma.fields.String):
         return text
 
 
+class Flag(ma.fields.Boolean):
+    """A JSON true or false, as documented: not the 0, 1, "yes" or "on" marshmallow's Boolean also takes."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class Percent(ma.fields.Decimal):
     """A percentage 0-100 as a JSON string ("7.50"): exact, like money, and the same shape in and out."""
 
     DIGITS = r"[0-9]{1,3}(\.[0-9]{1,2})?"
-    PATTERN = f"^{DIGITS}$"  # for the document; Python's $ would also let "7.5\n" through
+    # For the document, the range written into the pattern: a string has no `maximum` a client or a
+    # fuzzer reads, and DIGITS alone documented "999.99" as valid. Exactly DIGITS within 0-100.
+    # (Python's $ would also let "7.5\n" through, hence fullmatch on DIGITS in _deserialize.)
+    PATTERN = r"^(100(\.00?)?|0?[0-9]{1,2}(\.[0-9]{1,2})?)$"
     default_error_messages = {"format": 'must be a string like "7.50": a number from 0 to 100, at most 2 decimals'}
 
     def __init__(self, **kwargs):
@@ -72,14 +92,17 @@ class ReturnQuery(_In):
 
 class ItemIn(_In):
     line_id = Text(required=True, metadata={"description": "the platform's order line id"})
-    quantity = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+    quantity = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
     reason = Text(load_default=Reason.OTHER.value, validate=validate.OneOf(_values(Reason)))
     note = Text(validate=validate.Length(max=2000), allow_none=True)
 
 
 class ReturnCreate(_In):
     order_id = Text(required=True, metadata={"description": "the platform's order id"})
-    items = ma.fields.List(ma.fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=250))
+    items = ma.fields.List(
+        ma.fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=250),
+        metadata={"description": "each order line at most once, with its total quantity"},
+    )  # fmt: skip
     method = Text(load_default=ReturnMethod.CUSTOMER_SERVICE.value, validate=validate.OneOf(_values(ReturnMethod)))
     customer_note = Text(validate=validate.Length(max=5000), allow_none=True)
 
@@ -107,9 +130,9 @@ class TransitIn(_In):
 
 
 class ConditionIn(_In):
-    item_id = ma.fields.Integer(required=True)
+    item_id = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
     condition = Text(validate=validate.OneOf(["new", "opened", "used", "damaged"]), allow_none=True)
-    restock = ma.fields.Boolean(allow_none=True)
+    restock = Flag(allow_none=True)
 
 
 class ReceiveIn(_In):
@@ -199,18 +222,49 @@ class RefundPlanOut(ma.Schema):
     amount = ma.fields.Integer()
     tax = ma.fields.Integer()
     vat = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
-    capped = ma.fields.Boolean()
+    owed = ma.fields.Integer(metadata={"description": "what the customer is owed: goods and shipping less fees"})
+    shipping = ma.fields.Integer(metadata={"description": "of the subtotal, the order's shipping given back"})
+    capped = ma.fields.Boolean(metadata={"description": (
+        "the payment Palautus would refund from has less left than is owed: such a refund is not sent")})
     provider = ma.fields.String(allow_none=True)
 
 
+class FeeIn(_In):
+    currency = Text(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"),
+                    metadata={"pattern": "^[A-Z]{3}$", "description": "ISO 4217 code", "example": "EUR"})  # fmt: skip
+    amount = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_FEE),
+                               metadata={"description": "minor units of `currency`: 500 is 5.00 EUR"})  # fmt: skip
+
+
+class FeeList(ma.fields.List):
+    """A fee per currency: a list of {currency, amount} in the API, {currency: amount} in the stored policy."""
+
+    default_error_messages = {"twice": "lists a currency more than once: give each currency once"}
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.fields.Nested(FeeIn), validate=validate.Length(max=200), **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return [{"currency": c, "amount": a} for c, a in sorted((value or {}).items())]
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        fees = super()._deserialize(value, attr, data, **kwargs)
+        if len({fee["currency"] for fee in fees}) != len(fees):
+            raise self.make_error("twice")
+        return {fee["currency"]: fee["amount"] for fee in fees}
+
+
 class PolicySchema(_In):
-    window_days = ma.fields.Integer(validate=validate.Range(min=0, max=3650))
-    refund_on = Text(validate=validate.OneOf(["approved", "received", "manual"]))
-    auto_approve = ma.fields.Boolean()
+    window_days = ma.fields.Integer(strict=True, validate=validate.Range(min=0, max=3650))
+    refund_on = Text(validate=validate.OneOf(_values(RefundOn)))
+    auto_approve = Flag()
     restocking_fee_percent = Percent()
-    return_shipping_fee = ma.fields.Integer(
-        validate=validate.Range(min=0, max=MAX_FEE), metadata={"description": "minor units"}
-    )
+    return_shipping_fees = FeeList(metadata={"description": (
+        "the flat return shipping fee kept from a refund, per currency (each currency at most once); an order "
+        "in a currency not listed cannot be refunded while any fee is set")})
+    refund_shipping = Text(validate=validate.OneOf(_values(ShippingRefund)), metadata={"description": (
+        "whole_order: the order's shipping goes back when a return completes the return of the whole order "
+        "(the EU withdrawal rule); never: it is kept")})
     non_returnable_skus = ma.fields.List(Text(validate=validate.Length(max=255)))
     methods = ma.fields.List(Text(validate=validate.OneOf(_values(ReturnMethod))))
 
@@ -223,6 +277,21 @@ class ShopOut(ma.Schema):
     currency = ma.fields.String(allow_none=True)
     policy = ma.fields.Nested(PolicySchema)
     installed_at = ma.fields.DateTime()
+
+
+class InboxEventQuery(_In):
+    status = Text(validate=validate.OneOf(_values(EventStatus)))
+
+
+class InboxEventOut(ma.Schema):
+    id = ma.fields.Integer()
+    topic = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "received, processed, ignored, retrying or failed"})
+    attempts = ma.fields.Integer()
+    error = ma.fields.String(allow_none=True, metadata={"description": "why it failed, or why it is retried"})
+    received_at = ma.fields.DateTime()
+    processed_at = ma.fields.DateTime(allow_none=True)
+    next_attempt_at = ma.fields.DateTime(allow_none=True)
 
 
 class RefundQuery(_In):

@@ -23,7 +23,12 @@ def get_shop():
 @bp.response(200, ShopOut)
 @bp.error_responses()
 def put_policy(body):
-    """Change the return policy; settings left out keep their current value"""
+    """Change the return policy; settings left out keep their current value
+
+    The body is required: no body, an empty one or one not sent as application/json is a 400,
+    so a request that lost its body on the way is not taken for "change nothing". An explicit
+    `{}` is accepted and changes nothing: it is a valid partial update that names no setting.
+    """
     shop = current_shop()
     merged = {**shop.policy, **body}
     shop.policy = ReturnPolicy.from_dict(merged).to_dict()

@@ -1,6 +1,7 @@
 """What every use case works with: a session, the background-work port, and after-commit work."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -14,9 +15,9 @@ __all__ = ["Ctx"]
 class Ctx:
     session: Session
     tasks: Tasks
-    # payment providers Palautus has an adapter for (a Payment with another
-    # provider cannot be refunded by Palautus itself)
-    providers: frozenset[str] = frozenset()
+    # The payment routes Palautus can refund through, by provider name, each with
+    # `refund_step(currency)`; a Payment with another provider is not Palautus's to refund.
+    providers: Mapping = field(default_factory=dict)
     _after_commit: list = field(default_factory=list)
 
     def later(self, fn, *args) -> None:

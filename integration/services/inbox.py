@@ -1,16 +1,20 @@
 """The webhook inbox: store each delivery once; what the receiver answered 200 to is here."""
 from __future__ import annotations
 
+from enum import Enum
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from integration.models import WebhookEvent, utcnow
 
-__all__ = ["store_event", "EventStatus", "mark_event"]
+__all__ = ["store_event", "EventStatus", "mark_event", "find_events", "retry_event"]
 
 
-class EventStatus:
+class EventStatus(str, Enum):
+    """Where an inbox event stands."""
+
     RECEIVED = "received"
     PROCESSED = "processed"
     IGNORED = "ignored"  # a topic Palautus does not act on
@@ -38,7 +42,24 @@ def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bo
 
 def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None, retry_at=None) -> None:
     """Record how processing went."""
-    event.status, event.error, event.next_attempt_at = status, error, retry_at
+    event.status, event.error, event.next_attempt_at = EventStatus(status).value, error, retry_at
     if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
         event.processed_at = utcnow()
+    session.commit()
+
+
+def find_events(session: Session, status: EventStatus | None = None, shop_id: int | None = None,
+                limit: int = 50, offset: int = 0) -> list[WebhookEvent]:  # fmt: skip
+    """Inbox events, newest first: what operators and merchants look through (failed ones, say)."""
+    query = select(WebhookEvent)
+    if status is not None:
+        query = query.where(WebhookEvent.status == EventStatus(status).value)
+    if shop_id is not None:
+        query = query.where(WebhookEvent.shop_id == shop_id)
+    return list(session.scalars(query.order_by(WebhookEvent.id.desc()).offset(offset).limit(limit)))
+
+
+def retry_event(session: Session, event: WebhookEvent) -> None:
+    """Give a failed event another full set of attempts (after its cause was fixed); the sweeper runs it."""
+    event.status, event.attempts, event.next_attempt_at, event.enqueued_at = EventStatus.RETRYING.value, 0, utcnow(), None
     session.commit()

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 _ORDER_FIELDS = (
     "name", "email", "currency", "shop_currency", "taxes_included",
     "financial_status", "total", "processed_at", "cancelled_at", "platform_gid",
+    "shipping_total", "shipping_tax", "shipping_tax_rate",
 )
 _LINE_FIELDS = (
     "title", "sku", "product_id", "variant_id", "quantity",
@@ -94,6 +95,7 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
     row.parent_transaction_ids = list(data.parent_transaction_ids)
     row.platform_return_id = data.platform_return_id
+    row.shipping_refunded = data.shipping_refunded
     row.refund_id = row.refund_id or _our_refund_id(session, order, data)
     session.flush()
     return row

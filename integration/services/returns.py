@@ -7,13 +7,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from integration.errors import Conflict, IllegalTransition, InvalidInput, NotFound
-from integration.models import Order, Return, ReturnItem, Shop, utcnow
-from integration.policy import RequestedItem, ReturnPolicy, ReturnRequest, decide
-from integration.returns import Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus, transition
-from integration.services import refunds as refunding
+from integration.errors import Conflict, InvalidInput, NotFound
+from integration.models import EarlyReturnStatus, Order, Return, ReturnItem, Shop, utcnow
+from integration.policy import RefundOn, RequestedItem, ReturnPolicy, ReturnRequest, decide
+from integration.returns import SHOP_STATUS, Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus, transition
+from integration.services import ledger, refunds
 from integration.services.context import Ctx
-from integration.services.timeline import SHOP_STATUS, record, sync_platform
+from integration.services.status import move
+from integration.services.timeline import record
 
 __all__ = [
     "ItemRequest", "get_return", "open_return", "approve_return", "reject_return", "cancel_return",
@@ -53,7 +54,7 @@ def _new_code(ctx: Ctx, shop_id: int) -> str:
 
 def _returnable(ctx: Ctx, order: Order) -> dict[int, int]:
     """Units per order line that are neither refunded nor in another live return."""
-    refunded = refunding.refunded_units(ctx.session, order)
+    refunded = ledger.refunded_units(ctx.session, order)
     taken: dict[int, int] = {}
     live = (S.REQUESTED, S.APPROVED, S.IN_TRANSIT, S.RECEIVED)
     for item in ctx.session.scalars(
@@ -97,12 +98,14 @@ def open_return(
         requested_at=requested_at, created_at=stamp, updated_at=stamp,
         method=ReturnMethod(method).value, source=ReturnSource(source).value,
         platform_return_id=platform_return_id, customer_note=customer_note, decision=decision.to_dict(), items=items,
-        shop_status=SHOP_STATUS[S.REQUESTED] if platform_return_id else None,
+        shop_status=SHOP_STATUS[S.REQUESTED].value if platform_return_id else None,
     )  # fmt: skip
     ctx.session.add(ret)
     record(ctx, ret, actor, "requested", items=[{"line": r.platform_line_id, "quantity": r.quantity} for r in requests])
     ctx.session.flush()
-    if decision.auto_approve:
+    if platform_return_id:
+        _apply_early_statuses(ctx, shop, ret)
+    if decision.auto_approve and ret.status == S.REQUESTED.value:
         _move(ctx, shop, ret, Actor.SYSTEM, S.APPROVED, auto=True)
     ctx.commit()
     return ret
@@ -125,17 +128,16 @@ def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: 
 
 
 def _move(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, target: ReturnStatus, **data) -> None:
-    """Every status change goes through here: check, record, and set off what the new status means."""
+    """A decision on a return: withdraw its refunds on a cancel, move it, and start the refund the policy names."""
     transition(ret.status, target, actor)  # an illegal move changes nothing, not even the refunds below
     if target == S.CANCELLED:
-        refunding.withdraw(ctx, ret, actor)
-    record(ctx, ret, actor, target.value, to=target, **data)
-    sync_platform(ctx, ret, actor)
-    refund_on = ReturnPolicy.from_dict(shop.policy).refund_on
-    if (target == S.APPROVED and refund_on == "approved") or (
-        target == S.RECEIVED and (refund_on == "received" or refunding.any_succeeded(ret))
+        refunds.withdraw(ctx, ret)
+    move(ctx, ret, actor, target, **data)
+    refund_on = RefundOn(ReturnPolicy.from_dict(shop.policy).refund_on)
+    if (target == S.APPROVED and refund_on == RefundOn.APPROVED) or (
+        target == S.RECEIVED and (refund_on == RefundOn.RECEIVED or refunds.any_succeeded(ret))
     ):
-        refunding.begin(ctx, shop, ret, actor, asked=False)
+        refunds.begin(ctx, shop, ret, actor, asked=False)
 
 
 def _decide(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, target: ReturnStatus, **data) -> Return:
@@ -188,7 +190,7 @@ def _set_conditions(ret: Return, conditions: dict) -> dict:
 def refund_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor):
     """Start the refund the return is owed; None when nothing is left to pay back."""
     ret = get_return(ctx, shop, return_id)
-    refund = refunding.begin(ctx, shop, ret, actor, asked=True)
+    refund = refunds.begin(ctx, shop, ret, actor, asked=True)
     ctx.commit()
     return refund
 
@@ -198,31 +200,51 @@ def close_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, note: str |
     return _decide(ctx, shop, return_id, actor, S.CLOSED, note=note)
 
 
-PLATFORM_TARGETS = {
-    "approve": S.APPROVED,
-    "decline": S.REJECTED,
-    "cancel": S.CANCELLED,
-    "close": S.CLOSED,
-}
-
-
 def return_by_platform_id(ctx: Ctx, shop: Shop, platform_return_id: str) -> Return | None:
     return ctx.session.scalar(
         select(Return).where(Return.shop_id == shop.id, Return.platform_return_id == platform_return_id)
     )
 
 
-def apply_platform_status(ctx: Ctx, shop: Shop, platform_return_id: str, action: str, **data) -> Return | None:
-    """The platform changed a return it owns; follow it when our machine allows, note it when not."""
+def apply_platform_status(
+    ctx: Ctx, shop: Shop, platform_return_id: str, target: ReturnStatus, happened_at: datetime | None = None, **data
+) -> Return | None:  # fmt: skip
+    """The platform changed a return it owns; follow it when our machine allows, note it when not.
+
+    For a return not opened yet (its request is waiting for its order), the change
+    is kept and applied the moment the return opens; None is returned then.
+    """
+    target = ReturnStatus(target)
     ret = return_by_platform_id(ctx, shop, platform_return_id)
     if ret is None:
+        ctx.session.add(EarlyReturnStatus(
+            shop_id=shop.id, platform_return_id=platform_return_id, status=target.value, data=data,
+            happened_at=happened_at or utcnow(),
+        ))  # fmt: skip
+        ctx.commit()
         return None
-    target = PLATFORM_TARGETS[action]
-    if ret.status == target.value:
-        return ret  # a replay, or the echo of our own sync
-    try:
-        _move(ctx, shop, ret, Actor.PLATFORM, target, **data)
-    except IllegalTransition:
-        record(ctx, ret, Actor.PLATFORM, "platform_status_ignored", platform_action=action, **data)
+    _follow(ctx, shop, ret, target, data)
     ctx.commit()
     return ret
+
+
+def _follow(ctx: Ctx, shop: Shop, ret: Return, target: ReturnStatus, data: dict) -> None:
+    if ret.status == target.value:
+        return  # a replay, or the echo of our own sync
+    try:
+        _move(ctx, shop, ret, Actor.PLATFORM, target, **data)
+    except Conflict as e:  # an illegal move, or a cancel while the refund is already with the provider
+        record(ctx, ret, Actor.PLATFORM, "platform_status_ignored", platform_status=target.value, reason=e.message, **data)
+
+
+def _apply_early_statuses(ctx: Ctx, shop: Shop, ret: Return) -> None:
+    """Apply, in the order the platform made them, the changes that came before the return itself."""
+    early = ctx.session.scalars(
+        select(EarlyReturnStatus).where(
+            EarlyReturnStatus.shop_id == shop.id, EarlyReturnStatus.platform_return_id == ret.platform_return_id,
+            EarlyReturnStatus.applied_at.is_(None),
+        ).order_by(EarlyReturnStatus.happened_at, EarlyReturnStatus.id)
+    ).all()  # fmt: skip
+    for change in early:
+        _follow(ctx, shop, ret, ReturnStatus(change.status), {**change.data, "early": True})
+        change.applied_at = utcnow()

@@ -1,37 +1,25 @@
 """Shops: registration, lookup by domain or API key, credentials, uninstall."""
 from __future__ import annotations
 
-import re
-
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integration.errors import Conflict, InvalidInput
-from integration.models import Shop, utcnow
+from integration.models import Refund, Return, Shop, utcnow
 from integration.policy import ReturnPolicy
+from integration.refunds import IN_FLIGHT
 from integration.secrets import Vault, hash_api_key, new_api_key
 
+_IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
+
 __all__ = [
-    "normalize_domain",
     "register_shop",
+    "replace_credentials",
     "rotate_api_key",
     "shop_by_domain",
     "shop_by_api_key",
     "uninstall_shop",
 ]
-
-PLATFORMS = ("shopify",)
-_SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-
-
-def normalize_domain(platform: str, domain: str) -> str:
-    """The canonical form of a shop's domain; InvalidInput if it cannot be one."""
-    value = (domain or "").strip().lower()
-    value = re.sub(r"^https?://", "", value).rstrip("/")
-    if platform == "shopify" and not _SHOPIFY_DOMAIN.match(value):
-        raise InvalidInput(f"{domain!r} is not a myshopify.com domain")
-    return value
-
 
 def register_shop(
     session: Session,
@@ -44,10 +32,10 @@ def register_shop(
     currency: str | None = None,
     policy: dict | None = None,
 ) -> tuple[Shop, str]:
-    """Create a shop with its credentials; returns it and its API key, shown only this once."""
-    if platform not in PLATFORMS:
-        raise InvalidInput(f"platform must be one of {', '.join(PLATFORMS)}")
-    domain = normalize_domain(platform, domain)
+    """Create a shop with its credentials; returns it and its API key, shown only this once.
+
+    `domain` is already in its platform's canonical form (the platform adapter's `normalize_domain`).
+    """
     if shop_by_domain(session, platform, domain, include_uninstalled=True):
         raise Conflict(f"{platform} shop {domain} is already registered")
     shop = Shop(
@@ -69,6 +57,33 @@ def _set_api_key(shop: Shop) -> str:
     shop.api_key_hash = hash_api_key(key)
     shop.api_key_prefix = key[:10]
     return key
+
+
+def replace_credentials(session: Session, vault: Vault, shop: Shop, changes: dict) -> list[str]:
+    """Replace some of a shop's credentials (a rotated key, a new token), keeping the rest; the names changed.
+
+    `changes` holds platform fields at the top ({"access_token": ...}) and a
+    provider's under "payments" ({"payments": {"stripe": {"secret_key": ...}}}).
+    """
+    if not changes:
+        raise InvalidInput("no credentials given")
+    credentials = vault.open(shop.credentials)
+    changed = []
+    for key, value in changes.items():
+        if key == "payments":
+            for provider, fields in value.items():
+                credentials.setdefault("payments", {}).setdefault(provider, {}).update(fields)
+                changed += [f"{provider}.{name}" for name in fields]
+        else:
+            credentials[key] = value
+            changed.append(key)
+    shop.credentials = vault.seal(credentials)
+    # Refunds held for want of working credentials need not wait out their pause.
+    held = select(Refund.id).join(Return).where(Return.shop_id == shop.id, Refund.status.in_(_IN_FLIGHT))
+    session.execute(update(Refund).where(Refund.id.in_(held)).values(next_attempt_at=None)
+                    .execution_options(synchronize_session=False))  # fmt: skip
+    session.commit()
+    return sorted(changed)
 
 
 def rotate_api_key(session: Session, shop: Shop) -> str:

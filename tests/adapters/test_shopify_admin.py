@@ -119,7 +119,7 @@ def refund_record(**overrides) -> RefundRecord:
 
 USER_ERROR = [{"field": ["id"], "message": "Return is not requested", "code": "INVALID_STATE"}]
 CALLS = {
-    "order_payments": (lambda c: c.order_payments(ORDER), [{"order": {"id": ORDER, "transactions": []}}]),
+    "order_payments": (lambda c: c.order_payments(ORDER), [{"order": {"id": ORDER, "checkoutToken": None, "transactions": []}}]),
     "record_refund": (lambda c: c.record_refund(refund_record()),
                       [{"refundCreate": {"refund": {"id": "gid://shopify/Refund/77"}, "userErrors": []}}]),
     "approve_return": (lambda c: c.approve_return(RETURN),
@@ -177,27 +177,28 @@ def test_a_shop_domain_that_could_redirect_the_token_elsewhere_is_refused():
 
 
 def transaction(number, kind="SALE", status="SUCCESS", gateway="stripe", payment_id=None, amount="10.00",
-                receipt=None, parent=None):
+                receipt=None, parent=None, authorization=None):
     return {
         "id": f"gid://shopify/OrderTransaction/{number}", "kind": kind, "status": status, "gateway": gateway,
-        "paymentId": payment_id, "receiptJson": receipt, "parentTransaction": parent,
+        "paymentId": payment_id, "authorizationCode": authorization, "receiptJson": receipt, "parentTransaction": parent,
         "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": "EUR"}},
     }
 
 
-ORDER_ANSWER = {"order": {"id": ORDER, "transactions": [
+ORDER_ANSWER = {"order": {"id": ORDER, "checkoutToken": None, "transactions": [
     transaction(1001, payment_id="pi_3PqRsT2eZvKYlo2C1abcDEF0", amount="49.9",
                 receipt=json.dumps({"id": "pi_3PqRsT2eZvKYlo2C1abcDEF0", "object": "payment_intent"})),
     transaction(1002, kind="CAPTURE", gateway="Stripe", payment_id="c31337.1", amount="20.00",
                 receipt=json.dumps({"id": "ch_3PqRsU2eZvKYlo2C0xyz", "object": "charge",
                                     "payment_intent": "pi_3PqRsU2eZvKYlo2C0Ghi"}),
-                parent={"id": "gid://shopify/OrderTransaction/1000", "paymentId": "c31337.1"}),
+                parent={"id": "gid://shopify/OrderTransaction/1000", "paymentId": "c31337.1", "authorizationCode": None}),
     transaction(1003, gateway="shopify_payments", payment_id="rX7pQ2mZkL9sT4vW8yB1", amount="15.50"),
     transaction(1004, gateway="Paytrail", payment_id="d1c1ef9a-6a6b-11ef-9b2f-2f6b5f0d1e01", amount="5.00"),
     transaction(1005, gateway="Cash on Delivery (COD)", amount="3.00"),
     transaction(1006, status="FAILURE", payment_id="pi_3PqRsV2eZvKYlo2C0Fail", amount="49.90"),
     transaction(1007, kind="REFUND", payment_id="re_3PqRsT2eZvKYlo2C1ref", amount="10.00",
-                parent={"id": "gid://shopify/OrderTransaction/1001", "paymentId": "pi_3PqRsT2eZvKYlo2C1abcDEF0"}),
+                parent={"id": "gid://shopify/OrderTransaction/1001", "paymentId": "pi_3PqRsT2eZvKYlo2C1abcDEF0",
+                        "authorizationCode": None}),
     transaction(1008, kind="AUTHORIZATION", gateway="shopify_payments", amount="99.00"),
 ]}}
 
@@ -209,7 +210,8 @@ def test_order_payments_keep_successful_sales_and_captures_and_say_who_holds_the
     assert_answer_fits(shopify_schema, sent(api.calls[0]), ORDER_ANSWER)
     assert payments == [
         PaymentData("1001", "stripe", "stripe", "pi_3PqRsT2eZvKYlo2C1abcDEF0", 4990, "EUR", "sale", False),
-        PaymentData("1002", "stripe", "Stripe", "pi_3PqRsU2eZvKYlo2C0Ghi", 2000, "EUR", "capture", False),
+        # Shopify's checkout processed this one (it has a Shopify payment id): Shopify's to refund.
+        PaymentData("1002", "stripe", "Stripe", "c31337.1", 2000, "EUR", "capture", True),
         PaymentData("1003", "shopify_payments", "shopify_payments", "rX7pQ2mZkL9sT4vW8yB1", 1550, "EUR",
                     "sale", True),
         PaymentData("1004", "paytrail", "Paytrail", "d1c1ef9a-6a6b-11ef-9b2f-2f6b5f0d1e01", 500, "EUR",
@@ -219,12 +221,28 @@ def test_order_payments_keep_successful_sales_and_captures_and_say_who_holds_the
 
 
 def test_a_stripe_receipt_with_only_a_charge_id_gives_the_charge():
-    payment = admin._payment(transaction(1, payment_id="c1.1", receipt={"id": "ch_3Pabc", "object": "charge"}))
-    assert payment.payment_id == "ch_3Pabc"
+    payment = admin._payment(transaction(1, receipt={"id": "ch_3Pabc", "object": "charge"}), False)
+    assert (payment.payment_id, payment.platform_managed) == ("ch_3Pabc", False)
 
 
-def test_an_unreadable_receipt_leaves_a_stripe_payment_without_an_id_rather_than_failing():
-    assert admin._payment(transaction(1, payment_id="c1.1", receipt="not json")).payment_id is None
+def test_an_unreadable_receipt_leaves_a_stripe_payment_without_an_id_and_not_ours_to_refund():
+    payment = admin._payment(transaction(1, receipt="not json"), False)
+    assert (payment.payment_id, payment.platform_managed) == (None, True)
+
+
+def test_an_external_stripe_payment_of_a_headless_checkout_is_refunded_at_stripe():
+    # orderCreate keeps the provider's id in authorizationCode; Shopify gives it no payment id of its own.
+    payment = admin._payment(transaction(1, authorization="pi_3PqRsT2eZvKYlo2C1abcDEF0"), False)
+    assert (payment.provider, payment.payment_id, payment.platform_managed) == ("stripe", "pi_3PqRsT2eZvKYlo2C1abcDEF0", False)
+
+
+@pytest.mark.parametrize("case", ["shopify's checkout made the order", "shopify gave it a payment id"])
+def test_a_stripe_payment_shopify_s_checkout_processed_is_never_refunded_at_stripe_directly(case):
+    # Stripe Card Payments is a payments app: Shopify moved the money and must move it back.
+    from_checkout = case == "shopify's checkout made the order"
+    payment_id = None if from_checkout else "c25048437719.1"
+    payment = admin._payment(transaction(1, payment_id=payment_id, authorization="pi_3PqRsT2eZvKYlo2C1abc"), from_checkout)
+    assert payment.provider == "stripe" and payment.platform_managed is True
 
 
 def test_a_missing_order_is_a_permanent_rejection(api, client):

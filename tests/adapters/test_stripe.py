@@ -13,7 +13,7 @@ import requests
 import responses
 
 from adapters.errors import ProviderRejected, ProviderUnavailable
-from adapters.payments import ProviderRefund
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest
 from adapters.payments.stripe import STATUSES, StripeProvider
 from integration.money import Money
 from integration.refunds import RefundStatus
@@ -70,8 +70,14 @@ def sent_query(call) -> dict[str, list[str]]:
     return parse_qs(urlsplit(call.request.url).query)
 
 
+def request(payment_id="pi_123", amount=Money(1250, "EUR")) -> RefundRequest:
+    """A refund request as the refund job builds it."""
+    ref = PaymentRef("stripe", payment_id, "1001", "#1001", "stripe")
+    return RefundRequest(ref, amount, KEY, metadata=dict(METADATA))
+
+
 def refund(stripe, payment_id="pi_123", amount=Money(1250, "EUR")):
-    return stripe.refund(payment_id, amount, KEY, dict(METADATA))
+    return stripe.refund(request(payment_id, amount))
 
 
 # The request
@@ -310,7 +316,7 @@ def test_find_refund_follows_pages_until_the_key_matches(api, stripe):
     api.get(REFUNDS, json=list_page([other, untagged], has_more=True))
     api.get(REFUNDS, json=list_page([wanted], has_more=False))
 
-    result = stripe.find_refund("pi_123", KEY)
+    result = stripe.find_refund(request("pi_123"))
 
     assert (result.provider_refund_id, result.status) == ("re_3", RefundStatus.SUBMITTED)
     assert sent_query(api.calls[0]) == {"payment_intent": ["pi_123"], "limit": ["100"]}
@@ -320,13 +326,13 @@ def test_find_refund_follows_pages_until_the_key_matches(api, stripe):
 def test_find_refund_returns_none_when_no_refund_carries_the_key(api, stripe):
     api.get(REFUNDS, json=list_page([refund_object(metadata={"palautus_idempotency_key": "x"})], has_more=True))
     api.get(REFUNDS, json=list_page([], has_more=False))
-    assert stripe.find_refund("pi_123", KEY) is None
+    assert stripe.find_refund(request("pi_123")) is None
     assert len(api.calls) == 2
 
 
 def test_find_refund_lists_a_charges_refunds_by_charge(api, stripe):
     api.get(REFUNDS, json=list_page([], has_more=False))
-    assert stripe.find_refund("ch_123", KEY) is None
+    assert stripe.find_refund(request("ch_123")) is None
     assert sent_query(api.calls[0]) == {"charge": ["ch_123"], "limit": ["100"]}
 
 
@@ -392,7 +398,7 @@ def test_metadata_is_a_documented_object_of_strings(spec):
 def test_every_list_parameter_we_send_is_documented(api, stripe, spec):
     api.get(REFUNDS, json=list_page([refund_object(id="re_9", metadata={})], has_more=True))
     api.get(REFUNDS, json=list_page([], has_more=False))
-    stripe.find_refund("pi_123", KEY)
+    stripe.find_refund(request("pi_123"))
     documented = {p["name"] for p in spec["paths"]["/v1/refunds"]["get"]["parameters"] if p["in"] == "query"}
     assert set(sent_query(api.calls[1])) <= documented
 

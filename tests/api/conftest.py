@@ -55,6 +55,14 @@ def api(client, key):
 
 
 @pytest.fixture
+def document(client):
+    """The API's OpenAPI document, as the app serves it."""
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+@pytest.fixture
 def order(shop, post_webhook, work, shopify):
     """The EUR order (#1106), in the database with its Stripe payment, as the webhook job left it."""
     shopify.transactions = [stripe_sale()]

@@ -35,11 +35,22 @@ def test_previewing_the_refund_plan_changes_nothing(api, open_return, db):
 
 def test_the_refund_plan_deducts_the_restocking_and_return_shipping_fees_of_the_policy(api, open_return):
     ret = open_return()
-    assert api.put("/shop/policy", json={"restocking_fee_percent": "10", "return_shipping_fee": 495}).status_code == 200
+    fees = {"restocking_fee_percent": "10", "return_shipping_fees": [{"currency": "EUR", "amount": 495}]}
+    assert api.put("/shop/policy", json=fees).status_code == 200
     plan = api.get(f"/returns/{ret['id']}/refund-plan").get_json()
     assert plan["subtotal"] == AMOUNT
     assert plan["fees"] == {"restocking": 1048, "return_shipping": 495}  # 10 % of 104.80, rounded half up
     assert plan["amount"] == AMOUNT - 1048 - 495
+
+
+def test_a_refund_plan_for_an_order_in_a_currency_without_a_return_shipping_fee_is_a_conflict_saying_what_to_set(
+    api, open_return
+):
+    ret = open_return()
+    assert api.put("/shop/policy", json={"return_shipping_fees": [{"currency": "SEK", "amount": 4900}]}).status_code == 200
+    answer = api.get(f"/returns/{ret['id']}/refund-plan")
+    assert answer.status_code == 409
+    assert answer.get_json()["message"].endswith("none in EUR: set return_shipping_fees.EUR (0 for none)")
 
 
 def test_a_manual_refund_is_202_with_the_planned_refund_pending_and_a_second_one_is_409(api, open_return, db):

@@ -50,11 +50,12 @@ def test_a_return_for_an_unknown_order_is_404_and_writes_nothing(api, order, db)
     assert count(db, Return) == 0
 
 
-def test_a_line_the_order_does_not_have_is_400_naming_the_line_and_writes_nothing(api, order, db):
+def test_a_line_the_order_does_not_have_is_404_naming_the_line_and_writes_nothing(api, order, db):
+    # 404 like an unknown order: the body is as the document asks, the line it names is not there.
     items = [{"line_id": JACKET, "quantity": 1}, {"line_id": "424242", "quantity": 1}]
     response = api.post("/returns", json={"order_id": order, "items": items})
-    assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_input", "message": "order #1106 has no line 424242"}
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "not_found", "message": "order #1106 has no line 424242"}
     assert (count(db, Return), count(db, ReturnItem)) == (0, 0)
 
 
@@ -208,10 +209,27 @@ def test_a_return_id_that_cannot_exist_is_404_not_a_500(api, order, return_id):
         assert response.get_json()["error"] == "not_found"
 
 
-def test_receiving_an_item_the_return_does_not_have_is_400_naming_it_and_changes_nothing(api, open_return):
+def test_receiving_an_item_the_return_does_not_have_is_404_naming_it_and_changes_nothing(api, open_return):
     ret = open_return()
     api.move(ret["id"], "approve")
     response = api.post(f"/returns/{ret['id']}/receive", json={"items": [{"item_id": 999_999}]})
-    assert response.status_code == 400
-    assert response.get_json()["message"] == f"return {ret['code']} has no item 999999"
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "not_found", "message": f"return {ret['code']} has no item 999999"}
     assert api.get(f"/returns/{ret['id']}").get_json()["status"] == "approved"
+
+
+@pytest.mark.parametrize("item_id", [0, -381704, 2_147_483_648, 1.5, "7", True])
+def test_an_item_id_no_item_can_have_is_400_like_any_body_the_document_rejects(api, open_return, item_id):
+    ret = open_return()
+    api.move(ret["id"], "approve")
+    response = api.post(f"/returns/{ret['id']}/receive", json={"items": [{"item_id": item_id}]})
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("the request is not valid: items.0.item_id: ")
+
+
+def test_a_move_without_a_body_is_taken_as_an_empty_one_as_the_document_says(api, open_return, document):
+    ret = open_return()
+    response = api.post(f"/returns/{ret['id']}/approve")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "approved"
+    assert document["paths"]["/api/v1/returns/{return_id}/approve"]["post"]["requestBody"]["required"] is False

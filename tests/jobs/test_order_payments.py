@@ -38,3 +38,20 @@ def test_an_unpaid_order_is_kept_without_asking_for_payments(post_webhook, work,
     work()
     assert db.scalar(select(Order)).financial_status == "pending"
     assert shopify.operations("OrderTransactions") == []
+
+
+def test_a_stripe_payment_shopify_s_checkout_took_is_refused_with_a_reason_never_refunded_at_stripe(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    from integration.models import Refund, Return
+    from tests.jobs.helpers import approve_and_receive, shopify_return
+
+    shopify.checkout_token = "2f5e0a8cd1b5e9e7c1f4a9d3b0c6e8a1"  # Shopify's checkout made the order: Stripe Card Payments
+    ret = shopify_return(post_webhook, work, shopify, db)
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert stripe.posts == []
+    db.expire_all()
+    refund = db.scalar(select(Refund))
+    assert refund.status == "failed" and "processed by the shop's platform" in refund.last_error
+    assert db.get(Return, ret.id).status == "received"

@@ -43,14 +43,29 @@ def test_each_failed_check_gives_a_reason_a_person_can_read(req, policy, reason)
 
 def test_the_policy_round_trips_through_its_stored_form():
     policy = ReturnPolicy(window_days=14, refund_on="approved", restocking_fee_percent=Decimal("7.5"),
-                          return_shipping_fee=495, non_returnable_skus=("GIFT",), methods=("postal", "drop_off"))
+                          return_shipping_fees={"EUR": 495, "sek": 4900}, non_returnable_skus=("GIFT",),
+                          methods=("postal", "drop_off"))  # fmt: skip
     assert ReturnPolicy.from_dict(policy.to_dict()) == policy
-    assert policy.fees.restocking_percent == Decimal("7.5")
+    assert policy.fees_for("EUR").restocking_percent == Decimal("7.5")
+
+
+def test_the_return_shipping_fee_is_charged_in_the_order_s_own_currency():
+    policy = ReturnPolicy(return_shipping_fees={"EUR": 495, "JPY": 800})
+    assert policy.fees_for("EUR").return_shipping == 495
+    assert policy.fees_for("jpy").return_shipping == 800  # 800 yen, not 8.00 of anything
+
+
+def test_a_currency_without_a_return_shipping_fee_is_refused_not_charged_some_other_currency_s_fee():
+    with pytest.raises(InvalidInput, match="none in SEK: set return_shipping_fees.SEK"):
+        ReturnPolicy(return_shipping_fees={"EUR": 495}).fees_for("SEK")
+    assert ReturnPolicy().fees_for("SEK").return_shipping == 0  # a shop that charges none charges none anywhere
 
 
 @pytest.mark.parametrize("data", [
     {"refund_on": "whenever"}, {"window_days": -1}, {"restocking_fee_percent": "150"},
     {"methods": ["teleport"]}, {"colour": "blue"}, {"restocking_fee_percent": "x"},
+    {"return_shipping_fee": 500}, {"return_shipping_fees": {"EURO": 5}}, {"return_shipping_fees": {"EUR": -1}},
+    {"return_shipping_fees": {"EUR": 4.5}}, {"return_shipping_fees": [500]},
 ])  # fmt: skip
 def test_invalid_settings_are_refused_with_a_message(data):
     with pytest.raises(InvalidInput) as refused:

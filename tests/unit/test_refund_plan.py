@@ -86,3 +86,15 @@ def test_a_refund_reference_in_a_note_is_found_exactly():
     note = f"Palautus return ABCD-2345: 104.80 EUR refunded. {note_reference('palautus-1-ABCD-2345-1')}\\nRefunded at stripe"
     assert referenced_key(note) == "palautus-1-ABCD-2345-1"
     assert referenced_key("Ref palautus-1-ABCD-2345-10") is None and referenced_key(None) is None
+
+
+def test_a_route_s_smallest_step_rounds_the_refund_down_toward_the_merchant():
+    kwd = LineToRefund(order_line_id=1, quantity=1, line_quantity=1, already_refunded=0, unit_price=5125,
+                       discount_total=0, tax_total=0, tax_rate=Decimal(0), taxes_included=True)  # 5.125 KWD
+    plan = plan_refund([kwd], "KWD", Fees(), 10**6, step=10)
+    assert (plan.amount, plan.owed, plan.capped) == (5120, 5125, False)  # less than a step short is not "capped"
+
+
+def test_a_plan_the_payment_cannot_cover_says_so_and_keeps_what_is_owed():
+    plan = plan_refund([jacket(), socks()], "EUR", Fees(), 6000)
+    assert (plan.amount, plan.owed, plan.capped) == (6000, 10480, True)

@@ -125,30 +125,72 @@ def test_replaying_an_older_order_snapshot_changes_nothing(shop, post_webhook, w
     assert len(db.scalars(select(Order)).all()) == 1
 
 
-def test_a_return_for_an_order_not_known_yet_is_retried_and_the_sweeper_finishes_it_once_the_order_arrives(
-    app, shop, post_webhook, work, shopify, inbox, queued, db
+def test_a_return_for_an_order_no_webhook_told_us_of_reads_the_order_from_the_platform_and_goes_on(
+    app, shop, post_webhook, work, shopify, inbox, db
 ):
+    # Placed before Palautus was installed, or its webhook was lost: Shopify still has it.
+    shopify.orders[f"gid://shopify/Order/{ORDER_ID}"] = payload(ORDER)
+    shopify.transactions = [stripe_sale()]
     post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="early-return")
     work()
 
     [event] = inbox()
-    assert event.status == "retrying"
-    assert event.error == f"order {ORDER_ID} is not known yet"
+    assert (event.status, event.error) == ("processed", None)
+    assert [r.platform_return_id for r in returns(db)] == ["3547267221"]
+    order = the_order(db)
+    assert [line.platform_line_id for line in order.lines] == ["12695210000533", "12695210033301"]
+    assert [p.payment_id for p in order.payments] == ["pi_3PalautusTest0001"]
+    assert shopify.operations("Order") == [{"id": f"gid://shopify/Order/{ORDER_ID}"}]
+
+
+def test_a_return_naming_a_line_the_snapshot_lacks_reads_the_edited_order_again(
+    app, shop, post_webhook, work, shopify, inbox, db
+):
+    edited = payload(ORDER)
+    first = {**edited, "line_items": edited["line_items"][:1], "updated_at": "2026-03-02T14:05:30+02:00"}
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", first, webhook_id="order-1")  # before an order edit added the socks
+    work()
+    shopify.orders[f"gid://shopify/Order/{ORDER_ID}"] = edited
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1")
+    work()
+    assert inbox()[-1].status == "processed"
+    assert len(the_order(db).lines) == 2 and len(returns(db)) == 1
+
+
+def test_a_platform_outage_while_reading_an_unknown_order_is_retried_and_the_sweeper_finishes_it(
+    app, shop, post_webhook, work, shopify, inbox, queued, db
+):
     retries = len(app.config["RETRY_INTERVALS"])
+    shopify.faults_for["Order"] = [503] * (1 + retries)
+    shopify.orders[f"gid://shopify/Order/{ORDER_ID}"] = payload(ORDER)
+    shopify.transactions = [stripe_sale()]
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="early-return")
+    work()
+
+    [event] = inbox()
+    assert event.status == "retrying" and "server error" in event.error
     assert event.attempts == 1 + retries  # rq's Retry ran them all in the same burst (intervals 0)
     assert queued() == [] and returns(db) == []
     assert sweep()["events"] == 0  # its next attempt is not due yet
 
-    order_is_known(post_webhook, work, shopify)
-    event = inbox()[0]
-    event.next_attempt_at -= timedelta(hours=3)  # time passes
+    event.next_attempt_at -= timedelta(hours=3)  # time passes; Shopify is back
     db.commit()
     assert sweep()["events"] == 1
     work()
-
     event = inbox()[0]
     assert (event.status, event.error) == ("processed", None)
     assert [r.platform_return_id for r in returns(db)] == ["3547267221"]
+
+
+def test_a_return_for_an_order_the_platform_does_not_have_fails_with_the_reason_shown(
+    app, shop, post_webhook, work, shopify, inbox, db
+):
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="early-return")
+    work()
+    [event] = inbox()
+    assert event.status == "failed" and "order not found" in event.error
+    assert returns(db) == []
 
 
 def test_an_event_that_keeps_failing_is_given_up_after_its_last_attempt(

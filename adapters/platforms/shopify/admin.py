@@ -24,13 +24,29 @@ Payments (`order_payments`): successful SALE and CAPTURE transactions, mapped by
 gateway name (lower-cased, matched by substring, first match wins):
 
     gateway contains     provider           platform_managed  payment_id
-    "stripe"             stripe             False             PaymentIntent pi_... (paymentId, else receipt)
+    "stripe"             stripe             see below         PaymentIntent pi_... (external), else paymentId
     "shopify_payments"   shopify_payments   True              paymentId
     "paytrail"           paytrail           True              paymentId
     "klarna"             klarna             True              paymentId
     "paypal"             paypal             True              paymentId
     "gift_card"          gift_card          True              paymentId   (the money is held by Shopify)
     anything else        the gateway name   False             paymentId
+
+Stripe on Shopify is a payments app ("Stripe Card Payments"): a card payment
+taken by Shopify's checkout is Shopify's to refund, never Stripe's directly, or
+Shopify would still show the money as refundable and a later admin refund would
+pay the customer twice. A Stripe payment counts as *external* (a headless
+checkout took the money at Stripe and created the order through the API), and
+Palautus refunds it at Stripe and only records it in Shopify, when all hold:
+- the order has no `checkoutToken`: Shopify's checkout did not create it;
+- neither the transaction nor its parent carries a Shopify payment id
+  (`paymentId`, which Shopify gives every payment its checkout processes; an
+  API-created transaction has none, or repeats the provider's own id);
+- a Stripe PaymentIntent (`pi_`) or charge (`ch_`) id is found: in
+  `authorizationCode` (deprecated for `paymentId`, but the one field where an
+  API-created transaction keeps the provider's id), `paymentId`, or the receipt.
+Every other Stripe payment is `platform_managed`: Palautus refuses to refund it
+itself, with a reason, until it can refund through Shopify's own gateway.
 
 Errors: 429 and 5xx -> ProviderUnavailable (Retry-After kept); 401/402/403/404/423
 and other 4xx -> ProviderRejected; a top-level GraphQL error coded `THROTTLED`
@@ -47,11 +63,12 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send
 from adapters.platforms.shopify import graphql as gql
+from adapters.platforms.shopify import orders
 from integration.money import Money, to_minor
-from integration.records import PaymentData
+from integration.records import OrderSnapshot, PaymentData
 
 __all__ = ["ShopifyAdmin", "RefundRecord", "refund_idempotency_key", "decline_reason"]
 
@@ -77,6 +94,7 @@ HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 40
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
+MAX_LINE_PAGES = 20  # 50 lines a page: an order of 1,000 lines is as far as we follow
 # Namespace for the refundCreate idempotency keys; fixed forever, or retries stop deduplicating.
 REFUND_KEY_NAMESPACE = uuid.UUID("5d0c5c8e-2f4a-4a43-9a4e-6a1f3c2b7d10")
 _SHOP_DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?$")
@@ -89,15 +107,17 @@ class RefundRecord:
     order_gid: str
     idempotency_key: str
     note: str
-    lines: tuple[tuple[str, int], ...]  # (LineItem gid, quantity)
+    # (LineItem gid, quantity) or (LineItem gid, quantity, Location gid to restock at)
+    lines: tuple[tuple, ...]
     amount: Money
     parent_transaction_gid: str | None = None
     gateway: str | None = None
+    full_shipping: bool = False  # the order's shipping went back in full
 
     def __post_init__(self):
         if not self.idempotency_key or not self.idempotency_key.strip():
             raise ValueError("a refund record needs an idempotency key")
-        if any(quantity <= 0 for _, quantity in self.lines):
+        if any(line[1] <= 0 for line in self.lines):
             raise ValueError("refund line quantities must be positive")
 
 
@@ -124,8 +144,41 @@ class ShopifyAdmin:
         order = data["order"]
         if order is None:
             raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
-        return [_payment(t) for t in order["transactions"]
+        from_checkout = bool(order.get("checkoutToken"))
+        return [_payment(t, from_checkout) for t in order["transactions"]
                 if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS"]
+
+    def fetch_order(self, order_gid: str) -> OrderSnapshot:
+        """The order as it is now, every page of its lines: for an order no webhook told us about."""
+        variables = {"id": order_gid}
+        pages = []
+        while variables is not None and len(pages) < MAX_LINE_PAGES:
+            data, request_id = self._call(orders.ORDER, variables)
+            if data.get("order") is None:
+                raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
+            pages.append(data["order"])
+            variables = orders.next_page_variables(variables, data["order"])
+        try:
+            return orders.parse_order_node(*pages)
+        except PayloadError as e:
+            raise _malformed(f"order answer not in the documented shape: {e}") from None
+
+    def fulfillment_locations(self, order_gid: str) -> dict[str, str]:
+        """Numeric line item id -> the Location gid it was fulfilled from."""
+        data, _ = self._call(orders.FULFILLMENT_LOCATIONS, {"id": order_gid})
+        return self._parsed(orders.parse_fulfillment_locations, data.get("order"))
+
+    def return_restocked(self, return_gid: str) -> dict[str, int]:
+        """Numeric line item id -> units the shop's own return processing already restocked."""
+        data, _ = self._call(orders.RETURN_RESTOCKED, {"id": return_gid})
+        return self._parsed(orders.parse_return_restocked, data.get("return")) if data.get("return") else {}
+
+    @staticmethod
+    def _parsed(parse, node):
+        try:
+            return parse(node) if node is not None else {}
+        except PayloadError as e:
+            raise _malformed(f"answer not in the documented shape: {e}") from None
 
     def record_refund(self, refund: RefundRecord) -> str:
         """Record on the order a refund made elsewhere; Shopify moves no money. Returns the Refund gid."""
@@ -225,18 +278,31 @@ def _refund_input(refund: RefundRecord) -> dict:
     # No "transactions", so Shopify moves no money: see the module docstring.
     where = refund.gateway or "the payment provider"
     line = f"Refunded {refund.amount} at {where} by Palautus; Shopify moved no money."
-    lines = [{"lineItemId": gid, "quantity": n, "restockType": "NO_RESTOCK"} for gid, n in refund.lines]
-    return {"orderId": refund.order_gid, "currency": refund.amount.currency, "notify": False,
+    lines = [_refund_line(*line) for line in refund.lines]
+    data = {"orderId": refund.order_gid, "currency": refund.amount.currency, "notify": False,
             "note": f"{refund.note}\n{line}" if refund.note else line, "refundLineItems": lines}
+    if refund.full_shipping:
+        data["shipping"] = {"fullRefund": True}
+    return data
 
 
-def _payment(transaction: dict) -> PaymentData:
+def _refund_line(line_gid: str, quantity: int, location_gid: str | None = None) -> dict:
+    """RETURN restocks the units at the location they were fulfilled from; anything else restocks nothing."""
+    if location_gid:
+        return {"lineItemId": line_gid, "quantity": quantity, "restockType": "RETURN", "locationId": location_gid}
+    return {"lineItemId": line_gid, "quantity": quantity, "restockType": "NO_RESTOCK"}
+
+
+def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
     gateway = transaction.get("gateway") or ""
     provider, managed = _provider(gateway)
     money = transaction["amountSet"]["presentmentMoney"]
     payment_id = transaction.get("paymentId") or (transaction.get("parentTransaction") or {}).get("paymentId")
     if provider == "stripe":
-        payment_id = _stripe_payment_id(transaction)
+        stripe_id = _stripe_payment_id(transaction)
+        shopify_ids = {t.get("paymentId") for t in (transaction, transaction.get("parentTransaction") or {})} - {None, "", stripe_id}
+        managed = from_checkout or bool(shopify_ids) or stripe_id is None
+        payment_id = payment_id if managed else stripe_id
     return PaymentData(
         platform_transaction_id=_numeric_id(transaction["id"]),
         provider=provider,
@@ -260,7 +326,8 @@ def _provider(gateway: str) -> tuple[str, bool]:
 def _stripe_payment_id(transaction: dict) -> str | None:
     """The PaymentIntent (or, for old integrations, the Charge) behind a Stripe transaction."""
     parent = transaction.get("parentTransaction") or {}
-    ids = [transaction.get("paymentId"), parent.get("paymentId")]
+    ids = [transaction.get("authorizationCode"), parent.get("authorizationCode"), transaction.get("paymentId"),
+           parent.get("paymentId")]
     receipt = _receipt(transaction.get("receiptJson"))
     intent = receipt.get("payment_intent")
     ids += [intent.get("id") if isinstance(intent, dict) else intent, receipt.get("id")]

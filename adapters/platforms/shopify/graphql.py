@@ -5,7 +5,10 @@ validated against Shopify's own schema in `tests/adapters/test_shopify_admin.py`
 so a misspelt field or a removed mutation fails the tests, not a merchant's refund.
 Field notes (from the 2026-10 schema):
 
-- `OrderTransaction.authorizationCode` is deprecated ("Use `paymentId` instead").
+- `OrderTransaction.authorizationCode` is deprecated ("Use `paymentId` instead"), but
+  `paymentId` is Shopify's own id: an API-created (headless checkout) transaction keeps
+  the provider's id (a Stripe `pi_...`) only in `authorizationCode`, so it is read too.
+- `Order.checkoutToken` is set only on orders Shopify's checkout created.
 - `OrderTransaction.receiptJson` is gateway-specific and "not a stable contract";
   it is read only as a fallback for finding a Stripe PaymentIntent.
 - `refundCreate`'s payload errors are plain `UserError` (no code); the return
@@ -28,15 +31,17 @@ ORDER_TRANSACTIONS = """
 query OrderTransactions($id: ID!) {
   order(id: $id) {
     id
+    checkoutToken
     transactions {
       id
       kind
       status
       gateway
       paymentId
+      authorizationCode
       receiptJson
       amountSet { presentmentMoney { amount currencyCode } }
-      parentTransaction { id paymentId }
+      parentTransaction { id paymentId authorizationCode }
     }
   }
 }

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from adapters import fields as f
 from adapters.errors import PayloadError
+from adapters.platforms.shopify.orders import parse_shipping_lines, shipping_paid
 from integration.errors import InvalidInput
 from integration.money import to_minor
 from integration.records import (
@@ -61,12 +62,14 @@ def parse_order(payload: object) -> OrderSnapshot:
     currency = f.field(order, "presentment_currency", "", f.currency, required=False) or shop_currency
     order_id = _id(order, "", "Order")
     rows = f.each(order, "line_items", "", required=True)
+    taxes_included = f.field(order, "taxes_included", "", f.bool_)
     return OrderSnapshot(
+        **shipping_paid(parse_shipping_lines(order), taxes_included),
         platform_order_id=order_id,
         name=f.field(order, "name", "", f.text),
         currency=currency,
         shop_currency=shop_currency,
-        taxes_included=f.field(order, "taxes_included", "", f.bool_),
+        taxes_included=taxes_included,
         updated_at=f.field(order, "updated_at", "", f.datetime_),
         lines=tuple(_order_line(row, path, currency, shop_currency) for path, row in rows),
         email=f.field(order, "email", "", f.note, required=False),
@@ -96,7 +99,20 @@ def parse_refund(payload: object) -> ShopRefundData:
         note=f.field(refund, "note", "", f.note, required=False),
         parent_transaction_ids=tuple(dict.fromkeys(p for p in parents if p is not None)),
         platform_return_id=_refund_return_id(refund),
+        shipping_refunded=_refunds_shipping(refund),
     )
+
+
+def _refunds_shipping(refund: dict) -> bool:
+    """Did the refund give back shipping: a refund shipping line, or (older refunds) a shipping_refund adjustment?
+
+    Only whether, not how much: Palautus never refunds shipping the shop has refunded
+    itself, in whole or in part, so the amounts' tax treatment does not matter here.
+    """
+    if f.each(refund, "refund_shipping_lines", ""):
+        return True
+    adjustments = f.each(refund, "order_adjustments", "")
+    return any(f.field(a, "kind", p, f.text, required=False) == "shipping_refund" for p, a in adjustments)
 
 
 def _refund_return_id(refund: dict) -> str | None:

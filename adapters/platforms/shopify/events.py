@@ -1,0 +1,42 @@
+"""Shopify webhook topics as platform-neutral records: what each delivery means, nothing done yet."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from adapters.platforms.shopify import payloads
+from integration.records import ShopUninstalled
+
+__all__ = ["interpret", "TOPICS", "PAID"]
+
+# financial_status words that mean money was taken: the order's transactions are worth reading.
+PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
+
+
+def _order(payload: object):
+    snapshot = payloads.parse_order(payload)
+    return replace(snapshot, paid=snapshot.financial_status in PAID)
+
+
+def _status(topic: str):
+    return lambda payload: payloads.parse_return_status(topic, payload)
+
+
+TOPICS = {
+    "orders/create": _order,
+    "orders/updated": _order,
+    "orders/paid": _order,
+    "orders/cancelled": _order,
+    "refunds/create": payloads.parse_refund,
+    "returns/request": payloads.parse_return_request,
+    "returns/approve": _status("returns/approve"),
+    "returns/decline": _status("returns/decline"),
+    "returns/cancel": _status("returns/cancel"),
+    "returns/close": _status("returns/close"),
+    "app/uninstalled": lambda payload: ShopUninstalled(),
+}
+
+
+def interpret(topic: str, payload: object):
+    """The record a delivery of `topic` carries; None for a topic Palautus does not act on. PayloadError if malformed."""
+    parse = TOPICS.get(topic)
+    return parse(payload) if parse else None
