@@ -20,6 +20,14 @@ STRIPE = "https://api.stripe.com"
 
 
 class FakeStripe:
+    """Stripe's /v1/refunds, stateful; the fake-provider shape every payment route's fake offers (see FAKE_ROUTES)."""
+
+    # The generic faults of the shape, in this provider's terms.
+    FAULTS = {
+        "unavailable": "500", "rate_limited": "429", "lost_request": "timeout", "lost_answer": "timeout_after",
+        "unknown_outcome": "500_do_not_retry", "saved_failure": "500_saved", "refused": "refused",
+    }  # fmt: skip
+
     def __init__(self, http=None, api_base: str = STRIPE):
         self.refunds: dict[str, dict] = {}  # id -> refund object: the money that really moved
         self.by_key: dict[str, tuple[dict, dict]] = {}  # idempotency key -> (params, answer)
@@ -45,6 +53,9 @@ class FakeStripe:
             return 400, {}, json.dumps({"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}})
         if fault in ("500", "503", "429"):
             return int(fault), {"Request-Id": "req_fault"}, json.dumps({"error": {"type": "api_error", "message": "fault"}})
+        if fault == "refused":  # a validation error: Stripe made nothing
+            return 400, {"Request-Id": "req_refused"}, json.dumps({"error": {
+                "type": "invalid_request_error", "code": "charge_already_refunded", "message": "Charge has already been refunded."}})
         if fault == "500_do_not_retry":  # Stripe says a retry of this request would not help
             return 500, {"Request-Id": "req_fault", "Stripe-Should-Retry": "false"}, json.dumps(
                 {"error": {"type": "api_error", "message": "An unknown error occurred"}})
@@ -94,6 +105,27 @@ class FakeStripe:
         query = dict(parse_qsl(request.url.split("?", 1)[1]))
         data = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
         return 200, {}, json.dumps({"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
+
+    # --- the fake-provider shape -------------------------------------------------------------------
+
+    def fail_next(self, *kinds: str) -> None:
+        """The next refund requests meet these generic faults, in order."""
+        self.faults += [self.FAULTS[kind] for kind in kinds]
+
+    def fail_reads(self, *statuses: int) -> None:
+        """The next reads (a refund by id, the list by payment) are refused with these HTTP statuses."""
+        self.read_faults += list(statuses)
+
+    def settle(self, status: str = "succeeded") -> None:
+        """The provider finishes every refund it was still working on."""
+        for refund in self.refunds.values():
+            if refund["status"] == "pending":
+                refund["status"] = status
+
+    @staticmethod
+    def sale(number: int = 1001, amount: str = "189.70") -> dict:
+        """The order's payment through this provider, as the shop's platform reports it."""
+        return stripe_sale(number, amount)
 
     def reconcile(self, key: str) -> dict:
         """What Stripe's engineers do after an incident: the saved-500 request turns out to have made its refund."""
@@ -251,3 +283,8 @@ def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = N
         "lineItems": {"pageInfo": {"hasNextPage": cursor is not None, "endCursor": cursor},
                       "nodes": [graphql_line(line) for line in rest["line_items"][lines]]},
     }  # fmt: skip
+
+
+# Every payment route's fake, by the route's name in adapters.payments.ROUTES: the refund fault
+# matrix (tests/jobs/test_refund_matrix.py) runs for each, and a route without one fails it.
+FAKE_ROUTES = {"stripe": FakeStripe}

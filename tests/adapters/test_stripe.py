@@ -414,3 +414,17 @@ def test_the_refund_fields_we_read_are_documented(spec):
     properties = spec["components"]["schemas"]["refund"]["properties"]
     assert {"id", "amount", "currency", "status", "failure_reason", "metadata"} <= set(properties)
     assert properties["amount"]["type"] == "integer"
+
+
+@pytest.mark.parametrize(("currency", "step"), [("EUR", 1), ("JPY", 1), ("ISK", 1), ("KWD", 10), ("BHD", 10), ("MGA", 100)])
+def test_the_smallest_refund_stripe_takes_is_declared_per_currency_for_planning(currency, step):
+    from adapters.payments.stripe import refund_step
+
+    assert refund_step(currency) == step
+
+
+def test_a_planned_three_decimal_amount_on_the_step_is_accepted_where_one_off_it_is_refused(api, stripe):
+    api.add(responses.POST, f"{API}/v1/refunds", json=refund_object(amount=5120, currency="kwd"))
+    assert refund(stripe, amount=Money(5120, "KWD")).amount == Money(5120, "KWD")
+    with pytest.raises(ProviderRejected, match="whole tens"):
+        refund(stripe, amount=Money(5125, "KWD"))

@@ -360,12 +360,12 @@ def test_other_methods_get_a_json_405(client):
 
 
 def test_an_unexpected_error_is_a_json_500_without_a_traceback(client, shop, inbox, monkeypatch):
-    import webhooks.shopify as receiver
+    import webhooks.intake as intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals: " + SHOPIFY_SECRET)
 
-    monkeypatch.setattr(receiver, "store_event", broken)
+    monkeypatch.setattr(intake, "store_event", broken)
     response = post(client, RAW)
 
     body = assert_error(response, 500, "internal_error")

@@ -1,0 +1,62 @@
+"""The steps every platform's receiver shares: the raw body within its limit, strict JSON, the inbox, the queue.
+
+A receiver for a new platform reads its own headers and checks its own
+signature, then hands the verified delivery to `accept`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from adapters.errors import PayloadError
+from integration.db import get_session
+from integration.models import Shop, WebhookEvent
+from integration.services.inbox import EventStatus, store_event
+
+__all__ = ["read_body", "check_json", "accept"]
+
+logger = logging.getLogger(__name__)
+
+
+def read_body() -> bytes:
+    """The raw body, 413 past MAX_WEBHOOK_BYTES, also when it comes chunked without a length."""
+    limit = current_app.config["MAX_WEBHOOK_BYTES"]
+    # One byte of room: a chunked body is otherwise cut at the limit without an error,
+    # and then fails its signature (401) instead of being called too large.
+    request.max_content_length = limit + 1
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_json(body: bytes) -> None:
+    """PayloadError unless the body is one JSON object in strict UTF-8 that a database can store."""
+    # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32 and
+    # encoded lone surrogates. RecursionError is what absurd nesting raises.
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        # "\ud800" is valid JSON but no character: no database could store it, so no job could finish.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as e:  # UnicodeError is a ValueError
+        raise PayloadError(f"body is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError("body must be a JSON object")
+
+
+def accept(shop: Shop, event: WebhookEvent):
+    """Store a verified delivery once, queue its processing, and answer 200; a repeat is acknowledged."""
+    event.shop_id, event.platform = shop.id, shop.platform
+    event, created = store_event(get_session(), event)
+    if created or event.status == EventStatus.RECEIVED.value:
+        # A repeat of a delivery still waiting (its enqueue may have failed) is enqueued again.
+        current_app.extensions["tasks"].process_webhook(event.id)
+    logger.info("webhook stored", extra={"event_id": event.id, "topic": event.topic, "duplicate": not created})
+    return jsonify({"status": "accepted" if created else "duplicate", "event_id": event.id}), 200
