@@ -4,11 +4,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "init_app", "get_session"]
+__all__ = ["Database", "init_app", "get_session", "lock_row"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -74,3 +74,19 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["db"].sessionmaker()
     return g.db_session
+
+
+def lock_row(session: Session, model, row_id: int) -> None:
+    """Hold `model`'s row `row_id` until the transaction ends: writers that lock it run one after another.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks, and its deferred
+    transactions let two readers both decide before either writes; a write as the
+    transaction's first statement takes the database's write lock at once (readers
+    go on). Make it the first statement of its transaction on SQLite, so that
+    everything read after it is read under the lock.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(model.id == row_id).values(id=model.id)
+                        .execution_options(synchronize_session=False))  # fmt: skip
+    else:
+        session.execute(select(model.id).where(model.id == row_id).with_for_update())

@@ -171,6 +171,8 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
     platform_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the platform last said was refunded from this payment (money that moved, by anyone).
+    refunded: Mapped[int] = mapped_column(Minor, default=0)
 
     order: Mapped[Order] = relationship(back_populates="payments")
 
@@ -270,6 +272,9 @@ class Refund(Base):
     vat: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0.24": 1935}
     fees: Mapped[dict] = mapped_column(JSON, default=dict)  # {"restocking": 500}
     shipping: Mapped[int] = mapped_column(Minor, default=0)  # the order's shipping, given back (tax included)
+    # The return policy in force when the refund was started: the job plans again with it, not with
+    # one changed since (a fee added later never shortens a refund already promised).
+    policy: Mapped[dict] = mapped_column(JSON, default=dict)
     lines: Mapped[list] = mapped_column(JSON, default=list)
     provider: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)

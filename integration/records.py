@@ -57,6 +57,8 @@ class PaymentData:
     # (Shopify Payments, a payments app); False when the provider took the
     # money outside the platform and Palautus must refund it there.
     platform_managed: bool = False
+    # What the platform says was refunded from it so far (its successful refund transactions).
+    refunded: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.platforms import platform_adapter
+from integration.db import lock_row
 from integration.errors import PalautusError
 from integration.models import Order, Shop, WebhookEvent, utcnow
 from integration.records import OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopUninstalled
@@ -82,10 +83,20 @@ def on_shop_refund(jc: JobContext, shop: Shop, data: ShopRefundData) -> None:
     jc.session.commit()
 
 
+def _one_at_a_time(jc: JobContext, shop: Shop) -> None:
+    """Start a transaction holding the shop's row: opening a platform's return and noting a status change
+    for a return not open yet then run one after another, so neither misses the other."""
+    jc.session.commit()
+    lock_row(jc.session, Shop, shop.id)
+
+
 def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> None:
     if returns.return_by_platform_id(jc.ctx, shop, data.platform_return_id):
         return
     order = _order_for(jc, shop, data.platform_order_id, [item.platform_line_id for item in data.items])
+    _one_at_a_time(jc, shop)
+    if returns.return_by_platform_id(jc.ctx, shop, data.platform_return_id):
+        return  # opened by another worker meanwhile
     if not data.items:
         raise PayloadError("return request has no items")
     requests = [
@@ -102,6 +113,7 @@ def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> No
 def on_return_status(jc: JobContext, shop: Shop, change: ReturnStatusChange) -> None:
     details = {k: v for k, v in (("reason", change.reason), ("note", change.note)) if v}
     target = ReturnStatus(change.status)
+    _one_at_a_time(jc, shop)
     if returns.apply_platform_status(jc.ctx, shop, change.platform_return_id, target, _happened_at(jc), **details) is None:
         logger.info("return not open yet: its status is kept for when it opens",
                     extra={"platform_return_id": change.platform_return_id})  # fmt: skip

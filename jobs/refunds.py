@@ -20,10 +20,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlalchemy import case, update
+
 from adapters.errors import ProviderRejected, ProviderUnavailable
 from adapters.payments import PaymentRef, ProviderRefund, RefundLine, RefundRequest
+from integration.db import lock_row
 from integration.errors import InvalidInput, MissingCredentials
-from integration.models import OrderLine, Payment, Refund, Shop, utcnow
+from integration.models import Order, OrderLine, Payment, Refund, Shop, utcnow
 from integration.money import Money
 from integration.policy import ReturnPolicy
 from integration.refunds import RefundStatus
@@ -46,13 +49,20 @@ R = RefundStatus
 class _Held(Exception):
     """The refund stays as it is (the provider may hold it, or we could not look): tried again after a pause."""
 
-    def __init__(self, error: Exception, lookup: bool = False):
+    def __init__(self, error: Exception | str, lookup: bool = False):
         super().__init__(str(error))
         self.lookup = lookup
 
 
 class _Stop(Exception):
-    """The refund must not be paid as it stands: it fails with this reason (nothing was, or will be, sent)."""
+    """The refund must not be paid as it stands: it fails with this reason.
+
+    `only_from`: the status it may fail from (PENDING when nothing was sent).
+    """
+
+    def __init__(self, reason: str, only_from: RefundStatus | None = None):
+        super().__init__(reason)
+        self.only_from = only_from
 
 
 def push_refund(refund_id: int) -> None:
@@ -62,45 +72,54 @@ def push_refund(refund_id: int) -> None:
         if refund is None:
             logger.info("refund finished or held by another run", extra={"refund_id": refund_id})
             return
-        ids = {"refund_id": refund_id}
+        # The claim's fence: every write of this run is conditional on no other run having claimed since.
+        fence, ids = refund.attempts, {"refund_id": refund_id}
         try:
-            _perform(jc, refund)
+            _perform(jc, refund, fence)
         except ProviderUnavailable as e:
-            _keep(jc, refund_id, e, lookup=getattr(e, "lookup", False))
+            _keep(jc, refund, fence, e, lookup=getattr(e, "lookup", False))
             logger.warning("refund will be retried: %s", e, extra=ids)
             respect_retry_after(e)
             raise
         except _Held as e:
-            _keep(jc, refund_id, e, lookup=e.lookup)
+            _keep(jc, refund, fence, e, lookup=e.lookup)
             logger.error("refund held: %s", e, extra=ids)
         except _Stop as e:
             jc.session.rollback()
-            book.refund_failed(jc.ctx, jc.session.get(Refund, refund_id), str(e))
+            book.refund_failed(jc.ctx, refund, str(e), fence, only_from=e.only_from)
             logger.error("refund failed: %s", e, extra=ids)
 
 
-def _keep(jc: JobContext, refund_id: int, error: Exception, lookup: bool) -> None:
+def _keep(jc: JobContext, refund: Refund, fence: int, error: Exception, lookup: bool) -> None:
     """Leave the refund where it is, with the error shown; the sweeper picks it up after a growing pause."""
     jc.session.rollback()
-    refund = jc.session.get(Refund, refund_id)
-    refund.last_error = str(error)[:2000]
-    if lookup and refund.status == R.SUBMITTED.value:
-        refund.needs_lookup = True
-    book.release_refund(jc.session, refund, _pause(refund))
+    lookup_now = case((Refund.status == R.SUBMITTED.value, True), else_=Refund.needs_lookup) if lookup else Refund.needs_lookup
+    book.update_held(jc.session, refund, fence, last_error=str(error)[:2000], needs_lookup=lookup_now,
+                     claimed_until=None, next_attempt_at=utcnow() + _pause(fence))  # fmt: skip
 
 
-def _pause(refund: Refund) -> timedelta:
+def _pause(attempts: int) -> timedelta:
     """How long the sweeper leaves a refund to rq's retries after a failed attempt: growing, at most an hour."""
-    return min(timedelta(seconds=30 * 2 ** min(refund.attempts, 10)), timedelta(hours=1))
+    return min(timedelta(seconds=30 * 2 ** min(attempts, 10)), timedelta(hours=1))
 
 
-def _perform(jc: JobContext, refund: Refund) -> None:
+def _perform(jc: JobContext, refund: Refund, fence: int) -> None:
     shop = jc.session.get(Shop, refund.ret.shop_id)
-    payment = _prepare(jc, shop, refund) if refund.status == R.PENDING.value else refund.payment
-    route = _route(jc, shop, refund, payment)
+    sent_before = refund.first_submitted_at is not None  # read at the claim: no other run has sent since
+    if refund.status == R.PENDING.value:
+        route, payment = _prepare(jc, shop, refund, fence)
+        if route is None:
+            logger.info("refund withdrawn, its return cancelled, or its claim lost before it was sent",
+                        extra={"refund_id": refund.id})  # fmt: skip
+            return
+    else:
+        payment = refund.payment
+        route = _route(jc, shop, refund, payment)
+        if not book.mark_submitted(jc.session, refund, fence):  # still ours to send?
+            return
     request = _request(jc, shop, refund, payment)
     try:
-        _send(jc, refund, route, request)
+        _send(jc, refund, route, request, fence, sent_before)
     except ProviderUnavailable as e:
         # E.g. Stripe saves a 5xx once it began executing and replays it for the key: once sent,
         # such a refund is looked up by its key before anything is sent again.
@@ -113,33 +132,32 @@ def _route(jc: JobContext, shop: Shop, refund: Refund, payment: Payment):
         return jc.route(shop, payment.provider)
     except MissingCredentials as e:
         if refund.first_submitted_at is None:
-            raise _Stop(e.message) from None
+            raise _Stop(e.message, only_from=R.PENDING) from None
         raise _Held(e) from None  # it may be with the provider: never failed for want of a key to ask
 
 
-def _send(jc: JobContext, refund: Refund, route, request: RefundRequest) -> None:
+def _send(jc: JobContext, refund: Refund, route, request: RefundRequest, fence: int, sent_before: bool) -> None:
     if refund.provider_refund_id:  # the provider took it earlier; ask how it went
-        return _record(jc, refund, _read(route.get_refund, refund.provider_refund_id))
-    sent_before = refund.first_submitted_at is not None
-    expired = sent_before and route.key_lifetime is not None and utcnow() - refund.first_submitted_at > route.key_lifetime
+        return _record(jc, refund, _read(route.get_refund, refund.provider_refund_id), fence)
+    lifetime = route.key_lifetime
+    expired = sent_before and lifetime is not None and utcnow() - refund.first_submitted_at > lifetime
     if refund.needs_lookup or expired:
         found = _read(route.find_refund, request)
         if found:
-            return _record(jc, refund, found)
-    if not book.mark_submitted(jc.session, refund):  # from here on the provider may have it
-        logger.info("refund withdrawn or its return cancelled before it was sent", extra={"refund_id": refund.id})
-        return None
+            return _record(jc, refund, found, fence)
     try:
         result = route.refund(request)
     except ProviderRejected as e:
-        if route.outcome_unknown(e):
+        # A refusal now says nothing of an earlier attempt that may have gone through, and an
+        # answer that leaves the outcome open says nothing of this one: look either up by key.
+        unknown = route.outcome_unknown(e)
+        found = _read(route.find_refund, request) if sent_before or unknown else None
+        if found is None and unknown:
             raise _Held(e, lookup=True) from e
-        # A refusal now says nothing of an earlier attempt that may have gone through.
-        found = _read(route.find_refund, request) if sent_before else None
         if found is None:
             raise _Stop(str(e)) from e
         result = found
-    return _record(jc, refund, result)
+    return _record(jc, refund, result, fence)
 
 
 def _read(call, *args):
@@ -150,32 +168,54 @@ def _read(call, *args):
         raise _Held(e) from e
 
 
-# --- before anything is sent: read the payments afresh and plan again ---------------------------
+# --- before anything is sent: read the payments afresh and plan again, under the order's lock ------
 
 
-def _prepare(jc: JobContext, shop: Shop, refund: Refund) -> Payment:
-    """Check the pending refund is still owed, on fresh payments, and bring its plan up to date."""
+def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
+    """Plan the pending refund again on fresh payments and mark it submitted, in one locked transaction.
+
+    The order's row lock runs the plans of one order one after another: two refunds
+    of one order can never both take its shipping, nor both count one admin refund.
+    Returns (route, payment), or (None, None) when it is no longer this run's to send.
+    """
     ret = refund.ret
     if ret.status == ReturnStatus.CANCELLED.value:
-        raise _Stop(f"the return was {ret.status} before the refund was sent")
+        raise _Stop(f"the return was {ret.status} before the refund was sent", only_from=R.PENDING)
     _read(read_payments, jc, shop, ret.order)  # captures and order edits change them
     jc.session.commit()
+    unseen = ledger.unseen_refunds(ret.order)
+    if unseen:
+        raise _Held(f"the shop refunded {Money(unseen, ret.order.currency)} of this order that Palautus has not seen "
+                    "yet; the refund waits until the shop's refund arrives")  # fmt: skip
+    lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
+    jc.session.expire_all()
+    plan, payment = _plan(jc, shop, refund)
+    route = _route(jc, shop, refund, payment)
+    _replan(jc, refund, plan, payment, fence)
+    if not book.mark_submitted(jc.session, refund, fence):  # commits, and so lets the order go
+        return None, None
+    return route, payment
+
+
+def _plan(jc: JobContext, shop: Shop, refund: Refund):
+    ret = refund.ret
+    policy = ReturnPolicy.from_dict(refund.policy or shop.policy)  # the policy the refund was started under
     try:
-        plan, payment = ledger.plan_for(jc.session, ret, ReturnPolicy.from_dict(shop.policy), jc.ctx.providers, refund)
+        plan, payment = ledger.plan_for(jc.session, ret, policy, jc.ctx.providers, refund)
     except InvalidInput as e:
-        raise _Stop(e.message) from None
+        raise _Stop(e.message, only_from=R.PENDING) from None
     planned = {line.return_item_id: line.quantity for line in plan.lines}
     if any(line["quantity"] > planned.get(line["return_item_id"], 0) for line in refund.lines):
-        raise _Stop("the shop has refunded some of these items since this refund was planned; nothing was sent")
+        raise _Stop("the shop has refunded some of these items since this refund was planned; nothing was sent",
+                    only_from=R.PENDING)  # fmt: skip
     if payment is None:
-        raise _Stop(_no_payment_reason(ret.order))
+        raise _Stop(_no_payment_reason(ret.order), only_from=R.PENDING)
     if plan.capped:
-        raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, jc.ctx.providers, refund))
+        raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, jc.ctx.providers, refund), only_from=R.PENDING)
     problem = _unsendable(payment, refund)
     if problem:
-        raise _Stop(problem)
-    _replan(jc, refund, plan, payment)
-    return payment
+        raise _Stop(problem, only_from=R.PENDING)
+    return plan, payment
 
 
 def _no_payment_reason(order) -> str:
@@ -200,16 +240,18 @@ def _unsendable(payment: Payment, refund: Refund) -> str | None:
     return None
 
 
-def _replan(jc: JobContext, refund: Refund, plan, payment: Payment) -> None:
-    """Write the fresh plan on the row (it has not been sent, so it may still change)."""
+def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) -> None:
+    """Write the fresh plan on the row (it has not been sent, so it may still change); not committed."""
     if plan.amount != refund.amount:
         record(jc.ctx, refund.ret, Actor.SYSTEM, "refund_replanned", refund_id=refund.id,
                amount_before=refund.amount, amount=plan.amount)  # fmt: skip
-    refund.payment, refund.provider = payment, payment.provider
-    refund.amount, refund.tax, refund.vat, refund.fees = plan.amount, plan.tax, plan.vat, plan.fees
-    refund.shipping = plan.shipping
-    refund.lines = [book.line_json(line) for line in plan.lines if line.quantity]
-    jc.session.commit()
+    jc.session.execute(
+        update(Refund).where(Refund.id == refund.id, Refund.status == R.PENDING.value, book.held_by(fence))
+        .values(payment_id=payment.id, provider=payment.provider, amount=plan.amount, tax=plan.tax, vat=plan.vat,
+                fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    jc.session.expire(refund)
 
 
 def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> RefundRequest:
@@ -230,16 +272,17 @@ def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> Re
     )  # fmt: skip
 
 
-def _record(jc: JobContext, refund: Refund, result: ProviderRefund) -> None:
-    refund.provider_refund_id, refund.provider_status = result.provider_refund_id, result.provider_status
-    refund.needs_lookup = False
-    if result.amount != Money(refund.amount, refund.currency):
-        logger.error("provider refunded a different amount", extra={"refund_id": refund.id, "provider_amount": str(result.amount)})
+def _record(jc: JobContext, refund: Refund, result: ProviderRefund, fence: int) -> None:
+    provider = {"provider_refund_id": result.provider_refund_id, "provider_status": result.provider_status}
+    asked = Money(refund.amount, refund.currency)
+    if result.amount != asked:  # never book a different amount as the refund: a person must look
+        book.update_held(jc.session, refund, fence, needs_lookup=False, **provider)
+        raise _Held(f"the provider's refund {result.provider_refund_id} is {result.amount}, not {asked}: check it there")
     if result.status == R.SUCCEEDED:
-        book.refund_succeeded(jc.ctx, refund)
+        book.refund_succeeded(jc.ctx, refund, fence, **provider)
     elif result.status == R.FAILED:
-        book.refund_failed(jc.ctx, refund, result.failure_reason or f"{result.provider_status} at the provider")
+        reason = result.failure_reason or f"{result.provider_status} at the provider"
+        book.refund_failed(jc.ctx, refund, reason, fence, **provider)
     else:  # accepted, still in progress at the provider: the sweeper asks again
-        refund.claimed_until, refund.last_error = None, None
-        jc.session.commit()
-    logger.info("refund %s", refund.status, extra={"refund_id": refund.id, "provider_refund_id": refund.provider_refund_id})
+        book.update_held(jc.session, refund, fence, claimed_until=None, last_error=None, needs_lookup=False, **provider)
+    logger.info("refund %s", refund.status, extra={"refund_id": refund.id, "provider_refund_id": result.provider_refund_id})

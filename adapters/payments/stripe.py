@@ -57,6 +57,7 @@ THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 CHARGE_PREFIXES = ("ch_", "py_")  # py_ is a charge made with a non-card payment method
 PAYMENT_INTENT_PREFIX = "pi_"
 RETRYABLE_CONFLICT_CODES = frozenset({"lock_timeout", "idempotency_key_in_use"})
+IDEMPOTENCY_ERROR = "idempotency_error"  # error type: the key was used with other parameters
 # Stripe keeps idempotency keys for 24 hours; an hour's margin for clocks and queues.
 KEY_LIFETIME = timedelta(hours=23)
 
@@ -99,8 +100,11 @@ class StripeProvider:
 
     @staticmethod
     def outcome_unknown(error: Exception) -> bool:
-        """A 5xx once the request was sent, whatever Stripe-Should-Retry says: Stripe may have made the refund."""
-        return isinstance(error, ProviderError) and (error.status or 0) >= 500
+        """After sending: a 5xx (whatever Stripe-Should-Retry says), or an idempotency_error (the key was used
+        with other parameters: an earlier request under it may have made the refund). Look it up by key."""
+        if not isinstance(error, ProviderError):
+            return False
+        return (error.status or 0) >= 500 or error.code == IDEMPOTENCY_ERROR
 
     def refund(self, request: RefundRequest) -> ProviderRefund:
         """Refund part or all of a payment; Stripe replays its first answer for a repeated key."""

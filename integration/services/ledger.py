@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from integration.models import Order, Payment, Refund, Return, ShopRefund
 from integration.money import Money
 from integration.policy import ReturnPolicy, ShippingRefund
-from integration.refunds import LIVE, LineToRefund, RefundPlan, ShippingToRefund, plan_refund
+from integration.refunds import LIVE, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund
 from integration.returns import ReturnStatus
 
 __all__ = [
-    "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "lines_to_refund", "refundable", "choose_payment",
+    "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds", "lines_to_refund", "refundable", "choose_payment",
     "refund_step", "plan_for", "unpaid_reason",
 ]  # fmt: skip
 
@@ -34,6 +34,7 @@ class RouteTraits(Protocol):
 
 
 def _our_refunds(session: Session, order: Order, exclude: Refund | None) -> list[Refund]:
+    """Our live refunds of the order's returns (but `exclude`)."""
     query = select(Refund).join(Return).where(Return.order_id == order.id, Refund.status.in_(_LIVE))
     return [r for r in session.scalars(query) if r is not exclude]
 
@@ -43,38 +44,52 @@ def _external(order: Order) -> list[ShopRefund]:
     return [r for r in order.shop_refunds if r.refund_id is None]
 
 
-def refunded_units(session: Session, order: Order, exclude: Refund | None = None) -> Counter:
-    """Units per order line refunded so far: by us (but `exclude`), and by the shop outside Palautus."""
+_SENT = (RefundStatus.SUBMITTED.value, RefundStatus.SUCCEEDED.value)
+
+
+def _units(refunds, statuses, exclude: Refund | None, key: str) -> Counter:
+    """Units per `key` (order_line_id or return_item_id) that these refunds in `statuses` (but `exclude`) cover."""
     units: Counter = Counter()
-    for refund in _our_refunds(session, order, exclude):
-        for line in refund.lines:
-            units[line["order_line_id"]] += line["quantity"]
-    by_platform_id = {line.platform_line_id: line.id for line in order.lines}
-    for shop_refund in _external(order):
-        for line in shop_refund.lines:
-            units[by_platform_id.get(line["platform_line_id"])] += line["quantity"]
+    for refund in refunds:
+        if refund.status in statuses and refund is not exclude:
+            for line in refund.lines:
+                units[line.get(key)] += line["quantity"]
     return units
 
 
-def _paid_by_us(ret: Return, exclude: Refund | None) -> Counter:
-    """Units per return item our live refunds of this return cover."""
-    paid: Counter = Counter()
-    for refund in ret.refunds:
-        if refund.status in _LIVE and refund is not exclude:
-            for line in refund.lines:
-                paid[line.get("return_item_id")] += line["quantity"]
-    return paid
+def refunded_units(session: Session, order: Order, exclude: Refund | None = None) -> Counter:
+    """Units per order line refunded so far: by us (but `exclude`), and by the shop outside Palautus, each once.
+
+    A pending refund of a return that a shop refund has settled covers the same units
+    as that shop refund (the pending one will be stopped): per return, the larger of the
+    two counts, not their sum. Units the shop refunded for no return count in full.
+    """
+    given, unallocated = _shop_allocation(session, order)
+    units = Counter(unallocated)
+    returns = session.scalars(select(Return).where(Return.order_id == order.id)).all()
+    for ret in returns:
+        sent = _units(ret.refunds, _SENT, exclude, "order_line_id")
+        pending = _units(ret.refunds, (RefundStatus.PENDING.value,), exclude, "order_line_id")
+        shop = given.get(ret.id, Counter())
+        for line_id in set(sent) | set(pending) | set(shop):
+            units[line_id] += sent[line_id] + max(pending[line_id], shop[line_id])
+    return units
 
 
-def _needed(ret: Return, exclude: Refund | None) -> Counter:
-    """Units per order line the return still waits for, after our own refunds of it."""
-    paid, needed = _paid_by_us(ret, exclude), Counter()
+def _needed(ret: Return) -> Counter:
+    """Units per order line the return still waits for, after our refunds of it that may have moved money.
+
+    Pending refunds do not count: which return a shop refund settles must not change
+    with which of two pending refunds is planned first (nor when one of them fails).
+    """
+    paid = _units(ret.refunds, _SENT, None, "return_item_id")
+    needed: Counter = Counter()
     for item in ret.items:
         needed[item.order_line_id] += max(0, item.quantity - paid[item.id])
     return needed
 
 
-def shop_refunded_for(session: Session, order: Order, exclude: Refund | None = None) -> dict[int, Counter]:
+def shop_refunded_for(session: Session, order: Order) -> dict[int, Counter]:
     """Units per order line the shop refunded outside Palautus for each return on the order, each unit once.
 
     A shop refund that names a return counts against that return. One that names
@@ -82,15 +97,22 @@ def shop_refunded_for(session: Session, order: Order, exclude: Refund | None = N
     made (the safe reading: otherwise the same items could be paid twice), and its
     units are given out oldest return first, each return taking no more than it
     still waits for: one admin refund of one unit settles one one-unit return, not two.
+    What a return waits for counts only our refunds that may have moved money, so the
+    answer is the same whichever refund asks.
     """
+    return _shop_allocation(session, order)[0]
+
+
+def _shop_allocation(session: Session, order: Order) -> tuple[dict[int, Counter], Counter]:
+    """`shop_refunded_for`, and the units per line no return took (refunded before any return, or beyond them)."""
     returns = session.scalars(
         select(Return).where(Return.order_id == order.id, Return.status.not_in(_NOT_OWED))
         .order_by(Return.requested_at, Return.id)
     ).all()  # fmt: skip
     line_ids = {line.platform_line_id: line.id for line in order.lines}
     named = {ret.platform_return_id: ret for ret in returns if ret.platform_return_id}
-    given = {ret.id: Counter() for ret in returns}
-    room = {ret.id: _needed(ret, exclude) for ret in returns}
+    given, unallocated = {ret.id: Counter() for ret in returns}, Counter()
+    room = {ret.id: _needed(ret) for ret in returns}
     # Refunds that name their return first: what they settle is not there for the others to take.
     for shop_refund in sorted(_external(order), key=lambda r: (r.platform_return_id is None, r.created_at, r.id)):
         for line in shop_refund.lines:
@@ -107,7 +129,8 @@ def shop_refunded_for(session: Session, order: Order, exclude: Refund | None = N
                 units -= take
                 if units <= 0:
                     break
-    return given
+            unallocated[line_id] += max(units, 0)
+    return given, unallocated
 
 
 def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None) -> list[LineToRefund]:
@@ -120,8 +143,8 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
     """
     order = ret.order
     refunded = refunded_units(session, order, exclude)
-    later = shop_refunded_for(session, order, exclude).get(ret.id, Counter())
-    paid_here = _paid_by_us(ret, exclude)
+    later = shop_refunded_for(session, order).get(ret.id, Counter())
+    paid_here = _units(ret.refunds, _LIVE, exclude, "return_item_id")
     lines = []
     for item in ret.items:
         line = item.order_line
@@ -138,12 +161,34 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
     return lines
 
 
+def same_payment(payment: Payment) -> list[Payment]:
+    """The rows of one payment at its provider: a PaymentIntent captured in two parts is one payment to refund."""
+    if not payment.payment_id:
+        return [payment]
+    return [p for p in payment.order.payments if (p.provider, p.payment_id) == (payment.provider, payment.payment_id)]
+
+
 def refundable(session: Session, payment: Payment, exclude: Refund | None = None) -> int:
     """What is left of a payment after our refunds (but `exclude`) and the shop's own refunds of it."""
-    query = select(Refund).where(Refund.payment_id == payment.id, Refund.status.in_(_LIVE))
+    rows = same_payment(payment)
+    ids, transactions = {p.id for p in rows}, {p.platform_transaction_id for p in rows}
+    query = select(Refund).where(Refund.payment_id.in_(ids), Refund.status.in_(_LIVE))
     ours = [r.amount for r in session.scalars(query) if r is not exclude]
-    theirs = [r.amount for r in _external(payment.order) if payment.platform_transaction_id in (r.parent_transaction_ids or [])]
-    return payment.amount - sum(ours) - sum(theirs)
+    theirs = [r.amount for r in _external(payment.order) if transactions & set(r.parent_transaction_ids or [])]
+    return sum(p.amount for p in rows) - sum(ours) - sum(theirs)
+
+
+def unseen_refunds(order: Order) -> int:
+    """Money the platform says was refunded from the order's payments that no shop refund Palautus knows explains.
+
+    A refund made in the shop's admin a moment ago shows in the order's transactions
+    before its webhook reaches Palautus: until it does, what it refunded is unknown.
+    """
+    known: Counter = Counter()
+    for shop_refund in order.shop_refunds:
+        for parent in shop_refund.parent_transaction_ids or []:
+            known[parent] += shop_refund.amount
+    return sum(max(0, p.refunded - known[p.platform_transaction_id]) for p in order.payments)
 
 
 def _ours(payment: Payment, routes: Mapping[str, RouteTraits]) -> bool:
@@ -153,8 +198,8 @@ def _ours(payment: Payment, routes: Mapping[str, RouteTraits]) -> bool:
 def choose_payment(session: Session, order: Order, routes: Mapping[str, RouteTraits],
                    exclude: Refund | None = None) -> Payment | None:  # fmt: skip
     """The payment Palautus can refund itself with the most left on it."""
-    candidates = [p for p in order.payments if _ours(p, routes)]
-    return max(candidates, key=lambda p: refundable(session, p, exclude), default=None)
+    candidates = {(p.provider, p.payment_id or p.id): p for p in reversed(order.payments) if _ours(p, routes)}
+    return max(candidates.values(), key=lambda p: refundable(session, p, exclude), default=None)
 
 
 def refund_step(payment: Payment | None, routes: Mapping[str, RouteTraits], currency: str) -> int:
@@ -201,7 +246,8 @@ def unpaid_reason(session: Session, plan: RefundPlan, payment: Payment, routes: 
     owed, short = Money(plan.owed, plan.currency), Money(plan.owed - plan.amount, plan.currency)
     left = Money(max(refundable(session, payment, exclude), 0), plan.currency)
     reason = f"{short} of the {owed} owed cannot be paid back through {payment.gateway}, which has only {left} left"
-    others = [p for p in payment.order.payments if p is not payment]
+    pooled = same_payment(payment)
+    others = [p for p in payment.order.payments if p not in pooled]
     if not others:
         return f"{reason}; nothing else paid for the order. Nothing was sent."
     paid_by = ", ".join(

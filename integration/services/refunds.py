@@ -6,6 +6,7 @@ and a stale session can never move a refund back.
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import exists, func, or_, update
@@ -24,8 +25,10 @@ from integration.services.timeline import record
 
 __all__ = [
     "start_refund", "claim_refund", "release_refund", "set_status", "mark_submitted", "any_succeeded", "begin",
-    "withdraw", "refund_succeeded", "refund_failed", "line_json",
+    "withdraw", "refund_succeeded", "refund_failed", "line_json", "held_by", "update_held",
 ]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 R = RefundStatus
 _IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
@@ -50,7 +53,7 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, routes) ->
         return None
     sequence = len(ret.refunds) + 1
     refund = Refund(
-        return_id=ret.id, payment=payment, sequence=sequence,
+        return_id=ret.id, payment=payment, sequence=sequence, policy=policy.to_dict(),
         idempotency_key=f"palautus-{ret.shop_id}-{ret.code}-{sequence}",
         amount=plan.amount if not plan.capped else plan.owed, currency=plan.currency, tax=plan.tax, vat=plan.vat,
         fees=plan.fees, shipping=plan.shipping, lines=[line_json(line) for line in plan.lines if line.quantity],
@@ -98,15 +101,26 @@ def release_refund(session: Session, refund: Refund, sweep_after: timedelta | No
     session.commit()
 
 
-def set_status(session: Session, refund: Refund, target: RefundStatus, *conditions, **values) -> bool:
+def held_by(fence: int | None):
+    """The SQL condition "the run that claimed the refund as its `fence`-th attempt still holds it".
+
+    A run whose lease ran out while it waited (a slow answer, a stalled worker) may
+    have been overtaken by another run; every write it makes afterwards must fail.
+    """
+    return Refund.attempts == fence if fence is not None else Refund.id.is_not(None)
+
+
+def set_status(session: Session, refund: Refund, target: RefundStatus, *conditions, fence: int | None = None,
+               **values) -> bool:  # fmt: skip
     """Move the refund to `target` if REFUND_TRANSITIONS allows it from where the row is now: compare-and-set.
 
-    `conditions` are further SQL conditions the move needs. Not committed; the
-    refund object is refreshed from the row either way.
+    `conditions` are further SQL conditions the move needs; `fence` is the claim of
+    the run that moves it (see `held_by`). Not committed; the refund object is
+    refreshed from the row either way.
     """
     result = session.execute(
         update(Refund)
-        .where(Refund.id == refund.id, Refund.status.in_(refund_sources(target)), *conditions)
+        .where(Refund.id == refund.id, Refund.status.in_(refund_sources(target)), held_by(fence), *conditions)
         .values(status=RefundStatus(target).value, **values)
         .execution_options(synchronize_session=False)
     )
@@ -115,8 +129,9 @@ def set_status(session: Session, refund: Refund, target: RefundStatus, *conditio
     return result.rowcount == 1
 
 
-def mark_submitted(session: Session, refund: Refund) -> bool:
-    """To submitted, compare-and-set, committed: False when the refund was withdrawn or its return cancelled.
+def mark_submitted(session: Session, refund: Refund, fence: int | None = None) -> bool:
+    """To submitted, compare-and-set, committed: False when the refund was withdrawn, its return cancelled,
+    or the run lost its claim.
 
     This is the last step before the provider is called. The return's status is
     read in the same statement, so a cancel that committed before it is seen
@@ -124,7 +139,7 @@ def mark_submitted(session: Session, refund: Refund) -> bool:
     """
     cancelled = exists().where(Return.id == Refund.return_id, Return.status == ReturnStatus.CANCELLED.value)
     moved = set_status(
-        session, refund, R.SUBMITTED, ~cancelled,
+        session, refund, R.SUBMITTED, ~cancelled, fence=fence,
         first_submitted_at=func.coalesce(Refund.first_submitted_at, utcnow()),
     )  # fmt: skip
     session.commit()
@@ -167,13 +182,17 @@ def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refun
 
 
 def withdraw(ctx: Ctx, ret: Return) -> None:
-    """The return is being cancelled: refunds not yet sent are failed; one that may be with the provider forbids it.
+    """The return is being cancelled: refunds not yet sent are failed; one that may be with the provider, or has
+    paid, forbids it.
 
     Failing a refund is a compare-and-set on "still pending", the same row the
     job's last step before the provider (`mark_submitted`) moves on: of the two,
     exactly one wins, even while a job holds the refund's claim.
     """
     reason = "the return was cancelled before the refund was sent"
+    paid = next((r for r in ret.refunds if r.status == R.SUCCEEDED.value), None)
+    if paid is not None:
+        raise Conflict(f"refund {paid.id} has paid the customer; the return cannot be cancelled now", refund_id=paid.id)
     for refund in [r for r in ret.refunds if r.status in _IN_FLIGHT]:
         sent = refund.status == R.SUBMITTED.value or not set_status(
             ctx.session, refund, R.FAILED, Refund.status == R.PENDING.value, completed_at=utcnow(), last_error=reason,
@@ -184,10 +203,24 @@ def withdraw(ctx: Ctx, ret: Return) -> None:
         record(ctx, ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
 
 
-def refund_succeeded(ctx: Ctx, refund: Refund) -> None:
-    """The provider paid the customer back: book it, move the return on, tell the shop."""
-    if not set_status(ctx.session, refund, R.SUCCEEDED, completed_at=utcnow(), claimed_until=None, last_error=None):
+def update_held(session: Session, refund: Refund, fence: int | None, **values) -> bool:
+    """Write to the refund row if the run's claim still holds (see `held_by`); committed. False if it lost it."""
+    result = session.execute(update(Refund).where(Refund.id == refund.id, held_by(fence)).values(**values)
+                             .execution_options(synchronize_session=False))  # fmt: skip
+    session.commit()
+    session.expire(refund)
+    return result.rowcount == 1
+
+
+def refund_succeeded(ctx: Ctx, refund: Refund, fence: int | None = None, **provider) -> None:
+    """The provider paid the customer back: book it, move the return on, tell the shop.
+
+    `provider` holds what the provider said (provider_refund_id, provider_status).
+    """
+    values = {"completed_at": utcnow(), "claimed_until": None, "last_error": None, "needs_lookup": False, **provider}
+    if not set_status(ctx.session, refund, R.SUCCEEDED, fence=fence, **values):
         ctx.session.rollback()
+        _paid_but_not_ours_to_book(ctx, refund, provider.get("provider_refund_id"))
         return
     ret = refund.ret
     record(ctx, ret, Actor.SYSTEM, "refund_succeeded", refund_id=refund.id, amount=refund.amount,
@@ -198,9 +231,27 @@ def refund_succeeded(ctx: Ctx, refund: Refund) -> None:
     ctx.commit()
 
 
-def refund_failed(ctx: Ctx, refund: Refund, reason: str) -> None:
-    """The refund cannot succeed as it is: keep the reason where the merchant sees it."""
+def _paid_but_not_ours_to_book(ctx: Ctx, refund: Refund, provider_refund_id: str | None) -> None:
+    """The provider says it paid, but this run may not book it: another run did, or the row is failed."""
+    ctx.session.refresh(refund)
+    if refund.status == R.FAILED.value:  # money out on a refund the books call failed: a person must look
+        logger.error("provider paid a refund Palautus has as failed",
+                     extra={"refund_id": refund.id, "provider_refund_id": provider_refund_id})  # fmt: skip
+        record(ctx, refund.ret, Actor.SYSTEM, "provider_paid_failed_refund", refund_id=refund.id,
+               provider_refund_id=provider_refund_id)  # fmt: skip
+        ctx.commit()
+
+
+def refund_failed(ctx: Ctx, refund: Refund, reason: str, fence: int | None = None,
+                  only_from: RefundStatus | None = None, **provider) -> None:  # fmt: skip
+    """The refund cannot succeed as it is: keep the reason where the merchant sees it.
+
+    `only_from` names the one status it may fail from (PENDING for a stop before
+    anything was sent: a refund another run has sent since is not this run's to fail).
+    """
     reason = reason[:2000]
-    if set_status(ctx.session, refund, R.FAILED, completed_at=utcnow(), claimed_until=None, last_error=reason):
+    conditions = [Refund.status == only_from.value] if only_from else []
+    if set_status(ctx.session, refund, R.FAILED, *conditions, fence=fence, completed_at=utcnow(), claimed_until=None,
+                  last_error=reason, **provider):  # fmt: skip
         record(ctx, refund.ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
     ctx.commit()

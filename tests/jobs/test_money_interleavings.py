@@ -6,14 +6,15 @@ and the Stripe and Shopify fakes; each failed on the code before the fix it pins
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from integration.models import Refund, Return
+from integration.models import Refund, Return, utcnow
+from jobs.sweep import sweep
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import ORDER, RETURN_REQUEST, approve_and_receive
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, shopify_return
 
 SWEATER, SOCKS = "12695210000533", "12695210033301"  # the sweater line has 2 units
 RETURN_ID = 3547267221
@@ -221,3 +222,96 @@ def test_items_received_for_restock_are_restocked_where_they_were_shipped_from_a
         {"lineItemId": "gid://shopify/LineItem/12695210033301", "quantity": 1, "restockType": "NO_RESTOCK"},
     ]  # fmt: skip
     assert shopify.operations("ReturnRestocked") == [{"id": f"gid://shopify/Return/{RETURN_ID}"}]
+
+
+def test_with_both_refunds_pending_one_admin_refund_settles_the_older_return_and_the_newer_is_paid(
+    client, shop, post_webhook, work, shopify, stripe, db, redis_down
+):
+    # Which return an admin refund settles must not depend on which pending refund is planned first.
+    the_order_arrives(post_webhook, work, shopify)
+    older, newer = open_one_sweater(client, shop[1]), open_one_sweater(client, shop[1])
+    with redis_down():  # both refunds written (the newer parcel arrived first), their jobs wait for the sweeper
+        approve_and_receive(client, shop[1], newer)
+        approve_and_receive(client, shop[1], older)
+    assert post_webhook("refunds/create", admin_refund_of_one_sweater(), webhook_id="refund-1").status_code == 200
+    work()
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1)))
+    db.commit()
+    assert sweep()["refunds"] == 2
+    work()
+    older_ret, newer_ret = returns_of(db)
+    assert [r.status for r in older_ret.refunds] == ["failed"] and [r.status for r in newer_ret.refunds] == ["succeeded"]
+    assert stripe.money_moved == 8490  # one sweater still owed, paid once
+
+
+PI = "pi_3PalautusTest0001"
+
+
+def capture(number: int, amount: str) -> dict:
+    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
+            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
+                                  "authorizationCode": PI}}  # fmt: skip
+
+
+def test_a_refund_of_an_order_captured_in_two_parts_on_one_payment_intent_is_paid_in_full(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    shopify.transactions = [capture(1001, "100.00"), capture(1002, "89.70")]  # two shipments, two captures
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    db.expire_all()
+    refund = db.scalar(select(Refund))
+    assert stripe.money_moved == AMOUNT, refund.last_error
+    assert refund.status == "succeeded"
+
+
+def admin_refund_transaction() -> dict:
+    """An admin refund of the sweater and socks as the Admin API lists it among the order's transactions."""
+    return {**stripe_sale(1002, amount="104.80"), "kind": "REFUND",
+            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1001"}}  # fmt: skip
+
+
+def test_an_admin_refund_whose_webhook_is_queued_behind_our_job_holds_the_refund_until_it_arrives(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    the_order_arrives(post_webhook, work, shopify)
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1")
+    work()
+    [ret] = returns_of(db)
+    approve_and_receive(client, shop[1], ret.id)  # our refund is written and queued
+    shopify.transactions = [stripe_sale(), admin_refund_transaction()]  # the merchant refunded in the admin
+    body = payload("refunds__create.two_lines.json")
+    body["created_at"] = body["processed_at"] = datetime.now(timezone.utc).isoformat()
+    body["transactions"][1]["parent_id"] = 1001
+    assert post_webhook("refunds/create", body, webhook_id="refund-1").status_code == 200
+    work()  # in order: our refund job first, then the admin refund's delivery
+    [refund] = returns_of(db)[0].refunds
+    assert stripe.posts == [] and refund.status == "pending"
+    assert "not seen yet" in refund.last_error  # held: Shopify shows money refunded that no webhook explained
+
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None))
+    db.commit()
+    assert sweep()["refunds"] == 1
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert refund.status == "failed" and "shop has refunded" in refund.last_error and stripe.posts == []
+
+
+def test_a_refused_stock_read_records_the_refund_without_restocking_rather_than_not_at_all(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    shopify.locations = {SWEATER: "gid://shopify/Location/61001"}
+    shopify.faults_for["FulfillmentLocations"] = [403]  # the app may not read fulfillments
+    the_order_arrives(post_webhook, work, shopify)
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1")
+    work()
+    [ret] = returns_of(db)
+    items = [{"item_id": item.id, "restock": True} for item in ret.items]
+    client.post(f"/api/v1/returns/{ret.id}/approve", json={}, headers=auth(shop[1]))
+    client.post(f"/api/v1/returns/{ret.id}/receive", json={"items": items}, headers=auth(shop[1]))
+    work()
+    [recorded] = shopify.operations("RefundCreate")
+    assert {line["restockType"] for line in recorded["input"]["refundLineItems"]} == {"NO_RESTOCK"}
+    [refund] = returns_of(db)[0].refunds
+    assert refund.shop_synced_at is not None and refund.sync_error is None

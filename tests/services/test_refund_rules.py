@@ -175,3 +175,58 @@ def test_a_fee_missing_in_the_order_s_currency_is_refused_in_planning(ctx, shop)
     ret = make_return(ctx, shop, make_order(ctx, shop), [(1, 1)])
     with pytest.raises(InvalidInput, match="none in EUR"):
         ledger.plan_for(ctx.session, ret, ReturnPolicy(return_shipping_fees={"SEK": 4900}), ctx.providers)
+
+
+# --- claims, paid refunds, pooled payments, refunds not seen yet ------------------------------------
+
+
+def test_a_run_that_lost_its_claim_can_neither_send_nor_fail_the_refund(ctx, shop):
+    from datetime import timedelta
+
+    from integration.models import utcnow
+
+    ret = make_return(ctx, shop, make_order(ctx, shop), [(1, 1)])
+    refund = refund_for(ctx, shop, ret)
+    stale = book.claim_refund(ctx.session, refund.id, 180).attempts
+    refund.claimed_until = utcnow() - timedelta(seconds=1)  # its lease ran out while it waited
+    ctx.session.commit()
+    fresh = book.claim_refund(ctx.session, refund.id, 180).attempts
+    assert book.mark_submitted(ctx.session, refund, stale) is False
+    book.refund_failed(ctx, refund, "a stale run's verdict", stale)
+    assert refund.status == "pending"
+    assert book.mark_submitted(ctx.session, refund, fresh) is True
+
+
+def test_a_return_whose_refund_has_paid_cannot_be_cancelled(ctx, shop):
+    ret = make_return(ctx, shop, make_order(ctx, shop), [(1, 1)], status="approved")
+    refund = refund_for(ctx, shop, ret)
+    book.mark_submitted(ctx.session, refund)
+    book.refund_succeeded(ctx, refund, provider_refund_id="re_1", provider_status="succeeded")
+    with pytest.raises(Conflict, match="has paid the customer"):
+        book.withdraw(ctx, ret)
+
+
+def test_a_pending_refund_and_the_admin_refund_that_settles_its_return_count_the_units_once(ctx, shop):
+    order = make_order(ctx, shop)
+    older = make_return(ctx, shop, order, [(1, 1)], requested=after(1), code="OLD")
+    refund_for(ctx, shop, older)  # pending: the admin refund below settles it, it will be stopped
+    admin_refund(ctx, order, [(1, 1)], at=after(3))
+    newer = make_return(ctx, shop, order, [(1, 1)], requested=after(2), code="NEW")
+    assert ledger.refunded_units(ctx.session, order)[order.lines[0].id] == 1
+    assert [line.quantity for line in ledger.lines_to_refund(ctx.session, newer)] == [1]
+
+
+def test_one_payment_captured_in_two_parts_is_one_payment_to_refund_from(ctx, shop):
+    order = make_order(ctx, shop, paid=(("1", "stripe", 10000), ("2", "stripe", 8970)))
+    order.payments[1].payment_id = order.payments[0].payment_id  # both captures of one PaymentIntent
+    ret = make_return(ctx, shop, order, [(1, 1), (2, 1)])
+    plan, payment = ledger.plan_for(ctx.session, ret, POLICY, ctx.providers)
+    assert not plan.capped and ledger.refundable(ctx.session, payment) == 18970
+
+
+def test_money_the_platform_refunded_that_no_shop_refund_explains_is_noticed(ctx, shop):
+    order = make_order(ctx, shop)
+    order.payments[0].refunded = 10480
+    assert ledger.unseen_refunds(order) == 10480
+    admin_refund(ctx, order, [(1, 1), (2, 1)], at=after(1)).amount = 10480
+    assert ledger.unseen_refunds(order) == 0

@@ -61,7 +61,7 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send
@@ -145,8 +145,10 @@ class ShopifyAdmin:
         if order is None:
             raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
         from_checkout = bool(order.get("checkoutToken"))
-        return [_payment(t, from_checkout) for t in order["transactions"]
-                if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS"]
+        refunded = _refunded_by_parent(order["transactions"])
+        return [replace(payment, refunded=refunded.get(payment.platform_transaction_id, 0))
+                for payment in (_payment(t, from_checkout) for t in order["transactions"]
+                                if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS")]
 
     def fetch_order(self, order_gid: str) -> OrderSnapshot:
         """The order as it is now, every page of its lines: for an order no webhook told us about."""
@@ -168,10 +170,11 @@ class ShopifyAdmin:
         data, _ = self._call(orders.FULFILLMENT_LOCATIONS, {"id": order_gid})
         return self._parsed(orders.parse_fulfillment_locations, data.get("order"))
 
-    def return_restocked(self, return_gid: str) -> dict[str, int]:
-        """Numeric line item id -> units the shop's own return processing already restocked."""
+    def return_restocked(self, return_gid: str) -> dict[str, int] | None:
+        """Numeric line item id -> units the shop's own return processing already restocked; None if the
+        return cannot be read (then nobody can say what was restocked)."""
         data, _ = self._call(orders.RETURN_RESTOCKED, {"id": return_gid})
-        return self._parsed(orders.parse_return_restocked, data.get("return")) if data.get("return") else {}
+        return self._parsed(orders.parse_return_restocked, data["return"]) if data.get("return") else None
 
     @staticmethod
     def _parsed(parse, node):
@@ -313,6 +316,18 @@ def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
         kind=PAYMENT_KINDS[transaction["kind"]],
         platform_managed=managed,
     )
+
+
+def _refunded_by_parent(transactions: list) -> dict[str, int]:
+    """Money refunded per payment: the successful REFUND transactions, by the transaction they refund."""
+    refunded: dict[str, int] = {}
+    for t in transactions:
+        parent = (t.get("parentTransaction") or {}).get("id")
+        if t["kind"] == "REFUND" and t["status"] == "SUCCESS" and parent:
+            money = t["amountSet"]["presentmentMoney"]
+            key = _numeric_id(parent)
+            refunded[key] = refunded.get(key, 0) + to_minor(money["amount"], money["currencyCode"])
+    return refunded
 
 
 def _provider(gateway: str) -> tuple[str, bool]:

@@ -5,9 +5,11 @@ stay here; the jobs speak of orders, refunds and returns.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 
+from adapters.errors import ProviderRejected
 from adapters.platforms.shopify import events
 from adapters.platforms.shopify.admin import RefundRecord, ShopifyAdmin
 from integration.errors import InvalidInput, MissingCredentials
@@ -15,6 +17,8 @@ from integration.records import OrderSnapshot, PaymentData, RefundToRecord
 from integration.returns import ShopReturnStatus
 
 __all__ = ["ShopifyPlatform", "connect", "normalize_domain", "gid"]
+
+logger = logging.getLogger(__name__)
 
 NAME = "shopify"
 # access_token: the Admin API token; webhook_secret: a custom app's own secret (else the app's client secret).
@@ -84,9 +88,20 @@ class ShopifyPlatform:
 
     def _restock_locations(self, refund: RefundToRecord) -> dict[str, str]:
         """Line id -> where to restock it: where it was fulfilled from, unless the shop's own return
-        processing already restocked some of its units (then Palautus restocks none: never twice)."""
-        locations = self.admin.fulfillment_locations(gid("Order", refund.platform_order_id))
-        restocked = self.admin.return_restocked(gid("Return", refund.platform_return_id)) if refund.platform_return_id else {}
+        processing already restocked some of its units (then Palautus restocks none: never twice).
+
+        Stock is not money: when either can't be read (refused, or the return is gone),
+        nothing is restocked and the refund is recorded all the same.
+        """
+        try:
+            locations = self.admin.fulfillment_locations(gid("Order", refund.platform_order_id))
+            restocked = self.admin.return_restocked(gid("Return", refund.platform_return_id)) if refund.platform_return_id else {}
+        except ProviderRejected as e:
+            logger.warning("restock skipped: %s", e, extra={"order": refund.platform_order_id})
+            return {}
+        if restocked is None:
+            logger.warning("restock skipped: the return cannot be read", extra={"order": refund.platform_order_id})
+            return {}
         return {
             line.platform_line_id: locations[line.platform_line_id] for line in refund.lines
             if line.restock and line.platform_line_id in locations and not restocked.get(line.platform_line_id)
