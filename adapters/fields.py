@@ -12,10 +12,12 @@ from decimal import Decimal
 from typing import NoReturn
 
 from adapters.errors import PayloadError
+from integration.errors import InvalidInput
+from integration.money import to_minor
 
 __all__ = [
     "decimal", "field", "each", "at", "fail", "of_type", "object_", "list_", "string", "text", "bool_", "note",
-    "currency", "quantity", "datetime_",
+    "currency", "quantity", "datetime_", "minor_units",
 ]  # fmt: skip
 
 MAX_QUANTITY = 2**31 - 1
@@ -105,3 +107,15 @@ def datetime_(value: object, path: str) -> datetime:
     except (ValueError, OverflowError):  # not a date, or out of range once moved to UTC
         pass
     fail(path, "an ISO 8601 timestamp with a UTC offset", value)
+
+
+def minor_units(currency: str):
+    """A reader of a decimal amount ("89.99" or a number) as integer minor units of `currency`."""
+
+    def parse(value: object, path: str) -> int:
+        try:
+            return to_minor(decimal(value, path), currency)
+        except InvalidInput as e:
+            raise PayloadError(f"{path}: {e.message}") from None
+
+    return parse

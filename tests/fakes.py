@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from datetime import datetime, timezone
 from itertools import count
 from urllib.parse import parse_qsl
@@ -235,6 +238,45 @@ def stripe_sale(number: int = 1001, amount: str = "189.70", currency: str = "EUR
         "paymentId": None, "authorizationCode": payment_id, "receiptJson": "{}", "parentTransaction": None,
         "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": currency}},
     }  # fmt: skip
+
+
+class FakeServer:
+    """One of these fakes behind a real socket, for a real worker process to call.
+
+    `answer(request)` returns (status, headers, body), or None to drop the connection unanswered.
+    """
+
+    def __init__(self, answer):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self._reply("GET")
+
+            def do_POST(self):
+                self._reply("POST")
+
+            def _reply(self, method):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                request = SimpleNamespace(method=method, url=self.path, body=body, headers=dict(self.headers))
+                reply = answer(request)
+                if reply is None:  # no answer at all: the connection is dropped
+                    return
+                status, headers, payload = reply
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 # --- a webhook's REST order as Shopify's Admin GraphQL ORDER document answers it --------------------

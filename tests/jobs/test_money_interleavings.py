@@ -315,3 +315,22 @@ def test_a_refused_stock_read_records_the_refund_without_restocking_rather_than_
     assert {line["restockType"] for line in recorded["input"]["refundLineItems"]} == {"NO_RESTOCK"}
     [refund] = returns_of(db)[0].refunds
     assert refund.shop_synced_at is not None and refund.sync_error is None
+
+
+def test_a_fee_added_to_the_policy_after_a_refund_was_started_never_shortens_it(
+    client, shop, post_webhook, work, shopify, stripe, db, redis_down
+):
+    the_order_arrives(post_webhook, work, shopify)
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1")
+    work()
+    [ret] = returns_of(db)
+    with redis_down():  # the refund is started (104.80 promised); its job waits for the sweeper
+        approve_and_receive(client, shop[1], ret.id)
+    assert client.put("/api/v1/shop/policy", json={"restocking_fee_percent": "50"}, headers=auth(shop[1])).status_code == 200
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1)))
+    db.commit()
+    sweep()
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert (refund.status, refund.amount, refund.fees) == ("succeeded", AMOUNT, {})
+    assert stripe.money_moved == AMOUNT

@@ -12,10 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +25,7 @@ from sqlalchemy import select
 from integration.config import ROOT
 from integration.models import Refund
 from tests.conftest import SHOP_DOMAIN
-from tests.fakes import FakeShopify, FakeStripe
+from tests.fakes import FakeServer, FakeShopify, FakeStripe
 from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
 
 INTERVAL = 3  # seconds: RETRY_INTERVALS for these tests, real and short
@@ -38,39 +36,6 @@ STOP_GRACE = 10  # seconds a worker gets for each step of its shutdown
 # The test's configuration that the worker process reads from its environment.
 WORKER_SETTINGS = ("DATABASE_URL", "REDIS_URL", "QUEUE_NAME", "VAR_DIR", "ENCRYPTION_KEY", "SHOPIFY_CLIENT_SECRET",
                    "RETRY_INTERVALS", "HTTP_TIMEOUT")  # fmt: skip
-
-
-class FakeServer:
-    """One of tests/fakes.py's fakes behind a real socket; `answer(request)` returns (status, headers, body)."""
-
-    def __init__(self, answer):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self._reply("GET")
-
-            def do_POST(self):
-                self._reply("POST")
-
-            def _reply(self, method):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                request = SimpleNamespace(method=method, url=self.path, body=body, headers=dict(self.headers))
-                status, headers, payload = answer(request)
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

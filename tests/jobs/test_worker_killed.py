@@ -6,57 +6,41 @@ request, then lets the sweeper and a fresh worker finish the work.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
 import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
 from integration.models import Refund
 from jobs.sweep import sweep
-from tests.fakes import FakeStripe
+from tests.fakes import FakeServer, FakeStripe
 from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
 
 
-class StripeServer:
+class StripeServer(FakeServer):
     """FakeStripe behind a real socket; the first refund request is made and then never answered."""
 
     def __init__(self):
         self.fake = FakeStripe()
         self.got_first = threading.Event()
         self.release = threading.Event()
-        server = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = SimpleNamespace(body=body.decode(), headers=dict(self.headers), url=self.path)
-                status, headers, payload = server.fake._create(request)
-                if len(server.fake.posts) == 1:
-                    server.got_first.set()
-                    server.release.wait(30)  # the worker dies while waiting for this answer
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _answer(self, request):
+        answer = self.fake._create(request)
+        if len(self.fake.posts) == 1:
+            self.got_first.set()
+            self.release.wait(30)  # the worker dies while waiting for this answer
+            return None
+        return answer
 
     def close(self):
         self.release.set()
-        self.httpd.shutdown()
+        super().close()
 
 
 @pytest.fixture

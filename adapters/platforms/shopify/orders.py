@@ -25,8 +25,6 @@ from decimal import Decimal
 
 from adapters import fields as f
 from adapters.errors import PayloadError
-from integration.errors import InvalidInput
-from integration.money import to_minor
 from integration.records import OrderLineData, OrderSnapshot
 
 __all__ = [
@@ -295,7 +293,7 @@ def _money(obj: dict, key: str, path: str, currency: str) -> int:
     code = f.field(money, "currencyCode", at, f.currency)
     if code != currency:
         raise PayloadError(f"{at}.currencyCode: {code}, expected {currency}")
-    return f.field(money, "amount", at, _amount_in(currency))
+    return f.field(money, "amount", at, f.minor_units(currency))
 
 
 def _rest_money(obj: dict, key: str, path: str, currency: str, shop_currency: str) -> int:
@@ -304,13 +302,13 @@ def _rest_money(obj: dict, key: str, path: str, currency: str, shop_currency: st
     if bag is None:
         if currency != shop_currency:
             raise PayloadError(f"{f.at(path, key + '_set')}: missing, and {key} is not in {currency}")
-        return f.field(obj, key, path, _amount_in(currency))
+        return f.field(obj, key, path, f.minor_units(currency))
     at = f"{f.at(path, key + '_set')}.presentment_money"
     money = f.field(bag, "presentment_money", f.at(path, key + "_set"), f.object_)
     code = f.field(money, "currency_code", at, f.currency)
     if code != currency:
         raise PayloadError(f"{at}.currency_code: {code}, expected {currency}")
-    return f.field(money, "amount", at, _amount_in(currency))
+    return f.field(money, "amount", at, f.minor_units(currency))
 
 
 def _rate(tax: dict, path: str) -> Decimal:
@@ -320,16 +318,6 @@ def _rate(tax: dict, path: str) -> Decimal:
         percent = f.field(tax, "ratePercentage", path, f.decimal, required=False)
         rate = percent / 100 if percent is not None else Decimal(0)
     return rate
-
-
-def _amount_in(currency: str):
-    def parse(value: object, path: str) -> int:
-        try:
-            return to_minor(f.decimal(value, path), currency)
-        except InvalidInput as e:
-            raise PayloadError(f"{path}: {e.message}") from None
-
-    return parse
 
 
 def _gid(kind: str):

@@ -18,8 +18,6 @@ from decimal import Decimal
 from adapters import fields as f
 from adapters.errors import PayloadError
 from adapters.platforms.shopify.orders import parse_shipping_lines, shipping_paid
-from integration.errors import InvalidInput
-from integration.money import to_minor
 from integration.records import (
     OrderLineData, OrderSnapshot, ReturnItemData, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopRefundLine,
 )
@@ -92,7 +90,7 @@ def parse_refund(payload: object) -> ShopRefundData:
     return ShopRefundData(
         platform_refund_id=_id(refund, "", "Refund"),
         platform_order_id=f.field(refund, "order_id", "", _number_id),
-        amount=sum(f.field(t, "amount", path, _amount_in(currency)) for path, t in paid),
+        amount=sum(f.field(t, "amount", path, f.minor_units(currency)) for path, t in paid),
         currency=currency,
         created_at=f.field(refund, "created_at", "", f.datetime_),
         lines=tuple(_refund_line(row, path) for path, row in rows),
@@ -244,7 +242,7 @@ def _money(obj: dict, key: str, path: str, currency: str, shop_currency: str | N
         return _presentment(bag, f.at(path, f"{key}_set"), currency)
     if obj.get(key) is not None and currency != shop_currency:
         raise PayloadError(f"{f.at(path, key + '_set')}: missing, and {key} is not in {currency}")
-    return f.field(obj, key, path, _amount_in(currency), required=required)
+    return f.field(obj, key, path, f.minor_units(currency), required=required)
 
 
 def _presentment(bag: dict, path: str, currency: str) -> int:
@@ -252,7 +250,7 @@ def _presentment(bag: dict, path: str, currency: str) -> int:
     if code != currency:
         raise PayloadError(f"{path}.presentment_money.currency_code: {code}, expected {currency}")
     money = bag["presentment_money"]
-    return f.field(money, "amount", f"{path}.presentment_money", _amount_in(currency))
+    return f.field(money, "amount", f"{path}.presentment_money", f.minor_units(currency))
 
 
 def _set_currency(obj: dict, key: str, path: str) -> str | None:
@@ -263,16 +261,6 @@ def _set_currency(obj: dict, key: str, path: str) -> str | None:
 def _bag_currency(bag: dict, path: str) -> str:
     money = f.field(bag, "presentment_money", path, f.object_)
     return f.field(money, "currency_code", f"{path}.presentment_money", f.currency)
-
-
-def _amount_in(currency: str):
-    def parse(value: object, path: str) -> int:
-        try:
-            return to_minor(f.decimal(value, path), currency)
-        except InvalidInput as e:
-            raise PayloadError(f"{path}: {e.message}") from None
-
-    return parse
 
 
 def _id(obj: dict, path: str, kind: str, *, required: bool = True) -> str | None:

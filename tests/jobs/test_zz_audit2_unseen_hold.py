@@ -1,0 +1,134 @@
+"""Second audit: the `unseen_refunds` hold (jobs/refunds.py `_prepare`, ledger.unseen_refunds).
+
+The hold compares, per payment, what Shopify's transactions say was refunded with the
+`amount` of the ShopRefund rows whose parent ids name that payment. Two holes:
+
+1. A shop refund whose transaction was still PENDING when its refunds/create webhook
+   was sent is recorded with amount 0 and no parents (parse_refund counts only
+   successful transactions) and Shopify sends no second refunds/create when the
+   transaction succeeds. From then on the transaction list shows money no ShopRefund
+   "explains": every refund of the order is held forever, though the shop's refund
+   did arrive.
+2. A shop refund spread over two transactions (a PaymentIntent captured in two parts)
+   adds its *whole* amount to `known` of each parent. The surplus hides a later
+   admin refund on the same payments whose webhook is queued behind our job: the
+   hold does not trigger and the same item is paid back twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from integration.models import Refund, Return, utcnow
+from jobs.sweep import sweep
+from tests.conftest import auth, payload
+from tests.fakes import stripe_sale
+from tests.jobs.helpers import ORDER, approve_and_receive
+
+SWEATER, SOCKS = "12695210000533", "12695210033301"
+PI = "pi_3PalautusTest0001"
+
+
+def returns_of(db) -> list[Return]:
+    db.expire_all()
+    return db.scalars(select(Return).order_by(Return.id)).all()
+
+
+def open_one_sweater(client, key) -> int:
+    body = {"order_id": "5196695273621", "items": [{"line_id": SWEATER, "quantity": 1, "reason": "size_too_small"}]}
+    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
+def shop_refund(refund_id: int, line: str, transactions: list[tuple[str, str, int]], created_at: str) -> dict:
+    """A refunds/create body: one unit of `line`, with (status, amount, parent id) transactions, naming no return."""
+    body = payload("refunds__create.two_lines.json")
+    body["id"], body["admin_graphql_api_id"] = refund_id, f"gid://shopify/Refund/{refund_id}"
+    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(line)]
+    template = next(t for t in body["transactions"] if t["status"] == "success")
+    body["transactions"] = [
+        {**template, "id": refund_id * 10 + n, "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{refund_id * 10 + n}",
+         "status": status, "amount": amount, "parent_id": parent}
+        for n, (status, amount, parent) in enumerate(transactions)
+    ]  # fmt: skip
+    body["return"] = None
+    body["created_at"] = body["processed_at"] = created_at
+    return body
+
+
+def refund_transaction(number: int, amount: str, parent: int) -> dict:
+    """A successful REFUND as the Admin API lists it among the order's transactions."""
+    return {**stripe_sale(number, amount=amount), "kind": "REFUND",
+            "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}}  # fmt: skip
+
+
+def capture(number: int, amount: str) -> dict:
+    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
+            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
+                                  "authorizationCode": PI}}  # fmt: skip
+
+
+def let_the_sweeper_retry(db) -> int:
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None,
+                                     enqueued_at=None, claimed_until=None))  # fmt: skip
+    db.commit()
+    return sweep()["refunds"]
+
+
+def test_a_shop_refund_whose_transaction_was_pending_when_its_webhook_came_does_not_hold_the_order_s_refunds_forever(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    # The merchant refunds the socks in the admin; the refund's transaction is pending when
+    # refunds/create is sent (PayPal, Klarna, bank refunds...), and succeeds a little later.
+    long_ago = "2026-03-20T10:12:03+02:00"
+    body = shop_refund(1040236167400, SOCKS, [("pending", "19.90", 1001)], long_ago)
+    assert post_webhook("refunds/create", body, webhook_id="refund-socks").status_code == 200
+    work()
+    shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]  # the same refund, now settled
+
+    # A customer returns one sweater: nothing of it was refunded anywhere.
+    return_id = open_one_sweater(client, shop[1])
+    approve_and_receive(client, shop[1], return_id)
+    work()
+    for _ in range(3):  # the sweeper tries again, and again: the shop's refund has long arrived
+        let_the_sweeper_retry(db)
+        work()
+
+    [ret] = returns_of(db)
+    [refund] = ret.refunds
+    assert (refund.status, refund.last_error) == ("succeeded", None)
+    assert stripe.money_moved == 8490
+
+
+def test_an_admin_refund_split_over_two_captures_cannot_hide_a_later_one_so_the_same_sweater_is_not_paid_twice(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # One PaymentIntent captured in two parts (two shipments).
+    shopify.transactions = [capture(1001, "100.00"), capture(1002, "95.60")]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    # Admin refund 1, long before any return: one sweater, 84.90, taken 50.00 + 34.90 from the captures. Seen.
+    first = shop_refund(1040236167401, SWEATER, [("success", "50.00", 1001), ("success", "34.90", 1002)],
+                        "2026-03-20T10:12:03+02:00")  # fmt: skip
+    assert post_webhook("refunds/create", first, webhook_id="refund-1").status_code == 200
+    work()
+    shopify.transactions += [refund_transaction(1101, "50.00", 1001), refund_transaction(1102, "34.90", 1002)]
+
+    # The customer returns the other sweater; the refund is written and queued.
+    return_id = open_one_sweater(client, shop[1])
+    approve_and_receive(client, shop[1], return_id)
+    # Meanwhile the merchant refunds that sweater in the admin too (34.90 + 50.00); its webhook is queued behind our job.
+    shopify.transactions += [refund_transaction(1103, "34.90", 1001), refund_transaction(1104, "50.00", 1002)]
+    now = datetime.now(timezone.utc).isoformat()
+    second = shop_refund(1040236167402, SWEATER, [("success", "34.90", 1001), ("success", "50.00", 1002)], now)
+    assert post_webhook("refunds/create", second, webhook_id="refund-2").status_code == 200
+    work()  # in order: our refund job first, then the admin refund's delivery
+
+    [ret] = returns_of(db)
+    assert stripe.posts == [], [(r.status, r.amount, r.last_error) for r in ret.refunds]  # held, never sent
+    assert stripe.money_moved == 0  # the sweater was paid back once, in the admin
