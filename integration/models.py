@@ -190,6 +190,8 @@ class ShopRefund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity}]
     parent_transaction_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # {parent transaction id: minor units}: what it took back from each payment (one refund may take from two)
+    refunded_by_parent: Mapped[dict] = mapped_column(JSON, default=dict)
     platform_return_id: Mapped[str | None] = mapped_column(String(64))  # the return it was made for, if any
     shipping_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)

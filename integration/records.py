@@ -105,8 +105,9 @@ class ShopRefundData:
     created_at: datetime
     lines: tuple[ShopRefundLine, ...] = ()
     note: str | None = None
-    # transaction ids of the payments this refund took money back from
+    # transaction ids of the payments this refund took money back from, and how much from each
     parent_transaction_ids: tuple[str, ...] = ()
+    refunded_by_parent: tuple[tuple[str, int], ...] = ()
     # the platform's return this refund was made for, when it names one
     platform_return_id: str | None = None
     # it gave back (some of) the order's shipping

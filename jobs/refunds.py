@@ -31,7 +31,7 @@ from integration.money import Money
 from integration.policy import ReturnPolicy
 from integration.refunds import RefundStatus
 from integration.returns import Actor, ReturnStatus
-from integration.services import ledger
+from integration.services import ledger, orders
 from integration.services import refunds as book
 from integration.services.timeline import record
 from jobs.backoff import respect_retry_after
@@ -43,6 +43,8 @@ __all__ = ["push_refund", "LEASE_SECONDS"]
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 180  # longer than any provider call can take
+# Attempts a refund waits for refunded money the platform shows but no shop refund explains (about 8 h).
+MAX_UNEXPLAINED = 10
 R = RefundStatus
 
 
@@ -183,24 +185,47 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
         raise _Stop(f"the return was {ret.status} before the refund was sent", only_from=R.PENDING)
     _read(read_payments, jc, shop, ret.order)  # captures and order edits change them
     jc.session.commit()
-    unseen = ledger.unseen_refunds(ret.order)
-    if unseen:
-        raise _Held(f"the shop refunded {Money(unseen, ret.order.currency)} of this order that Palautus has not seen "
-                    "yet; the refund waits until the shop's refund arrives")  # fmt: skip
+    _explain_refunded_money(jc, shop, refund, fence)
     lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
     jc.session.expire_all()
     plan, payment = _plan(jc, shop, refund)
     route = _route(jc, shop, refund, payment)
-    _replan(jc, refund, plan, payment, fence)
-    if not book.mark_submitted(jc.session, refund, fence):  # commits, and so lets the order go
+    if not _replan(jc, refund, plan, payment, fence) or not book.mark_submitted(jc.session, refund, fence):
+        jc.session.rollback()  # lets the order go; mark_submitted commits it otherwise
         return None, None
     return route, payment
 
 
+def _explain_refunded_money(jc: JobContext, shop: Shop, refund: Refund, fence: int) -> None:
+    """Hold the refund while the platform shows money refunded that no shop refund Palautus knows explains.
+
+    That is an admin refund whose webhook is still on its way, or one whose webhook
+    came while its transaction was pending, came before Palautus knew the order, or
+    was lost: the order's refunds are then read from the platform itself. Money that
+    stays unexplained holds the refund; after MAX_UNEXPLAINED attempts it fails,
+    naming the amount, rather than wait for ever (nothing was sent).
+    """
+    order = refund.ret.order
+    if not ledger.unseen_refunds(order):
+        return
+    for data in _read(lambda: jc.platform(shop).order_refunds(order.platform_order_id)):
+        orders.record_shop_refund(jc.session, shop.id, data)
+    jc.session.commit()
+    jc.session.expire(order, ["shop_refunds"])
+    unseen = ledger.unseen_refunds(order)
+    if not unseen:
+        return
+    reason = (f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's payments "
+              "that no refund Palautus knows of explains")  # fmt: skip
+    if fence >= MAX_UNEXPLAINED:
+        raise _Stop(f"{reason}; refund it in the shop's admin. Nothing was sent.", only_from=R.PENDING)
+    raise _Held(f"{reason} yet; the refund waits for it")
+
+
 def _plan(jc: JobContext, shop: Shop, refund: Refund):
     ret = refund.ret
-    policy = ReturnPolicy.from_dict(refund.policy or shop.policy)  # the policy the refund was started under
     try:
+        policy = ReturnPolicy.from_dict(refund.policy or shop.policy)  # the policy the refund was started under
         plan, payment = ledger.plan_for(jc.session, ret, policy, jc.ctx.providers, refund)
     except InvalidInput as e:
         raise _Stop(e.message, only_from=R.PENDING) from None
@@ -240,18 +265,27 @@ def _unsendable(payment: Payment, refund: Refund) -> str | None:
     return None
 
 
-def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) -> None:
-    """Write the fresh plan on the row (it has not been sent, so it may still change); not committed."""
-    if plan.amount != refund.amount:
-        record(jc.ctx, refund.ret, Actor.SYSTEM, "refund_replanned", refund_id=refund.id,
-               amount_before=refund.amount, amount=plan.amount)  # fmt: skip
-    jc.session.execute(
+def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) -> bool:
+    """Write the fresh plan on the row (it has not been sent, so it may still change); not committed.
+    False when the refund is no longer pending and this run's (a cancel, another run, came first).
+
+    The refund row is written before the return's (the timeline): every writer takes
+    refunds before returns, as a cancel does, so the two never wait on each other.
+    """
+    before, ret = refund.amount, refund.ret
+    result = jc.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == R.PENDING.value, book.held_by(fence))
         .values(payment_id=payment.id, provider=payment.provider, amount=plan.amount, tax=plan.tax, vat=plan.vat,
                 fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
         .execution_options(synchronize_session=False)
     )  # fmt: skip
     jc.session.expire(refund)
+    if result.rowcount != 1:
+        return False
+    if plan.amount != before:
+        record(jc.ctx, ret, Actor.SYSTEM, "refund_replanned", refund_id=refund.id, amount_before=before,
+               amount=plan.amount)  # fmt: skip
+    return True
 
 
 def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> RefundRequest:

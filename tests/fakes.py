@@ -150,6 +150,7 @@ class FakeShopify:
         self.transactions: list[dict] = []
         self.checkout_token: str | None = None  # set on orders Shopify's own checkout created
         self.orders: dict[str, dict] = {}  # order gid -> the REST order (a webhook body) the Admin API knows
+        self.refund_nodes: list[dict] = []  # the order's refunds as ORDER_REFUNDS answers them (see refund_node)
         self.locations: dict[str, str] = {}  # line item id -> Location gid it was fulfilled from
         self.restocked: dict[str, int] = {}  # line item id -> units the shop's own return processing restocked
         self.refunds: dict[str, str] = {}  # idempotency key -> refund gid
@@ -180,6 +181,9 @@ class FakeShopify:
     def _Order(self, v):
         rest = self.orders.get(v["id"])
         return {"order": graphql_order(rest) if rest else None}
+
+    def _OrderRefunds(self, v):
+        return {"order": {"id": v["id"], "presentmentCurrencyCode": "EUR", "refunds": self.refund_nodes}}
 
     def _FulfillmentLocations(self, v):
         fulfillments = [{
@@ -330,3 +334,18 @@ def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = N
 # Every payment route's fake, by the route's name in adapters.payments.ROUTES: the refund fault
 # matrix (tests/jobs/test_refund_matrix.py) runs for each, and a route without one fails it.
 FAKE_ROUTES = {"stripe": FakeStripe}
+
+
+def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], created_at: str,
+                return_id: int | None = None, status: str = "SUCCESS") -> dict:  # fmt: skip
+    """A Refund as the Admin API's ORDER_REFUNDS lists it: units per line id, amounts per parent transaction."""
+    return {
+        "id": f"gid://shopify/Refund/{refund_id}", "createdAt": created_at, "note": None,
+        "return": {"id": f"gid://shopify/Return/{return_id}"} if return_id else None,
+        "refundLineItems": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"quantity": n, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}} for line, n in lines.items()]},
+        "refundShippingLines": {"nodes": []},
+        "transactions": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"kind": "REFUND", "status": status, "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": "EUR"}},
+             "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}} for parent, amount in taken.items()]},
+    }  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from integration.records import OrderSnapshot, PaymentData, RefundToRecord
+from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
 
 __all__ = ["Platform", "PlatformAdapter", "PLATFORMS", "platform_adapter"]
 
@@ -21,6 +21,9 @@ class Platform(Protocol):
 
     def fetch_order(self, platform_order_id: str) -> OrderSnapshot:
         """The order as the platform has it now (for one no webhook told us about); `paid` set."""
+
+    def order_refunds(self, platform_order_id: str) -> list[ShopRefundData]:
+        """Every refund the order has on the platform now, as its refund webhooks would give them."""
 
     def order_payments(self, platform_order_id: str) -> list[PaymentData]:
         """The order's captured payments, with who holds the money (webhooks do not carry them)."""

@@ -174,8 +174,25 @@ def refundable(session: Session, payment: Payment, exclude: Refund | None = None
     ids, transactions = {p.id for p in rows}, {p.platform_transaction_id for p in rows}
     query = select(Refund).where(Refund.payment_id.in_(ids), Refund.status.in_(_LIVE))
     ours = [r.amount for r in session.scalars(query) if r is not exclude]
-    theirs = [r.amount for r in _external(payment.order) if transactions & set(r.parent_transaction_ids or [])]
+    theirs = [_taken_from(r, transactions) for r in _external(payment.order)]
     return sum(p.amount for p in rows) - sum(ours) - sum(theirs)
+
+
+def _taken_from(shop_refund: ShopRefund, transactions: set[str], at_most: bool = True) -> int:
+    """What a shop refund took back from these payment transactions.
+
+    Per transaction where the platform said so. A refund recorded before that was
+    kept (one amount, its parents) is counted the safe way for the question asked:
+    `at_most` (what is left to refund) counts it in full against each parent;
+    otherwise (what is explained) it counts only when it has this one parent.
+    """
+    by_parent = shop_refund.refunded_by_parent or {}
+    if by_parent:
+        return sum(amount for parent, amount in by_parent.items() if parent in transactions)
+    parents = set(shop_refund.parent_transaction_ids or [])
+    if not transactions & parents or (not at_most and len(parents) > 1):
+        return 0
+    return shop_refund.amount
 
 
 def unseen_refunds(order: Order) -> int:
@@ -184,11 +201,8 @@ def unseen_refunds(order: Order) -> int:
     A refund made in the shop's admin a moment ago shows in the order's transactions
     before its webhook reaches Palautus: until it does, what it refunded is unknown.
     """
-    known: Counter = Counter()
-    for shop_refund in order.shop_refunds:
-        for parent in shop_refund.parent_transaction_ids or []:
-            known[parent] += shop_refund.amount
-    return sum(max(0, p.refunded - known[p.platform_transaction_id]) for p in order.payments)
+    explained = lambda p: sum(_taken_from(r, {p.platform_transaction_id}, at_most=False) for r in order.shop_refunds)  # noqa: E731
+    return sum(max(0, p.refunded - explained(p)) for p in order.payments)
 
 
 def _ours(payment: Payment, routes: Mapping[str, RouteTraits]) -> bool:

@@ -94,6 +94,7 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     # Units only: money is counted from the refund's transactions, which say what went back to whom.
     row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
     row.parent_transaction_ids = list(data.parent_transaction_ids)
+    row.refunded_by_parent = dict(data.refunded_by_parent)
     row.platform_return_id = data.platform_return_id
     row.shipping_refunded = data.shipping_refunded
     row.refund_id = row.refund_id or _our_refund_id(session, order, data)

@@ -46,9 +46,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column('shipping_refunded', sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table('refunds') as batch:
         batch.add_column(sa.Column('shipping', sa.BigInteger(), nullable=False, server_default='0'))
-        batch.add_column(sa.Column('policy', sa.JSON(), nullable=False, server_default='{}'))
-    with op.batch_alter_table('payments') as batch:
-        batch.add_column(sa.Column('refunded', sa.BigInteger(), nullable=False, server_default='0'))
     _fees_per_currency()
 
 
@@ -71,10 +68,7 @@ def downgrade() -> None:
         fees = policy.pop("return_shipping_fees", None) or {}
         policy["return_shipping_fee"] = fees.get((currency or "").upper(), 0)
         conn.execute(shops.update().where(shops.c.id == shop_id).values(policy=policy))
-    with op.batch_alter_table('payments') as batch:
-        batch.drop_column('refunded')
     with op.batch_alter_table('refunds') as batch:
-        batch.drop_column('policy')
         batch.drop_column('shipping')
     with op.batch_alter_table('shop_refunds') as batch:
         batch.drop_column('shipping_refunded')

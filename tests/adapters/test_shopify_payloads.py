@@ -183,6 +183,7 @@ def test_a_refund_counts_only_the_money_that_actually_went_back():
         lines=refund.lines,
         note="Return #1106-R1",
         parent_transaction_ids=("7301234560000",),
+        refunded_by_parent=(("7301234560000", 10480),),  # the failed attempt took nothing
         platform_return_id="3547267221",
     )
     assert [(line.platform_line_id, line.quantity) for line in refund.lines] == [

@@ -288,7 +288,7 @@ def test_an_admin_refund_whose_webhook_is_queued_behind_our_job_holds_the_refund
     work()  # in order: our refund job first, then the admin refund's delivery
     [refund] = returns_of(db)[0].refunds
     assert stripe.posts == [] and refund.status == "pending"
-    assert "not seen yet" in refund.last_error  # held: Shopify shows money refunded that no webhook explained
+    assert "no refund Palautus knows of explains" in refund.last_error  # held: no webhook (nor refund list) explains it yet
 
     db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None))
     db.commit()

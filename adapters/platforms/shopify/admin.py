@@ -62,13 +62,14 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send
 from adapters.platforms.shopify import graphql as gql
 from adapters.platforms.shopify import orders
 from integration.money import Money, to_minor
-from integration.records import OrderSnapshot, PaymentData
+from integration.records import OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
 
 __all__ = ["ShopifyAdmin", "RefundRecord", "refund_idempotency_key", "decline_reason"]
 
@@ -94,6 +95,7 @@ HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 40
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
+MAX_REFUNDS_READ = 10  # ORDER_REFUNDS reads refunds(first: 10): ten back may mean more
 MAX_LINE_PAGES = 20  # 50 lines a page: an order of 1,000 lines is as far as we follow
 # Namespace for the refundCreate idempotency keys; fixed forever, or retries stop deduplicating.
 REFUND_KEY_NAMESPACE = uuid.UUID("5d0c5c8e-2f4a-4a43-9a4e-6a1f3c2b7d10")
@@ -149,6 +151,21 @@ class ShopifyAdmin:
         return [replace(payment, refunded=refunded.get(payment.platform_transaction_id, 0))
                 for payment in (_payment(t, from_checkout) for t in order["transactions"]
                                 if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS")]
+
+    def order_refunds(self, order_gid: str) -> list[ShopRefundData]:
+        """Every refund the order has, as Shopify has it now; ProviderRejected when there are more than one read holds."""
+        data, request_id = self._call(gql.ORDER_REFUNDS, {"id": order_gid})
+        order = data["order"]
+        if order is None:
+            raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
+        refunds = order["refunds"] or []
+        cut = len(refunds) >= MAX_REFUNDS_READ or any(
+            r["refundLineItems"]["pageInfo"]["hasNextPage"] or r["transactions"]["pageInfo"]["hasNextPage"] for r in refunds
+        )  # fmt: skip
+        if cut:
+            raise ProviderRejected("the order has more refunds than Palautus reads at once", provider=PROVIDER,
+                                   code="too_many_refunds", request_id=request_id)  # fmt: skip
+        return [_shop_refund(order, refund) for refund in refunds]
 
     def fetch_order(self, order_gid: str) -> OrderSnapshot:
         """The order as it is now, every page of its lines: for an order no webhook told us about."""
@@ -316,6 +333,28 @@ def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
         kind=PAYMENT_KINDS[transaction["kind"]],
         platform_managed=managed,
     )
+
+
+def _shop_refund(order: dict, refund: dict) -> ShopRefundData:
+    """A Refund of ORDER_REFUNDS as the same record a refunds/create webhook gives."""
+    paid = [t for t in refund["transactions"]["nodes"] if t["kind"] == "REFUND" and t["status"] == "SUCCESS"]
+    amounts = [(_numeric_id(t["parentTransaction"]["id"]) if t.get("parentTransaction") else None,
+                to_minor(t["amountSet"]["presentmentMoney"]["amount"], t["amountSet"]["presentmentMoney"]["currencyCode"]))
+               for t in paid]  # fmt: skip
+    by_parent: dict[str, int] = {}
+    for parent, amount in amounts:
+        if parent:
+            by_parent[parent] = by_parent.get(parent, 0) + amount
+    lines = tuple(ShopRefundLine(_numeric_id(row["lineItem"]["id"]), row["quantity"])
+                  for row in refund["refundLineItems"]["nodes"])  # fmt: skip
+    return ShopRefundData(
+        platform_refund_id=_numeric_id(refund["id"]), platform_order_id=_numeric_id(order["id"]),
+        amount=sum(amount for _, amount in amounts), currency=order["presentmentCurrencyCode"],
+        created_at=datetime.fromisoformat(refund["createdAt"].replace("Z", "+00:00")), lines=lines, note=refund["note"],
+        parent_transaction_ids=tuple(by_parent), refunded_by_parent=tuple(by_parent.items()),
+        platform_return_id=_numeric_id(refund["return"]["id"]) if refund.get("return") else None,
+        shipping_refunded=bool(refund["refundShippingLines"]["nodes"]),
+    )  # fmt: skip
 
 
 def _refunded_by_parent(transactions: list) -> dict[str, int]:

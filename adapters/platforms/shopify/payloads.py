@@ -86,19 +86,30 @@ def parse_refund(payload: object) -> ShopRefundData:
     transactions = f.each(refund, "transactions", "")
     currency = _refund_currency(refund, rows, transactions)
     paid = [(path, t) for path, t in transactions if _is_successful_refund(t, path)]
-    parents = (f.field(t, "parent_id", path, _number_id, required=False) for path, t in paid)
+    amounts = [(f.field(t, "parent_id", path, _number_id, required=False), f.field(t, "amount", path, f.minor_units(currency)))
+               for path, t in paid]  # fmt: skip
     return ShopRefundData(
         platform_refund_id=_id(refund, "", "Refund"),
         platform_order_id=f.field(refund, "order_id", "", _number_id),
-        amount=sum(f.field(t, "amount", path, f.minor_units(currency)) for path, t in paid),
+        amount=sum(amount for _, amount in amounts),
         currency=currency,
         created_at=f.field(refund, "created_at", "", f.datetime_),
         lines=tuple(_refund_line(row, path) for path, row in rows),
         note=f.field(refund, "note", "", f.note, required=False),
-        parent_transaction_ids=tuple(dict.fromkeys(p for p in parents if p is not None)),
+        parent_transaction_ids=tuple(dict.fromkeys(parent for parent, _ in amounts if parent is not None)),
+        refunded_by_parent=_by_parent(amounts),
         platform_return_id=_refund_return_id(refund),
         shipping_refunded=_refunds_shipping(refund),
     )
+
+
+def _by_parent(amounts: list[tuple[str | None, int]]) -> tuple[tuple[str, int], ...]:
+    """What a refund took back from each payment (a refund may take from two: card and gift card)."""
+    totals: dict[str, int] = {}
+    for parent, amount in amounts:
+        if parent is not None:
+            totals[parent] = totals.get(parent, 0) + amount
+    return tuple(totals.items())
 
 
 def _refunds_shipping(refund: dict) -> bool:

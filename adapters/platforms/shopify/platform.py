@@ -13,7 +13,7 @@ from adapters.errors import ProviderRejected
 from adapters.platforms.shopify import events
 from adapters.platforms.shopify.admin import RefundRecord, ShopifyAdmin
 from integration.errors import InvalidInput, MissingCredentials
-from integration.records import OrderSnapshot, PaymentData, RefundToRecord
+from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
 from integration.returns import ShopReturnStatus
 
 __all__ = ["ShopifyPlatform", "connect", "normalize_domain", "gid"]
@@ -67,6 +67,10 @@ class ShopifyPlatform:
         """The order as Shopify has it now, for one no webhook told us about (placed before install, or lost)."""
         snapshot = self.admin.fetch_order(gid("Order", platform_order_id))
         return replace(snapshot, paid=snapshot.financial_status in events.PAID)
+
+    def order_refunds(self, platform_order_id: str) -> list[ShopRefundData]:
+        """Every refund the order has in Shopify now, as the same records its refunds/create webhooks give."""
+        return self.admin.order_refunds(gid("Order", platform_order_id))
 
     def order_payments(self, platform_order_id: str) -> list[PaymentData]:
         """The order's successful sales and captures, with who holds the money."""

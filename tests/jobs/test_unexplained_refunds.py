@@ -1,18 +1,10 @@
-"""Second audit: the `unseen_refunds` hold (jobs/refunds.py `_prepare`, ledger.unseen_refunds).
+"""Refunded money the platform shows that no refunds/create webhook explained: read it, wait for it, or give up.
 
-The hold compares, per payment, what Shopify's transactions say was refunded with the
-`amount` of the ShopRefund rows whose parent ids name that payment. Two holes:
-
-1. A shop refund whose transaction was still PENDING when its refunds/create webhook
-   was sent is recorded with amount 0 and no parents (parse_refund counts only
-   successful transactions) and Shopify sends no second refunds/create when the
-   transaction succeeds. From then on the transaction list shows money no ShopRefund
-   "explains": every refund of the order is held forever, though the shop's refund
-   did arrive.
-2. A shop refund spread over two transactions (a PaymentIntent captured in two parts)
-   adds its *whole* amount to `known` of each parent. The surplus hides a later
-   admin refund on the same payments whose webhook is queued behind our job: the
-   hold does not trigger and the same item is paid back twice.
+The refund job compares, per payment, what Shopify's transactions say was refunded
+with the shop refunds Palautus knows. Money left unexplained is a shop refund whose
+webhook is on its way (held until it comes), or one whose webhook came while its
+transaction was pending, came before Palautus knew the order, or was lost: the
+order's refunds are then read from the Admin API. Found by the second audit.
 """
 from __future__ import annotations
 
@@ -23,7 +15,7 @@ from sqlalchemy import select, update
 from integration.models import Refund, Return, utcnow
 from jobs.sweep import sweep
 from tests.conftest import auth, payload
-from tests.fakes import stripe_sale
+from tests.fakes import refund_node, stripe_sale
 from tests.jobs.helpers import ORDER, approve_and_receive
 
 SWEATER, SOCKS = "12695210000533", "12695210033301"
@@ -90,6 +82,7 @@ def test_a_shop_refund_whose_transaction_was_pending_when_its_webhook_came_does_
     assert post_webhook("refunds/create", body, webhook_id="refund-socks").status_code == 200
     work()
     shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]  # the same refund, now settled
+    shopify.refund_nodes = [refund_node(1040236167400, {SOCKS: 1}, {1001: "19.90"}, long_ago)]
 
     # A customer returns one sweater: nothing of it was refunded anywhere.
     return_id = open_one_sweater(client, shop[1])
@@ -125,6 +118,8 @@ def test_an_admin_refund_split_over_two_captures_cannot_hide_a_later_one_so_the_
     # Meanwhile the merchant refunds that sweater in the admin too (34.90 + 50.00); its webhook is queued behind our job.
     shopify.transactions += [refund_transaction(1103, "34.90", 1001), refund_transaction(1104, "50.00", 1002)]
     now = datetime.now(timezone.utc).isoformat()
+    shopify.refund_nodes = [refund_node(1040236167401, {SWEATER: 1}, {1001: "50.00", 1002: "34.90"}, "2026-03-20T08:12:03Z"),
+                            refund_node(1040236167402, {SWEATER: 1}, {1001: "34.90", 1002: "50.00"}, now)]  # fmt: skip
     second = shop_refund(1040236167402, SWEATER, [("success", "34.90", 1001), ("success", "50.00", 1002)], now)
     assert post_webhook("refunds/create", second, webhook_id="refund-2").status_code == 200
     work()  # in order: our refund job first, then the admin refund's delivery
@@ -132,3 +127,50 @@ def test_an_admin_refund_split_over_two_captures_cannot_hide_a_later_one_so_the_
     [ret] = returns_of(db)
     assert stripe.posts == [], [(r.status, r.amount, r.last_error) for r in ret.refunds]  # held, never sent
     assert stripe.money_moved == 0  # the sweater was paid back once, in the admin
+
+
+def test_a_refund_the_shop_made_before_palautus_knew_the_order_does_not_hold_the_order_s_refunds_forever(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # An order placed, and its socks refunded in the admin, before Palautus was installed: no
+    # orders/create and no refunds/create ever reach Palautus for it; the return request brings it in.
+    shopify.orders["gid://shopify/Order/5196695273621"] = payload(ORDER)
+    shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]
+    shopify.refund_nodes = [refund_node(1040236167400, {SOCKS: 1}, {1001: "19.90"}, "2026-03-20T08:12:03Z")]
+    request = payload("returns__request.two_items.json")
+    request["return_line_items"] = [row for row in request["return_line_items"]
+                                    if row["fulfillment_line_item"]["line_item"]["id"] == int(SWEATER)]  # fmt: skip
+    assert post_webhook("returns/request", request, webhook_id="return-1").status_code == 200
+    work()
+    [ret] = returns_of(db)
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    for _ in range(3):
+        let_the_sweeper_retry(db)
+        work()
+
+    [ret] = returns_of(db)
+    [refund] = ret.refunds
+    # The sweater was never refunded anywhere: it is paid; the socks' old refund cannot hold it forever.
+    assert (refund.status, refund.last_error) == ("succeeded", None)
+    assert stripe.money_moved == 8490
+
+
+def test_money_that_stays_unexplained_fails_the_refund_after_its_attempts_naming_the_amount(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]  # Shopify lists no refund for it
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    return_id = open_one_sweater(client, shop[1])
+    approve_and_receive(client, shop[1], return_id)
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert refund.status == "pending" and "19.90 EUR" in refund.last_error
+    db.execute(update(Refund).values(attempts=10))
+    db.commit()
+    let_the_sweeper_retry(db)
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert refund.status == "failed" and refund.last_error.endswith("refund it in the shop's admin. Nothing was sent.")
+    assert stripe.posts == []
