@@ -21,6 +21,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import case, update
+from sqlalchemy.exc import IntegrityError
 
 from adapters.errors import ProviderRejected, ProviderUnavailable
 from adapters.payments import PaymentRef, ProviderRefund, RefundLine, RefundRequest
@@ -43,8 +44,9 @@ __all__ = ["push_refund", "LEASE_SECONDS"]
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 180  # longer than any provider call can take
-# Attempts a refund waits for refunded money the platform shows but no shop refund explains (about 8 h).
-MAX_UNEXPLAINED = 10
+# How long after it was started a refund waits for the order's refunds to be read and to explain the
+# refunded money the platform shows, before it fails with nothing sent.
+UNEXPLAINED_LIMIT = timedelta(hours=12)
 R = RefundStatus
 
 
@@ -185,7 +187,7 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
         raise _Stop(f"the return was {ret.status} before the refund was sent", only_from=R.PENDING)
     _read(read_payments, jc, shop, ret.order)  # captures and order edits change them
     jc.session.commit()
-    _explain_refunded_money(jc, shop, refund, fence)
+    _reconcile(jc, shop, refund)
     lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
     jc.session.expire_all()
     plan, payment = _plan(jc, shop, refund)
@@ -196,30 +198,44 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
     return route, payment
 
 
-def _explain_refunded_money(jc: JobContext, shop: Shop, refund: Refund, fence: int) -> None:
-    """Hold the refund while the platform shows money refunded that no shop refund Palautus knows explains.
+def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
+    """Bring the order's shop refunds up to date with the platform before planning; hold while they can't be.
 
-    That is an admin refund whose webhook is still on its way, or one whose webhook
-    came while its transaction was pending, came before Palautus knew the order, or
-    was lost: the order's refunds are then read from the platform itself. Money that
-    stays unexplained holds the refund; after MAX_UNEXPLAINED attempts it fails,
-    naming the amount, rather than wait for ever (nothing was sent).
+    Read every time, not only when money looks unexplained: an admin refund whose
+    webhook is still on its way may have moved no money through the platform (paid
+    back at the provider, to store credit) or have its money still pending, and only
+    its lines say which items it settled. Refunded money the platform shows that the
+    shop refunds still don't explain holds the refund too; after UNEXPLAINED_LIMIT
+    it fails, naming the amount, with nothing sent.
     """
     order = refund.ret.order
-    if not ledger.unseen_refunds(order):
-        return
-    for data in _read(lambda: jc.platform(shop).order_refunds(order.platform_order_id)):
-        orders.record_shop_refund(jc.session, shop.id, data)
-    jc.session.commit()
+    try:
+        for data in jc.platform(shop).order_refunds(order.platform_order_id):
+            _record_shop_refund(jc, shop, data)
+    except (ProviderRejected, MissingCredentials) as e:
+        jc.session.rollback()
+        _wait_or_stop(refund, f"the order's refunds cannot be read from the shop ({e})")
     jc.session.expire(order, ["shop_refunds"])
     unseen = ledger.unseen_refunds(order)
-    if not unseen:
-        return
-    reason = (f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's payments "
-              "that no refund Palautus knows of explains")  # fmt: skip
-    if fence >= MAX_UNEXPLAINED:
+    if unseen:
+        _wait_or_stop(refund, f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's "
+                              "payments that no refund Palautus knows of explains")  # fmt: skip
+
+
+def _record_shop_refund(jc: JobContext, shop: Shop, data) -> None:
+    try:
+        orders.record_shop_refund(jc.session, shop.id, data)
+        jc.session.commit()
+    except IntegrityError:  # its webhook's job wrote it a moment ago: update that row instead
+        jc.session.rollback()
+        orders.record_shop_refund(jc.session, shop.id, data)
+        jc.session.commit()
+
+
+def _wait_or_stop(refund: Refund, reason: str) -> None:
+    if utcnow() - refund.created_at > UNEXPLAINED_LIMIT:
         raise _Stop(f"{reason}; refund it in the shop's admin. Nothing was sent.", only_from=R.PENDING)
-    raise _Held(f"{reason} yet; the refund waits for it")
+    raise _Held(f"{reason}; the refund waits")
 
 
 def _plan(jc: JobContext, shop: Shop, refund: Refund):

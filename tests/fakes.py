@@ -154,6 +154,7 @@ class FakeShopify:
         self.locations: dict[str, str] = {}  # line item id -> Location gid it was fulfilled from
         self.restocked: dict[str, int] = {}  # line item id -> units the shop's own return processing restocked
         self.refunds: dict[str, str] = {}  # idempotency key -> refund gid
+        self.recorded: dict[str, tuple[str, dict]] = {}  # idempotency key -> (refund gid, the input it recorded)
         self.faults: list[int] = []  # HTTP statuses the next calls (of any operation) answer instead
         self.faults_for: dict[str, list[int]] = {}  # the same, for one operation only
         self.before: dict[str, object] = {}  # operation -> a callable run as the call arrives (an interleaving)
@@ -182,8 +183,23 @@ class FakeShopify:
         rest = self.orders.get(v["id"])
         return {"order": graphql_order(rest) if rest else None}
 
+    def _all_refund_nodes(self) -> list[dict]:
+        """The refunds Shopify lists for the order: the shop's own, and ours as refundCreate recorded them."""
+        ours = [refund_node(int(gid.rsplit("/", 1)[1]), {line["lineItemId"].rsplit("/", 1)[1]: line["quantity"]
+                                                         for line in given["refundLineItems"]},
+                            {}, "2026-12-01T10:00:00Z", note=given["note"])
+                for gid, given in self.recorded.values()]  # fmt: skip
+        return self.refund_nodes + ours
+
     def _OrderRefunds(self, v):
-        return {"order": {"id": v["id"], "presentmentCurrencyCode": "EUR", "refunds": self.refund_nodes}}
+        transactions = [{"id": t["id"], "kind": t["kind"], "parentTransaction": t.get("parentTransaction")}
+                        for t in self.transactions]  # fmt: skip
+        refunds = [{"id": node["id"]} for node in self._all_refund_nodes()]
+        return {"order": {"id": v["id"], "presentmentCurrencyCode": "EUR", "refunds": refunds, "transactions": transactions}}
+
+    def _RefundsById(self, v):
+        nodes = {node["id"]: node for node in self._all_refund_nodes()}
+        return {"nodes": [{**nodes[i], "__typename": "Refund"} if i in nodes else None for i in v["ids"]]}
 
     def _FulfillmentLocations(self, v):
         fulfillments = [{
@@ -209,6 +225,7 @@ class FakeShopify:
     def _RefundCreate(self, v):
         key = v["idempotencyKey"]
         self.refunds.setdefault(key, f"gid://shopify/Refund/{next(self._ids)}")
+        self.recorded.setdefault(key, (self.refunds[key], v["input"]))
         return {"refundCreate": {"refund": {"id": self.refunds[key]}, "userErrors": []}}
 
     def _TagsAdd(self, v):
@@ -337,10 +354,10 @@ FAKE_ROUTES = {"stripe": FakeStripe}
 
 
 def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], created_at: str,
-                return_id: int | None = None, status: str = "SUCCESS") -> dict:  # fmt: skip
-    """A Refund as the Admin API's ORDER_REFUNDS lists it: units per line id, amounts per parent transaction."""
+                return_id: int | None = None, status: str = "SUCCESS", note: str | None = None) -> dict:  # fmt: skip
+    """A Refund as the Admin API's REFUNDS_BY_ID answers it: units per line id, amounts per parent transaction."""
     return {
-        "id": f"gid://shopify/Refund/{refund_id}", "createdAt": created_at, "note": None,
+        "id": f"gid://shopify/Refund/{refund_id}", "createdAt": created_at, "note": note,
         "return": {"id": f"gid://shopify/Return/{return_id}"} if return_id else None,
         "refundLineItems": {"pageInfo": {"hasNextPage": False}, "nodes": [
             {"quantity": n, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}} for line, n in lines.items()]},

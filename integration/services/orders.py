@@ -80,7 +80,13 @@ def record_payments(session: Session, order: Order, payments: list[PaymentData])
 
 
 def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> ShopRefund:
-    """Record a refund the shop made; link it to ours when it is our own sync echoed back."""
+    """Record a refund the shop made; link it to ours when it is our own sync echoed back.
+
+    The same refund arrives from its webhook and from the Admin API, in either order,
+    and one source may know less (a transaction still pending, shipping the webhook
+    does not show): what it took from each payment and whether it gave shipping back
+    only ever grow, so no later record can make it count for less.
+    """
     order = order_by_platform_id(session, shop_id, data.platform_order_id)
     if order is None:
         raise OrderNotKnown(f"order {data.platform_order_id} is not known yet")
@@ -90,13 +96,17 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     if row is None:
         row = ShopRefund(order_id=order.id, platform_refund_id=data.platform_refund_id)
         session.add(row)
-    row.amount, row.currency, row.note, row.created_at = data.amount, data.currency, data.note, data.created_at
+    row.amount = max(row.amount or 0, data.amount)
+    row.currency, row.note, row.created_at = data.currency, data.note, data.created_at
     # Units only: money is counted from the refund's transactions, which say what went back to whom.
     row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
-    row.parent_transaction_ids = list(data.parent_transaction_ids)
-    row.refunded_by_parent = dict(data.refunded_by_parent)
-    row.platform_return_id = data.platform_return_id
-    row.shipping_refunded = data.shipping_refunded
+    row.parent_transaction_ids = list(dict.fromkeys([*(row.parent_transaction_ids or []), *data.parent_transaction_ids]))
+    taken = dict(row.refunded_by_parent or {})
+    for parent, amount in data.refunded_by_parent:
+        taken[parent] = max(taken.get(parent, 0), amount)
+    row.refunded_by_parent = taken
+    row.platform_return_id = data.platform_return_id or row.platform_return_id
+    row.shipping_refunded = bool(row.shipping_refunded) or data.shipping_refunded
     row.refund_id = row.refund_id or _our_refund_id(session, order, data)
     session.flush()
     return row

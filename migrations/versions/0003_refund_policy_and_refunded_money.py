@@ -4,6 +4,8 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 
+A development database may have `refunds.policy` and `payments.refunded` already:
+an earlier draft of 0002 added them. Each column is added only where it is missing.
 """
 from typing import Sequence, Union
 
@@ -15,20 +17,30 @@ down_revision: Union[str, Sequence[str], None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
+COLUMNS = {
+    'refunds': [sa.Column('policy', sa.JSON(), nullable=False, server_default='{}')],
+    'payments': [sa.Column('refunded', sa.BigInteger(), nullable=False, server_default='0')],
+    'shop_refunds': [sa.Column('refunded_by_parent', sa.JSON(), nullable=False, server_default='{}')],
+}
+
+
+def _has(table: str) -> set[str]:
+    return {column['name'] for column in sa.inspect(op.get_bind()).get_columns(table)}
+
 
 def upgrade() -> None:
-    with op.batch_alter_table('refunds') as batch:
-        batch.add_column(sa.Column('policy', sa.JSON(), nullable=False, server_default='{}'))
-    with op.batch_alter_table('payments') as batch:
-        batch.add_column(sa.Column('refunded', sa.BigInteger(), nullable=False, server_default='0'))
-    with op.batch_alter_table('shop_refunds') as batch:
-        batch.add_column(sa.Column('refunded_by_parent', sa.JSON(), nullable=False, server_default='{}'))
+    for table, columns in COLUMNS.items():
+        missing = [column for column in columns if column.name not in _has(table)]
+        if missing:
+            with op.batch_alter_table(table) as batch:
+                for column in missing:
+                    batch.add_column(column)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('shop_refunds') as batch:
-        batch.drop_column('refunded_by_parent')
-    with op.batch_alter_table('payments') as batch:
-        batch.drop_column('refunded')
-    with op.batch_alter_table('refunds') as batch:
-        batch.drop_column('policy')
+    for table, columns in COLUMNS.items():
+        present = [column.name for column in columns if column.name in _has(table)]
+        if present:
+            with op.batch_alter_table(table) as batch:
+                for name in present:
+                    batch.drop_column(name)

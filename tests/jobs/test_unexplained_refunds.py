@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from integration.models import Refund, Return, utcnow
 from jobs.sweep import sweep
@@ -63,8 +63,10 @@ def capture(number: int, amount: str) -> dict:
 
 
 def let_the_sweeper_retry(db) -> int:
-    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None,
-                                     enqueued_at=None, claimed_until=None))  # fmt: skip
+    """Time passes: pauses and claims run out, and every refund is at least an hour old."""
+    hour_ago = utcnow() - timedelta(hours=1)
+    db.execute(update(Refund).values(created_at=case((Refund.created_at > hour_ago, hour_ago), else_=Refund.created_at),
+                                     next_attempt_at=None, enqueued_at=None, claimed_until=None))  # fmt: skip
     db.commit()
     return sweep()["refunds"]
 
@@ -156,7 +158,7 @@ def test_a_refund_the_shop_made_before_palautus_knew_the_order_does_not_hold_the
     assert stripe.money_moved == 8490
 
 
-def test_money_that_stays_unexplained_fails_the_refund_after_its_attempts_naming_the_amount(
+def test_money_that_stays_unexplained_fails_the_refund_twelve_hours_after_it_started_naming_the_amount(
     client, shop, post_webhook, work, shopify, stripe, db
 ):
     shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]  # Shopify lists no refund for it
@@ -167,10 +169,30 @@ def test_money_that_stays_unexplained_fails_the_refund_after_its_attempts_naming
     work()
     [refund] = returns_of(db)[0].refunds
     assert refund.status == "pending" and "19.90 EUR" in refund.last_error
-    db.execute(update(Refund).values(attempts=10))
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=13)))
     db.commit()
     let_the_sweeper_retry(db)
     work()
     [refund] = returns_of(db)[0].refunds
     assert refund.status == "failed" and refund.last_error.endswith("refund it in the shop's admin. Nothing was sent.")
     assert stripe.posts == []
+
+
+def test_an_order_whose_refunds_cannot_all_be_read_holds_its_refund_and_then_fails_it_with_the_reason(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    shopify.faults_for["OrderRefunds"] = [403] * 10  # the app may not read the order's refunds
+    return_id = open_one_sweater(client, shop[1])
+    approve_and_receive(client, shop[1], return_id)
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert refund.status == "pending" and "cannot be read" in refund.last_error
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=13)))
+    db.commit()
+    let_the_sweeper_retry(db)
+    work()
+    [refund] = returns_of(db)[0].refunds
+    assert refund.status == "failed" and "cannot be read" in refund.last_error and stripe.posts == []

@@ -95,7 +95,8 @@ HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 40
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
-MAX_REFUNDS_READ = 10  # ORDER_REFUNDS reads refunds(first: 10): ten back may mean more
+MAX_REFUNDS_READ = 250  # ORDER_REFUNDS lists refunds(first: 250): that many back may mean more
+REFUNDS_PER_CALL = 10  # REFUNDS_BY_ID ids per call: about 750 of Shopify's 1,000 cost points
 MAX_LINE_PAGES = 20  # 50 lines a page: an order of 1,000 lines is as far as we follow
 # Namespace for the refundCreate idempotency keys; fixed forever, or retries stop deduplicating.
 REFUND_KEY_NAMESPACE = uuid.UUID("5d0c5c8e-2f4a-4a43-9a4e-6a1f3c2b7d10")
@@ -153,19 +154,25 @@ class ShopifyAdmin:
                                 if t["kind"] in PAYMENT_KINDS and t["status"] == "SUCCESS")]
 
     def order_refunds(self, order_gid: str) -> list[ShopRefundData]:
-        """Every refund the order has, as Shopify has it now; ProviderRejected when there are more than one read holds."""
+        """Every refund the order has, as Shopify has it now, as the records its refunds/create webhooks give."""
         data, request_id = self._call(gql.ORDER_REFUNDS, {"id": order_gid})
         order = data["order"]
         if order is None:
             raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
-        refunds = order["refunds"] or []
-        cut = len(refunds) >= MAX_REFUNDS_READ or any(
-            r["refundLineItems"]["pageInfo"]["hasNextPage"] or r["transactions"]["pageInfo"]["hasNextPage"] for r in refunds
-        )  # fmt: skip
-        if cut:
-            raise ProviderRejected("the order has more refunds than Palautus reads at once", provider=PROVIDER,
-                                   code="too_many_refunds", request_id=request_id)  # fmt: skip
-        return [_shop_refund(order, refund) for refund in refunds]
+        ids = [refund["id"] for refund in order["refunds"] or []]
+        if len(ids) >= MAX_REFUNDS_READ:
+            raise _too_many(request_id)
+        captures = _captures_of_authorizations(order["transactions"])
+        found = []
+        for start in range(0, len(ids), REFUNDS_PER_CALL):
+            data, request_id = self._call(gql.REFUNDS_BY_ID, {"ids": ids[start:start + REFUNDS_PER_CALL]})
+            for refund in data["nodes"]:
+                if refund is None:  # gone since it was listed
+                    continue
+                if refund["refundLineItems"]["pageInfo"]["hasNextPage"] or refund["transactions"]["pageInfo"]["hasNextPage"]:
+                    raise _too_many(request_id)
+                found.append(_shop_refund(order, refund, captures))
+        return found
 
     def fetch_order(self, order_gid: str) -> OrderSnapshot:
         """The order as it is now, every page of its lines: for an order no webhook told us about."""
@@ -335,10 +342,25 @@ def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
     )
 
 
-def _shop_refund(order: dict, refund: dict) -> ShopRefundData:
-    """A Refund of ORDER_REFUNDS as the same record a refunds/create webhook gives."""
+def _too_many(request_id) -> ProviderRejected:
+    return ProviderRejected("the order has more refunds, or a refund more lines, than Palautus reads", provider=PROVIDER,
+                            code="too_many_refunds", request_id=request_id)  # fmt: skip
+
+
+def _captures_of_authorizations(transactions: list) -> dict[str, str]:
+    """Authorization id -> the (first) capture of it: a refund Shopify parents to an authorization came from it."""
+    captures: dict[str, str] = {}
+    for t in transactions:
+        parent = (t.get("parentTransaction") or {}).get("id")
+        if t["kind"] == "CAPTURE" and parent:
+            captures.setdefault(_numeric_id(parent), _numeric_id(t["id"]))
+    return captures
+
+
+def _shop_refund(order: dict, refund: dict, captures: dict[str, str]) -> ShopRefundData:
+    """A Refund of REFUNDS_BY_ID as the same record a refunds/create webhook gives."""
     paid = [t for t in refund["transactions"]["nodes"] if t["kind"] == "REFUND" and t["status"] == "SUCCESS"]
-    amounts = [(_numeric_id(t["parentTransaction"]["id"]) if t.get("parentTransaction") else None,
+    amounts = [(_paid_from(t, captures),
                 to_minor(t["amountSet"]["presentmentMoney"]["amount"], t["amountSet"]["presentmentMoney"]["currencyCode"]))
                for t in paid]  # fmt: skip
     by_parent: dict[str, int] = {}
@@ -357,15 +379,23 @@ def _shop_refund(order: dict, refund: dict) -> ShopRefundData:
     )  # fmt: skip
 
 
+def _paid_from(transaction: dict, captures: dict[str, str]) -> str | None:
+    """The payment a REFUND transaction took money from: its parent, or the capture of an authorization parent."""
+    parent = (transaction.get("parentTransaction") or {}).get("id")
+    if not parent:
+        return None
+    parent = _numeric_id(parent)
+    return captures.get(parent, parent)
+
+
 def _refunded_by_parent(transactions: list) -> dict[str, int]:
-    """Money refunded per payment: the successful REFUND transactions, by the transaction they refund."""
-    refunded: dict[str, int] = {}
+    """Money refunded per payment: the successful REFUND transactions, by the sale or capture they refund."""
+    captures, refunded = _captures_of_authorizations(transactions), {}
     for t in transactions:
-        parent = (t.get("parentTransaction") or {}).get("id")
+        parent = _paid_from(t, captures)
         if t["kind"] == "REFUND" and t["status"] == "SUCCESS" and parent:
             money = t["amountSet"]["presentmentMoney"]
-            key = _numeric_id(parent)
-            refunded[key] = refunded.get(key, 0) + to_minor(money["amount"], money["currencyCode"])
+            refunded[parent] = refunded.get(parent, 0) + to_minor(money["amount"], money["currencyCode"])
     return refunded
 
 

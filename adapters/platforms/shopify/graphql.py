@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "ORDER_TRANSACTIONS",
     "ORDER_REFUNDS",
+    "REFUNDS_BY_ID",
     "REFUND_CREATE",
     "RETURN_APPROVE_REQUEST",
     "RETURN_DECLINE_REQUEST",
@@ -48,15 +49,25 @@ query OrderTransactions($id: ID!) {
 }
 """
 
-# Read only when the order's transactions show refunded money no refunds/create webhook explained
-# (a refund pending when its webhook came, one made before Palautus knew the order, a lost webhook).
-# Sized to stay under Shopify's 1,000-point query cost (10 refunds x about 75 points).
+# The order's refunds, read before every refund is planned: a refund made in the admin a moment
+# ago (its webhook still on its way), one whose webhook came while its money was pending, or one made
+# before Palautus knew the order. First the ids (and the transactions, to map a refund whose parent is
+# an authorization to its capture), then REFUNDS_BY_ID, ten at a time, under Shopify's query cost.
 ORDER_REFUNDS = """
 query OrderRefunds($id: ID!) {
   order(id: $id) {
     id
     presentmentCurrencyCode
-    refunds(first: 10) {
+    refunds(first: 250) { id }
+    transactions { id kind parentTransaction { id } }
+  }
+}
+"""
+
+REFUNDS_BY_ID = """
+query RefundsById($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on Refund {
       id
       createdAt
       note

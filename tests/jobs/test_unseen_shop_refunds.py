@@ -1,0 +1,172 @@
+"""Shop refunds that show no money on the payments are still seen before our refund is paid.
+
+The refund job reads the order's refunds from Shopify before every plan, not only
+when refunded money looks unexplained: a refund made in the admin a moment ago whose
+webhook is still on its way may have its transaction still pending (a Klarna part
+refunded later), may have moved no money through Shopify (paid back in the Stripe
+dashboard or to store credit, items refunded in the admin), or may name the
+authorization as its transaction's parent. Its lines still say which items it
+settled, and the same sweater is never paid twice. Found by the third audit.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from integration.models import Refund, Return, utcnow
+from jobs.sweep import sweep
+from tests.conftest import auth, payload
+from tests.fakes import refund_node, stripe_sale
+from tests.jobs.helpers import ORDER, approve_and_receive
+
+SWEATER, SOCKS = "12695210000533", "12695210033301"
+PI = "pi_3PalautusTest0001"
+ADMIN_REFUND = 1040236167500
+
+
+# --- the same helpers as tests/jobs/test_unexplained_refunds.py, kept here so that file may change ---------
+
+
+def returns_of(db) -> list[Return]:
+    db.expire_all()
+    return db.scalars(select(Return).order_by(Return.id)).all()
+
+
+def open_one_sweater(client, key) -> int:
+    body = {"order_id": "5196695273621", "items": [{"line_id": SWEATER, "quantity": 1, "reason": "size_too_small"}]}
+    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
+def shop_refund(refund_id: int, line: str, transactions: list[tuple[str, str, int]], created_at: str) -> dict:
+    """A refunds/create body: one unit of `line`, with (status, amount, parent id) transactions, naming no return."""
+    body = payload("refunds__create.two_lines.json")
+    body["id"], body["admin_graphql_api_id"] = refund_id, f"gid://shopify/Refund/{refund_id}"
+    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(line)]
+    template = next(t for t in body["transactions"] if t["status"] == "success")
+    body["transactions"] = [
+        {**template, "id": refund_id * 10 + n, "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{refund_id * 10 + n}",
+         "status": status, "amount": amount, "parent_id": parent}
+        for n, (status, amount, parent) in enumerate(transactions)
+    ]  # fmt: skip
+    body["return"] = None
+    body["created_at"] = body["processed_at"] = created_at
+    return body
+
+
+def refund_transaction(number: int, amount: str, parent: int) -> dict:
+    """A successful REFUND as the Admin API lists it among the order's transactions."""
+    return {**stripe_sale(number, amount=amount), "kind": "REFUND",
+            "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}}  # fmt: skip
+
+
+def capture(number: int, amount: str) -> dict:
+    """A CAPTURE of the PaymentIntent; its parent is the AUTHORIZATION 1000."""
+    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
+            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
+                                  "authorizationCode": PI}}  # fmt: skip
+
+
+def let_the_sweeper_retry(db) -> int:
+    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None,
+                                     enqueued_at=None, claimed_until=None))  # fmt: skip
+    db.commit()
+    return sweep()["refunds"]
+
+
+# --- the scenarios ---------------------------------------------------------------------------------------
+
+
+def the_order_arrives(post_webhook, work, shopify, transactions) -> None:
+    shopify.transactions = list(transactions)
+    assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
+    work()
+
+
+def a_return_of_one_sweater_is_received(client, shop) -> int:
+    return_id = open_one_sweater(client, shop[1])
+    approve_and_receive(client, shop[1], return_id)  # our refund of 84.90 is written and queued
+    return return_id
+
+
+def klarna_sale(number: int, amount: str) -> dict:
+    """A Klarna payment Shopify processed (platform-managed: Shopify refunds it, and Klarna refunds settle later)."""
+    return {**stripe_sale(number, amount=amount), "gateway": "klarna", "paymentId": f"klarna-{number}",
+            "authorizationCode": None}  # fmt: skip
+
+
+def test_an_admin_refund_whose_transaction_is_still_pending_and_whose_webhook_is_queued_behind_our_job_is_not_paid_twice(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # The customer paid 100.00 by card (Stripe, through a headless checkout) and 89.70 with Klarna.
+    paid = [stripe_sale(1001, "100.00"), klarna_sale(1002, "89.70")]
+    the_order_arrives(post_webhook, work, shopify, paid)
+    a_return_of_one_sweater_is_received(client, shop)
+    # Meanwhile the merchant refunds that sweater in the admin, back to Klarna: the REFUND transaction
+    # is pending (Klarna settles it later) and its refunds/create webhook is queued behind our job.
+    now = datetime.now(timezone.utc).isoformat()
+    shopify.transactions = paid + [{**refund_transaction(1099, "84.90", 1002), "gateway": "klarna", "status": "PENDING"}]
+    shopify.refund_nodes = [refund_node(ADMIN_REFUND, {SWEATER: 1}, {1002: "84.90"}, now, status="PENDING")]
+    body = shop_refund(ADMIN_REFUND, SWEATER, [("pending", "84.90", 1002)], now)
+    assert post_webhook("refunds/create", body, webhook_id="refund-1").status_code == 200
+    work()  # in order: our refund job first, then the admin refund's delivery
+
+    [refund] = returns_of(db)[0].refunds
+    # Shopify already had a refund of this sweater (to Klarna): paying it at Stripe too pays it twice.
+    assert stripe.posts == [], (refund.status, refund.amount, refund.last_error)
+
+
+def test_an_admin_refund_that_moved_no_money_through_shopify_and_whose_webhook_is_queued_behind_our_job_is_not_paid_twice(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    the_order_arrives(post_webhook, work, shopify, [stripe_sale()])
+    a_return_of_one_sweater_is_received(client, shop)
+    # The merchant paid the customer back for the sweater in Stripe's dashboard (or to store credit)
+    # and refunded the item in Shopify's admin with no transaction. Its webhook is queued behind our job.
+    now = datetime.now(timezone.utc).isoformat()
+    shopify.refund_nodes = [refund_node(ADMIN_REFUND, {SWEATER: 1}, {}, now)]
+    body = shop_refund(ADMIN_REFUND, SWEATER, [], now)
+    assert post_webhook("refunds/create", body, webhook_id="refund-1").status_code == 200
+    work()
+
+    [refund] = returns_of(db)[0].refunds
+    assert stripe.posts == [], (refund.status, refund.amount, refund.last_error)
+
+
+def test_an_admin_refund_that_moved_no_money_through_shopify_and_whose_webhook_was_lost_is_not_paid_twice(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    # Both sweaters were paid back outside Shopify's transactions (Stripe dashboard, store credit) and
+    # refunded in the admin; that refunds/create never reached Palautus (app down past Shopify's retries).
+    the_order_arrives(post_webhook, work, shopify, [stripe_sale()])
+    shopify.refund_nodes = [refund_node(ADMIN_REFUND, {SWEATER: 2}, {}, "2026-03-20T08:12:03Z")]
+    a_return_of_one_sweater_is_received(client, shop)  # the customer sends one of them back
+    work()
+    for _ in range(3):
+        let_the_sweeper_retry(db)
+        work()
+
+    [refund] = returns_of(db)[0].refunds
+    # Shopify lists both sweaters as refunded: nothing is owed for this one.
+    assert stripe.posts == [], (refund.status, refund.amount, refund.last_error)
+
+
+def test_an_admin_refund_whose_transaction_names_the_authorization_as_parent_holds_our_refund_until_its_webhook_arrives(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    authorization = {**stripe_sale(1000), "kind": "AUTHORIZATION"}  # capture() names 1000 as its parent
+    the_order_arrives(post_webhook, work, shopify, [authorization, capture(1001, "189.70")])
+    a_return_of_one_sweater_is_received(client, shop)
+    # The merchant refunds that sweater in the admin; Shopify's REFUND transaction points at the
+    # authorization (1000), not at the capture (1001). Its webhook is queued behind our job.
+    now = datetime.now(timezone.utc).isoformat()
+    shopify.transactions = [authorization, capture(1001, "189.70"), refund_transaction(1099, "84.90", 1000)]
+    shopify.refund_nodes = [refund_node(ADMIN_REFUND, {SWEATER: 1}, {1000: "84.90"}, now)]
+    body = shop_refund(ADMIN_REFUND, SWEATER, [("success", "84.90", 1000)], now)
+    assert post_webhook("refunds/create", body, webhook_id="refund-1").status_code == 200
+    work()
+
+    [refund] = returns_of(db)[0].refunds
+    assert stripe.posts == [], (refund.status, refund.amount, refund.last_error)
