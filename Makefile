@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg migrate bench clean
+.PHONY: run test test-pg deps migrate bench clean
 
 $(STAMP): requirements.txt tests/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r tests/requirements.txt
 	touch $(STAMP)
+
+## deps: create the virtualenv and install the requirements (what run and test do first)
+deps: $(STAMP)
 
 ## run: migrate and start web, worker and clock (SQLite + embedded Redis unless DATABASE_URL/REDIS_URL are set)
 run: $(STAMP)

@@ -143,6 +143,20 @@ class FakeStripe:
         return sum(r["amount"] for r in self.refunds.values() if r["status"] != "failed")
 
 
+_CHECKED: dict[tuple[int, str], str] = {}  # (schema, document) -> operation name, validated once per test session
+
+
+def _checked_operation(schema, query: str) -> str:
+    """The document's operation name, once the document validates against the Admin schema."""
+    key = (id(schema), query)
+    if key not in _CHECKED:
+        document = parse(query)
+        errors = validate(schema, document)
+        assert errors == [], f"document does not validate against the Admin schema: {errors}"
+        _CHECKED[key] = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode)).name.value
+    return _CHECKED[key]
+
+
 class FakeShopify:
     def __init__(self, http, schema, shop: str, version: str = "2026-10"):
         self.schema = schema
@@ -166,10 +180,7 @@ class FakeShopify:
 
     def _graphql(self, request):
         body = json.loads(request.body)
-        document = parse(body["query"])
-        errors = validate(self.schema, document)
-        assert errors == [], f"document does not validate against the Admin schema: {errors}"
-        op = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode)).name.value
+        op = _checked_operation(self.schema, body["query"])
         self.calls.append((op, body.get("variables") or {}))
         if op in self.before:
             self.before.pop(op)()
