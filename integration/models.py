@@ -277,6 +277,8 @@ class Refund(Base):
     # The return policy in force when the refund was started: the job plans again with it, not with
     # one changed since (a fee added later never shortens a refund already promised).
     policy: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Since when it waits for the shop's payments and refunds to be read and explained (None: not waiting).
+    waiting_since: Mapped[datetime | None]
     lines: Mapped[list] = mapped_column(JSON, default=list)
     provider: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import case, update
+from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.errors import ProviderRejected, ProviderUnavailable
@@ -44,18 +44,21 @@ __all__ = ["push_refund", "LEASE_SECONDS"]
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 180  # longer than any provider call can take
-# How long after it was started a refund waits for the order's refunds to be read and to explain the
+# How long a pending refund waits for the order's payments and refunds to be read, and to explain the
 # refunded money the platform shows, before it fails with nothing sent.
 UNEXPLAINED_LIMIT = timedelta(hours=12)
 R = RefundStatus
 
 
 class _Held(Exception):
-    """The refund stays as it is (the provider may hold it, or we could not look): tried again after a pause."""
+    """The refund stays as it is (the provider may hold it, or we could not look): tried again after a pause.
 
-    def __init__(self, error: Exception | str, lookup: bool = False):
+    `waiting`: it waits for the shop's side to be read or explained; the wait is timed (UNEXPLAINED_LIMIT).
+    """
+
+    def __init__(self, error: Exception | str, lookup: bool = False, waiting: bool = False):
         super().__init__(str(error))
-        self.lookup = lookup
+        self.lookup, self.waiting = lookup, waiting
 
 
 class _Stop(Exception):
@@ -86,7 +89,7 @@ def push_refund(refund_id: int) -> None:
             respect_retry_after(e)
             raise
         except _Held as e:
-            _keep(jc, refund, fence, e, lookup=e.lookup)
+            _keep(jc, refund, fence, e, lookup=e.lookup, waiting=e.waiting)
             logger.error("refund held: %s", e, extra=ids)
         except _Stop as e:
             jc.session.rollback()
@@ -94,12 +97,13 @@ def push_refund(refund_id: int) -> None:
             logger.error("refund failed: %s", e, extra=ids)
 
 
-def _keep(jc: JobContext, refund: Refund, fence: int, error: Exception, lookup: bool) -> None:
+def _keep(jc: JobContext, refund: Refund, fence: int, error: Exception, lookup: bool, waiting: bool = False) -> None:
     """Leave the refund where it is, with the error shown; the sweeper picks it up after a growing pause."""
     jc.session.rollback()
     lookup_now = case((Refund.status == R.SUBMITTED.value, True), else_=Refund.needs_lookup) if lookup else Refund.needs_lookup
+    since = func.coalesce(Refund.waiting_since, utcnow()) if waiting else Refund.waiting_since
     book.update_held(jc.session, refund, fence, last_error=str(error)[:2000], needs_lookup=lookup_now,
-                     claimed_until=None, next_attempt_at=utcnow() + _pause(fence))  # fmt: skip
+                     claimed_until=None, next_attempt_at=utcnow() + _pause(fence), waiting_since=since)  # fmt: skip
 
 
 def _pause(attempts: int) -> timedelta:
@@ -185,8 +189,12 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
     ret = refund.ret
     if ret.status == ReturnStatus.CANCELLED.value:
         raise _Stop(f"the return was {ret.status} before the refund was sent", only_from=R.PENDING)
-    _read(read_payments, jc, shop, ret.order)  # captures and order edits change them
-    jc.session.commit()
+    try:
+        read_payments(jc, shop, ret.order)  # captures and order edits change them
+        jc.session.commit()
+    except (ProviderRejected, MissingCredentials) as e:
+        jc.session.rollback()
+        _wait_or_stop(refund, f"the order's payments cannot be read from the shop ({e})")
     _reconcile(jc, shop, refund)
     lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
     jc.session.expire_all()
@@ -233,9 +241,11 @@ def _record_shop_refund(jc: JobContext, shop: Shop, data) -> None:
 
 
 def _wait_or_stop(refund: Refund, reason: str) -> None:
-    if utcnow() - refund.created_at > UNEXPLAINED_LIMIT:
+    """Hold the pending refund while the shop's side can't be read or explained; after UNEXPLAINED_LIMIT of
+    waiting (counted from its first such hold, not from when it was started) fail it, nothing sent."""
+    if refund.waiting_since is not None and utcnow() - refund.waiting_since > UNEXPLAINED_LIMIT:
         raise _Stop(f"{reason}; refund it in the shop's admin. Nothing was sent.", only_from=R.PENDING)
-    raise _Held(f"{reason}; the refund waits")
+    raise _Held(f"{reason}; the refund waits", waiting=True)
 
 
 def _plan(jc: JobContext, shop: Shop, refund: Refund):
@@ -251,6 +261,11 @@ def _plan(jc: JobContext, shop: Shop, refund: Refund):
                     only_from=R.PENDING)  # fmt: skip
     if payment is None:
         raise _Stop(_no_payment_reason(ret.order), only_from=R.PENDING)
+    unattributed = ledger.money_without_items(ret)
+    if unattributed:
+        raise _Stop(f"the shop refunded {Money(unattributed, ret.order.currency)} by amount, naming no items, after the "
+                    "customer asked: it may be this return's money, so Palautus sends nothing; refund what is still "
+                    "owed in the shop's admin", only_from=R.PENDING)  # fmt: skip
     if plan.capped:
         raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, jc.ctx.providers, refund), only_from=R.PENDING)
     problem = _unsendable(payment, refund)
@@ -292,6 +307,7 @@ def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) 
     result = jc.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == R.PENDING.value, book.held_by(fence))
         .values(payment_id=payment.id, provider=payment.provider, amount=plan.amount, tax=plan.tax, vat=plan.vat,
+                waiting_since=None,
                 fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
         .execution_options(synchronize_session=False)
     )  # fmt: skip

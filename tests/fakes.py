@@ -203,8 +203,8 @@ class FakeShopify:
         return self.refund_nodes + ours
 
     def _OrderRefunds(self, v):
-        transactions = [{"id": t["id"], "kind": t["kind"], "parentTransaction": t.get("parentTransaction")}
-                        for t in self.transactions]  # fmt: skip
+        transactions = [{"id": t["id"], "kind": t["kind"], "status": t["status"],
+                         "parentTransaction": t.get("parentTransaction")} for t in self.transactions]  # fmt: skip
         refunds = [{"id": node["id"]} for node in self._all_refund_nodes()]
         return {"order": {"id": v["id"], "presentmentCurrencyCode": "EUR", "refunds": refunds, "transactions": transactions}}
 

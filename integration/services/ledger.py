@@ -18,7 +18,8 @@ from integration.refunds import LIVE, LineToRefund, RefundPlan, RefundStatus, Sh
 from integration.returns import ReturnStatus
 
 __all__ = [
-    "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds", "lines_to_refund", "refundable", "choose_payment",
+    "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds",
+    "money_without_items", "lines_to_refund", "refundable", "choose_payment",
     "refund_step", "plan_for", "unpaid_reason",
 ]  # fmt: skip
 
@@ -159,6 +160,19 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
         ))  # fmt: skip
         refunded[line.id] += quantity  # two items on one line share its units, in order
     return lines
+
+
+def money_without_items(ret: Return) -> int:
+    """Money the shop refunded by amount alone (no items, no shipping) since the customer asked for this return.
+
+    Nothing says which items it paid for: it may be this return's money. Counting it
+    against no return could pay the customer twice, so planning stops on it.
+    """
+    return sum(
+        r.amount for r in _external(ret.order)
+        if not r.lines and not r.shipping_refunded and r.amount > 0 and r.created_at >= ret.requested_at
+        and r.platform_return_id in (None, ret.platform_return_id)
+    )  # fmt: skip
 
 
 def same_payment(payment: Payment) -> list[Payment]:

@@ -18,7 +18,8 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 COLUMNS = {
-    'refunds': [sa.Column('policy', sa.JSON(), nullable=False, server_default='{}')],
+    'refunds': [sa.Column('policy', sa.JSON(), nullable=False, server_default='{}'),
+                sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True)],
     'payments': [sa.Column('refunded', sa.BigInteger(), nullable=False, server_default='0')],
     'shop_refunds': [sa.Column('refunded_by_parent', sa.JSON(), nullable=False, server_default='{}')],
 }

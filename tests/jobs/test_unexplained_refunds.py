@@ -158,7 +158,7 @@ def test_a_refund_the_shop_made_before_palautus_knew_the_order_does_not_hold_the
     assert stripe.money_moved == 8490
 
 
-def test_money_that_stays_unexplained_fails_the_refund_twelve_hours_after_it_started_naming_the_amount(
+def test_money_that_stays_unexplained_fails_the_refund_after_twelve_hours_of_waiting_naming_the_amount(
     client, shop, post_webhook, work, shopify, stripe, db
 ):
     shopify.transactions = [stripe_sale(), refund_transaction(1099, "19.90", 1001)]  # Shopify lists no refund for it
@@ -169,7 +169,7 @@ def test_money_that_stays_unexplained_fails_the_refund_twelve_hours_after_it_sta
     work()
     [refund] = returns_of(db)[0].refunds
     assert refund.status == "pending" and "19.90 EUR" in refund.last_error
-    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=13)))
+    db.execute(update(Refund).values(waiting_since=utcnow() - timedelta(hours=13)))
     db.commit()
     let_the_sweeper_retry(db)
     work()
@@ -190,7 +190,7 @@ def test_an_order_whose_refunds_cannot_all_be_read_holds_its_refund_and_then_fai
     work()
     [refund] = returns_of(db)[0].refunds
     assert refund.status == "pending" and "cannot be read" in refund.last_error
-    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=13)))
+    db.execute(update(Refund).values(waiting_since=utcnow() - timedelta(hours=13)))
     db.commit()
     let_the_sweeper_retry(db)
     work()

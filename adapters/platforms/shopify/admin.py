@@ -69,6 +69,7 @@ from adapters.http import new_session, retry_after, send
 from adapters.platforms.shopify import graphql as gql
 from adapters.platforms.shopify import orders
 from integration.money import Money, to_minor
+from integration.refunds import referenced_key
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
 
 __all__ = ["ShopifyAdmin", "RefundRecord", "refund_idempotency_key", "decline_reason"]
@@ -167,9 +168,12 @@ class ShopifyAdmin:
         for start in range(0, len(ids), REFUNDS_PER_CALL):
             data, request_id = self._call(gql.REFUNDS_BY_ID, {"ids": ids[start:start + REFUNDS_PER_CALL]})
             for refund in data["nodes"]:
-                if refund is None:  # gone since it was listed
-                    continue
-                if refund["refundLineItems"]["pageInfo"]["hasNextPage"] or refund["transactions"]["pageInfo"]["hasNextPage"]:
+                if refund is None:  # refunds are never deleted: one listed but not answered is one we may not read
+                    raise ProviderRejected("a refund of the order cannot be read", provider=PROVIDER,
+                                           code="refund_not_readable", request_id=request_id)  # fmt: skip
+                cut = refund["refundLineItems"]["pageInfo"]["hasNextPage"] or refund["transactions"]["pageInfo"]["hasNextPage"]
+                # Our own records (their note names our refund) need no lines: ours are in our own rows.
+                if cut and not referenced_key(refund["note"]):
                     raise _too_many(request_id)
                 found.append(_shop_refund(order, refund, captures))
         return found
@@ -348,11 +352,11 @@ def _too_many(request_id) -> ProviderRejected:
 
 
 def _captures_of_authorizations(transactions: list) -> dict[str, str]:
-    """Authorization id -> the (first) capture of it: a refund Shopify parents to an authorization came from it."""
+    """Authorization id -> its (first) successful capture: a refund Shopify parents to an authorization came from it."""
     captures: dict[str, str] = {}
     for t in transactions:
         parent = (t.get("parentTransaction") or {}).get("id")
-        if t["kind"] == "CAPTURE" and parent:
+        if t["kind"] == "CAPTURE" and t.get("status") == "SUCCESS" and parent:
             captures.setdefault(_numeric_id(parent), _numeric_id(t["id"]))
     return captures
 

@@ -59,7 +59,7 @@ query OrderRefunds($id: ID!) {
     id
     presentmentCurrencyCode
     refunds(first: 250) { id }
-    transactions { id kind parentTransaction { id } }
+    transactions { id kind status parentTransaction { id } }
   }
 }
 """

@@ -1,0 +1,71 @@
+"""The twelve-hour wait is counted from the first hold, and no pending refund waits for ever.
+
+A refund whose job first runs long after it was written (Redis down for a night, a
+backlog) is not failed by one refusal to read the order's refunds: the wait is timed
+from `Refund.waiting_since`. A refusal to read the order's payments is timed the same
+way, so a pending refund never waits for ever while the merchant can start no other.
+Found by the fourth audit, which proved both with these tests.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from integration.models import Refund
+from jobs.sweep import sweep
+from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
+
+
+def refund_of(db) -> Refund:
+    db.expire_all()
+    return db.scalar(select(Refund))
+
+
+def time_passes(db, hours: float) -> None:
+    """Every timestamp of the refund moves `hours` into the past: pauses, claims and queue stamps run out."""
+    by = timedelta(hours=hours)
+    for refund in db.scalars(select(Refund)):
+        refund.created_at -= by
+        refund.waiting_since = refund.waiting_since and refund.waiting_since - by
+        refund.next_attempt_at = refund.enqueued_at = refund.claimed_until = None
+    db.commit()
+
+
+def test_a_refund_whose_job_first_runs_thirteen_hours_after_it_was_written_is_not_failed_by_one_refusal_to_read_the_order_s_refunds(
+    client, shop, post_webhook, work, shopify, stripe, db, redis_down
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    with redis_down():  # the refund is written; its job is never queued (Redis down for the night)
+        approve_and_receive(client, shop[1], ret.id)
+    time_passes(db, 13)
+    shopify.faults_for["OrderRefunds"] = [423]  # one refusal: the shop is locked for a moment
+    assert sweep()["refunds"] == 1
+    work()
+    refund = refund_of(db)
+    # It waited on nothing yet: it is held and tried again, not failed.
+    assert refund.status == "pending", (refund.status, refund.last_error)
+
+    time_passes(db, 0.1)
+    sweep()
+    work()
+    assert refund_of(db).status == "succeeded" and stripe.money_moved == AMOUNT
+
+
+def test_a_pending_refund_whose_order_s_payments_cannot_be_read_does_not_wait_for_ever(
+    client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    # The order is older than Shopify shows an app without read_all_orders (60 days), or the scope was
+    # removed: ORDER_TRANSACTIONS is refused, every time.
+    shopify.faults_for["OrderTransactions"] = [403] * 100
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    for _ in range(5):  # days pass
+        time_passes(db, 24)
+        sweep()
+        work()
+    refund = refund_of(db)
+    assert stripe.posts == []
+    # Five days on, the refund is still "pending": like the order's refunds, it should fail with the reason.
+    assert refund.status == "failed" and "403" in (refund.last_error or ""), (refund.status, refund.last_error)
