@@ -194,6 +194,8 @@ class ShopRefund(Base):
     refunded_by_parent: Mapped[dict] = mapped_column(JSON, default=dict)
     platform_return_id: Mapped[str | None] = mapped_column(String(64))  # the return it was made for, if any
     shipping_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending: Mapped[int] = mapped_column(Minor, default=0)  # money still on its way back at the gateway
+    complete: Mapped[bool] = mapped_column(Boolean, default=True)  # all its lines are known
     note: Mapped[str | None] = mapped_column(Text)
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]

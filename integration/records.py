@@ -112,6 +112,10 @@ class ShopRefundData:
     platform_return_id: str | None = None
     # it gave back (some of) the order's shipping
     shipping_refunded: bool = False
+    # money still on its way back (refund transactions pending at the payment gateway)
+    pending: int = 0
+    # False when the read was cut short: not all of its lines are here
+    complete: bool = True
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,8 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's refunds cannot be read from the shop ({e})")
     jc.session.expire(order, ["shop_refunds"])
+    if ledger.incomplete_shop_refunds(order):
+        _wait_or_stop(refund, "a refund made in the shop has more lines than Palautus can read")
     unseen = ledger.unseen_refunds(order)
     if unseen:
         _wait_or_stop(refund, f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's "
@@ -261,11 +263,16 @@ def _plan(jc: JobContext, shop: Shop, refund: Refund):
                     only_from=R.PENDING)  # fmt: skip
     if payment is None:
         raise _Stop(_no_payment_reason(ret.order), only_from=R.PENDING)
+    left = ledger.order_left(jc.session, ret.order, refund)
+    if plan.amount > left:
+        raise _Stop(f"{Money(plan.amount, ret.order.currency)} is more than the {Money(max(left, 0), ret.order.currency)} "
+                    "the order's payments have left after every refund, the shop's included; nothing was sent",
+                    only_from=R.PENDING)  # fmt: skip
     unattributed = ledger.money_without_items(ret)
     if unattributed:
-        raise _Stop(f"the shop refunded {Money(unattributed, ret.order.currency)} by amount, naming no items, after the "
-                    "customer asked: it may be this return's money, so Palautus sends nothing; refund what is still "
-                    "owed in the shop's admin", only_from=R.PENDING)  # fmt: skip
+        raise _Stop(f"the shop refunded {Money(unattributed, ret.order.currency)} of this order by amount, naming no "
+                    "items: it may be this return's money, so Palautus sends nothing; refund what is still owed in "
+                    "the shop's admin", only_from=R.PENDING)  # fmt: skip
     if plan.capped:
         raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, jc.ctx.providers, refund), only_from=R.PENDING)
     problem = _unsendable(payment, refund)

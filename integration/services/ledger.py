@@ -19,7 +19,7 @@ from integration.returns import ReturnStatus
 
 __all__ = [
     "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds",
-    "money_without_items", "lines_to_refund", "refundable", "choose_payment",
+    "money_without_items", "order_left", "incomplete_shop_refunds", "lines_to_refund", "refundable", "choose_payment",
     "refund_step", "plan_for", "unpaid_reason",
 ]  # fmt: skip
 
@@ -163,16 +163,31 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
 
 
 def money_without_items(ret: Return) -> int:
-    """Money the shop refunded by amount alone (no items, no shipping) since the customer asked for this return.
+    """Money the shop refunded on the order by amount alone (no items, no shipping), at any time, not for another return.
 
-    Nothing says which items it paid for: it may be this return's money. Counting it
-    against no return could pay the customer twice, so planning stops on it.
+    Nothing says which items it paid for: it may be this return's money (a faulty item
+    paid back before it was sent back, say). Counting it against no return could pay
+    the customer twice, so planning stops on it and a person decides in the shop's admin.
     """
     return sum(
-        r.amount for r in _external(ret.order)
-        if not r.lines and not r.shipping_refunded and r.amount > 0 and r.created_at >= ret.requested_at
+        r.amount + (r.pending or 0) for r in _external(ret.order)
+        if not r.lines and not r.shipping_refunded and r.amount + (r.pending or 0) > 0
         and r.platform_return_id in (None, ret.platform_return_id)
     )  # fmt: skip
+
+
+def incomplete_shop_refunds(order: Order) -> list[ShopRefund]:
+    """Shop refunds (not ours) whose lines could not all be read: which items they settled is not known."""
+    return [r for r in _external(order) if r.complete is False]
+
+
+def order_left(session: Session, order: Order, exclude: Refund | None = None) -> int:
+    """What the order's payments together have left after every refund that has or may have moved money, ours
+    (sent: a pending one plans again under the order's lock before it sends) and the shop's, money still on its
+    way included: no refund may pay more, whichever payment it comes from."""
+    ours = sum(r.amount for r in _our_refunds(session, order, exclude) if r.status in _SENT)
+    theirs = sum(r.amount + (r.pending or 0) for r in _external(order))
+    return sum(p.amount for p in order.payments) - ours - theirs
 
 
 def same_payment(payment: Payment) -> list[Payment]:

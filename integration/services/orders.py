@@ -99,7 +99,11 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     row.amount = max(row.amount or 0, data.amount)
     row.currency, row.note, row.created_at = data.currency, data.note, data.created_at
     # Units only: money is counted from the refund's transactions, which say what went back to whom.
-    row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
+    # A read cut short (more lines than one read returns) never shrinks what a full one recorded.
+    if data.complete or not row.lines:
+        row.lines = [{"platform_line_id": line.platform_line_id, "quantity": line.quantity} for line in data.lines]
+    row.complete = bool(row.complete) or data.complete
+    row.pending = data.pending
     row.parent_transaction_ids = list(dict.fromkeys([*(row.parent_transaction_ids or []), *data.parent_transaction_ids]))
     taken = dict(row.refunded_by_parent or {})
     for parent, amount in data.refunded_by_parent:
@@ -113,10 +117,17 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
 
 
 def _our_refund_id(session: Session, order: Order, data: ShopRefundData) -> int | None:
+    """Our refund this shop refund records, if it is ours: by the platform's id we stored, else by the key in
+    its note, but only for a refund of ours not yet known under another id nor linked to another row (a
+    merchant may paste our note into a refund of their own)."""
     refunds = session.scalars(select(Refund).join(Return).where(Return.order_id == order.id)).all()
-    key = referenced_key(data.note)
     for refund in refunds:
-        gid_match = refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id
-        if gid_match or refund.idempotency_key == key:
+        if refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id:
+            return refund.id
+    key = referenced_key(data.note)
+    linked = set(session.scalars(select(ShopRefund.refund_id).where(ShopRefund.order_id == order.id,
+                                                                   ShopRefund.platform_refund_id != data.platform_refund_id)))  # fmt: skip
+    for refund in refunds:
+        if refund.idempotency_key == key and not refund.shop_refund_gid and refund.id not in linked:
             return refund.id
     return None

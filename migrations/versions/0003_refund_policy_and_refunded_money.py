@@ -21,7 +21,9 @@ COLUMNS = {
     'refunds': [sa.Column('policy', sa.JSON(), nullable=False, server_default='{}'),
                 sa.Column('waiting_since', sa.DateTime(timezone=True), nullable=True)],
     'payments': [sa.Column('refunded', sa.BigInteger(), nullable=False, server_default='0')],
-    'shop_refunds': [sa.Column('refunded_by_parent', sa.JSON(), nullable=False, server_default='{}')],
+    'shop_refunds': [sa.Column('refunded_by_parent', sa.JSON(), nullable=False, server_default='{}'),
+                     sa.Column('pending', sa.BigInteger(), nullable=False, server_default='0'),
+                     sa.Column('complete', sa.Boolean(), nullable=False, server_default=sa.true())],
 }
 
 

@@ -12,9 +12,9 @@ RETURN_REQUEST = "returns__request.two_items.json"
 AMOUNT = 8490 + 1990  # see test_return_to_refund.py
 
 
-def shopify_return(post_webhook, work, shopify, db) -> Return:
-    """Order webhook, then return request webhook, both processed by the worker."""
-    shopify.transactions = [stripe_sale()]
+def shopify_return(post_webhook, work, shopify, db, transactions=None) -> Return:
+    """Order webhook, then return request webhook, both processed by the worker; paid by `transactions`."""
+    shopify.transactions = transactions or [stripe_sale()]
     assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
     work()
     assert post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1").status_code == 200

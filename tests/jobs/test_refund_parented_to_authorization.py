@@ -35,10 +35,10 @@ def test_a_refund_parented_to_the_authorization_counts_against_the_capture_that_
     authorization = {**stripe_sale(1000), "kind": "AUTHORIZATION"}
     # The first capture failed; the retry took the customer's 189.70.
     paid = [authorization, capture(1001, "189.70", status="FAILURE"), capture(1002, "189.70")]
-    # Long before any return, the merchant gave 150.00 back in the admin (no items: a price
-    # adjustment); Shopify parents its REFUND transaction to the authorization.
+    # Long before any return, the merchant refunded the socks and a 130.10 price adjustment with them,
+    # 150.00 in all; Shopify parents its REFUND transaction to the authorization.
     shopify.transactions = paid + [refund_transaction(1099, "150.00", 1000)]
-    shopify.refund_nodes = [refund_node(GOODWILL, {}, {1000: "150.00"}, "2026-03-20T08:12:03Z")]
+    shopify.refund_nodes = [refund_node(GOODWILL, {"12695210033301": 1}, {1000: "150.00"}, "2026-03-20T08:12:03Z")]
     assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
     work()
 

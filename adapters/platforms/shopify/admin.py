@@ -69,7 +69,6 @@ from adapters.http import new_session, retry_after, send
 from adapters.platforms.shopify import graphql as gql
 from adapters.platforms.shopify import orders
 from integration.money import Money, to_minor
-from integration.refunds import referenced_key
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
 
 __all__ = ["ShopifyAdmin", "RefundRecord", "refund_idempotency_key", "decline_reason"]
@@ -96,6 +95,8 @@ HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 40
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
+# OrderTransactionStatus values of a refund whose money may still go back.
+PENDING_REFUND_STATUSES = ("PENDING", "AWAITING_RESPONSE", "UNKNOWN")
 MAX_REFUNDS_READ = 250  # ORDER_REFUNDS lists refunds(first: 250): that many back may mean more
 REFUNDS_PER_CALL = 10  # REFUNDS_BY_ID ids per call: about 750 of Shopify's 1,000 cost points
 MAX_LINE_PAGES = 20  # 50 lines a page: an order of 1,000 lines is as far as we follow
@@ -171,11 +172,10 @@ class ShopifyAdmin:
                 if refund is None:  # refunds are never deleted: one listed but not answered is one we may not read
                     raise ProviderRejected("a refund of the order cannot be read", provider=PROVIDER,
                                            code="refund_not_readable", request_id=request_id)  # fmt: skip
-                cut = refund["refundLineItems"]["pageInfo"]["hasNextPage"] or refund["transactions"]["pageInfo"]["hasNextPage"]
-                # Our own records (their note names our refund) need no lines: ours are in our own rows.
-                if cut and not referenced_key(refund["note"]):
+                if refund["transactions"]["pageInfo"]["hasNextPage"]:
                     raise _too_many(request_id)
-                found.append(_shop_refund(order, refund, captures))
+                # More lines than one read returns: recorded as cut short, for the job to judge (ours need none).
+                found.append(_shop_refund(order, refund, captures, complete=not refund["refundLineItems"]["pageInfo"]["hasNextPage"]))
         return found
 
     def fetch_order(self, order_gid: str) -> OrderSnapshot:
@@ -361,9 +361,11 @@ def _captures_of_authorizations(transactions: list) -> dict[str, str]:
     return captures
 
 
-def _shop_refund(order: dict, refund: dict, captures: dict[str, str]) -> ShopRefundData:
+def _shop_refund(order: dict, refund: dict, captures: dict[str, str], complete: bool = True) -> ShopRefundData:
     """A Refund of REFUNDS_BY_ID as the same record a refunds/create webhook gives."""
-    paid = [t for t in refund["transactions"]["nodes"] if t["kind"] == "REFUND" and t["status"] == "SUCCESS"]
+    refunds = [t for t in refund["transactions"]["nodes"] if t["kind"] == "REFUND"]
+    paid = [t for t in refunds if t["status"] == "SUCCESS"]
+    pending = [t for t in refunds if t["status"] in PENDING_REFUND_STATUSES]
     amounts = [(_paid_from(t, captures),
                 to_minor(t["amountSet"]["presentmentMoney"]["amount"], t["amountSet"]["presentmentMoney"]["currencyCode"]))
                for t in paid]  # fmt: skip
@@ -379,7 +381,9 @@ def _shop_refund(order: dict, refund: dict, captures: dict[str, str]) -> ShopRef
         created_at=datetime.fromisoformat(refund["createdAt"].replace("Z", "+00:00")), lines=lines, note=refund["note"],
         parent_transaction_ids=tuple(by_parent), refunded_by_parent=tuple(by_parent.items()),
         platform_return_id=_numeric_id(refund["return"]["id"]) if refund.get("return") else None,
-        shipping_refunded=bool(refund["refundShippingLines"]["nodes"]),
+        shipping_refunded=bool(refund["refundShippingLines"]["nodes"]), complete=complete,
+        pending=sum(to_minor(t["amountSet"]["presentmentMoney"]["amount"], t["amountSet"]["presentmentMoney"]["currencyCode"])
+                    for t in pending),
     )  # fmt: skip
 
 

@@ -48,6 +48,9 @@ STATUS_TOPICS: dict[str, ReturnStatus] = {
     "returns/close": ReturnStatus.CLOSED,
 }
 
+# Refund transaction statuses whose money may still go back (REST words; GraphQL's in upper case).
+PENDING_STATUSES = ("pending", "awaiting_response", "unknown")
+
 _MAX_ID = 2**63 - 1
 _GID = re.compile(r"gid://shopify/([A-Za-z]+)/([0-9]{1,19})(?:\?[^\s]*)?")
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -85,7 +88,8 @@ def parse_refund(payload: object) -> ShopRefundData:
     rows = f.each(refund, "refund_line_items", "")
     transactions = f.each(refund, "transactions", "")
     currency = _refund_currency(refund, rows, transactions)
-    paid = [(path, t) for path, t in transactions if _is_successful_refund(t, path)]
+    paid = [(path, t) for path, t in transactions if _refund_status(t, path) == "success"]
+    pending = [(path, t) for path, t in transactions if _refund_status(t, path) in PENDING_STATUSES]
     amounts = [(f.field(t, "parent_id", path, _number_id, required=False), f.field(t, "amount", path, f.minor_units(currency)))
                for path, t in paid]  # fmt: skip
     return ShopRefundData(
@@ -100,6 +104,7 @@ def parse_refund(payload: object) -> ShopRefundData:
         refunded_by_parent=_by_parent(amounts),
         platform_return_id=_refund_return_id(refund),
         shipping_refunded=_refunds_shipping(refund),
+        pending=sum(f.field(t, "amount", path, f.minor_units(currency)) for path, t in pending),
     )
 
 
@@ -211,10 +216,11 @@ def _refund_currency(refund: dict, rows: list, transactions: list) -> str:
     return codes[0]
 
 
-def _is_successful_refund(transaction: dict, path: str) -> bool:
+def _refund_status(transaction: dict, path: str) -> str | None:
+    """A refund transaction's status in lower case; None for a transaction of another kind."""
     kind = f.field(transaction, "kind", path, f.text)
     status = f.field(transaction, "status", path, f.text)
-    return kind.lower() == "refund" and status.lower() == "success"
+    return status.lower() if kind.lower() == "refund" else None
 
 
 def _return_item(row: dict, path: str) -> ReturnItemData:
