@@ -101,7 +101,8 @@ def _keep(jc: JobContext, refund: Refund, fence: int, error: Exception, lookup: 
     """Leave the refund where it is, with the error shown; the sweeper picks it up after a growing pause."""
     jc.session.rollback()
     lookup_now = case((Refund.status == R.SUBMITTED.value, True), else_=Refund.needs_lookup) if lookup else Refund.needs_lookup
-    since = func.coalesce(Refund.waiting_since, utcnow()) if waiting else Refund.waiting_since
+    # A hold for another reason (an outage, say) ends the wait: after it, the wait's clock starts again.
+    since = func.coalesce(Refund.waiting_since, utcnow()) if waiting else None
     book.update_held(jc.session, refund, fence, last_error=str(error)[:2000], needs_lookup=lookup_now,
                      claimed_until=None, next_attempt_at=utcnow() + _pause(fence), waiting_since=since)  # fmt: skip
 

@@ -69,3 +69,24 @@ def test_a_pending_refund_whose_order_s_payments_cannot_be_read_does_not_wait_fo
     assert stripe.posts == []
     # Five days on, the refund is still "pending": like the order's refunds, it should fail with the reason.
     assert refund.status == "failed" and "403" in (refund.last_error or ""), (refund.status, refund.last_error)
+
+
+def test_an_outage_between_two_waits_starts_the_wait_s_clock_again(
+    app, client, shop, post_webhook, work, shopify, stripe, db
+):
+    ret = shopify_return(post_webhook, work, shopify, db)
+    shopify.faults_for["OrderRefunds"] = [403]  # the refunds cannot be read: the refund starts waiting
+    approve_and_receive(client, shop[1], ret.id)
+    work()
+    assert refund_of(db).waiting_since is not None
+    time_passes(db, 13)  # ... and then Shopify is away for half a day: the job meets 503s only
+    shopify.faults_for["OrderTransactions"] = [503] * (1 + len(app.config["RETRY_INTERVALS"]))
+    sweep()
+    work()
+    assert refund_of(db).waiting_since is None
+    shopify.faults_for["OrderRefunds"] = [403]  # back, and one more refusal: a new wait, not a twelve-hour-old one
+    time_passes(db, 1)
+    sweep()
+    work()
+    refund = refund_of(db)
+    assert refund.status == "pending" and refund.waiting_since is not None and stripe.posts == []
