@@ -20,10 +20,11 @@ from jobs.events import process_webhook
 from jobs.sweep import sweep
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import ORDER, RETURN_REQUEST, approve_and_receive
+from tests.jobs.helpers import (
+    ORDER, RETURN_REQUEST, SOCKS, SWEATER, admin_refund_of_one_sweater_before_any_return, approve_and_receive, open_return,
+)  # fmt: skip
 
 RETURN_ID = 3547267221
-SWEATER, SOCKS = "12695210000533", "12695210033301"
 HEAD_START = 1.0  # seconds the second worker gets to run ahead while the first is stopped
 
 
@@ -85,22 +86,6 @@ def test_a_platform_cancel_and_its_return_request_handled_at_once_never_open_and
     assert stripe.money_moved == 0 and db.scalars(select(Refund)).all() == []
 
 
-def open_return(client, key, line) -> int:
-    body = {"order_id": "5196695273621", "items": [{"line_id": line, "quantity": 1, "reason": "size_too_small"}]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
-
-def admin_refund_of_one_sweater_before_any_return() -> dict:
-    body = payload("refunds__create.two_lines.json")
-    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(SWEATER)]
-    body["transactions"] = [t for t in body["transactions"] if t["status"] == "success"]
-    body["transactions"][0].update(amount="84.50", parent_id=1001)  # refunded from the order's sale
-    body["return"] = None
-    return body
-
-
 def test_two_refunds_of_one_order_planned_by_two_workers_at_once_give_back_its_shipping_once(
     app, client, shop, post_webhook, work, shopify, stripe, db, redis_down, monkeypatch
 ):
@@ -110,7 +95,7 @@ def test_two_refunds_of_one_order_planned_by_two_workers_at_once_give_back_its_s
     shopify.transactions = [sale]
     post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
     work()
-    first, second_return = open_return(client, shop[1], SWEATER), open_return(client, shop[1], SOCKS)
+    first, second_return = open_return(client, shop[1], {SWEATER: 1}), open_return(client, shop[1], {SOCKS: 1})
     with redis_down():  # both refunds written, neither takes the shipping: one sweater is still not back
         approve_and_receive(client, shop[1], first)
         approve_and_receive(client, shop[1], second_return)

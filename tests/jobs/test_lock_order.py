@@ -27,18 +27,7 @@ from integration.services.context import Ctx
 from jobs.refunds import push_refund
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import ORDER, RETURN_REQUEST
-
-SWEATER = "12695210000533"
-
-
-def admin_refund_of_one_sweater_before_any_return() -> dict:
-    body = payload("refunds__create.two_lines.json")
-    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(SWEATER)]
-    body["transactions"] = [t for t in body["transactions"] if t["status"] == "success"]
-    body["transactions"][0].update(amount="84.50", parent_id=1001)
-    body["return"] = None
-    return body
+from tests.jobs.helpers import ORDER, RETURN_REQUEST, admin_refund_of_one_sweater_before_any_return
 
 
 def test_a_cancel_at_the_moment_the_job_replans_the_refund_never_deadlocks_and_exactly_one_of_them_wins(

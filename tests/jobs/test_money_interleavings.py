@@ -10,30 +10,20 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from integration.models import Refund, Return, utcnow
+from integration.models import Refund, utcnow
 from jobs.sweep import sweep
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, shopify_return
+from tests.jobs.helpers import (
+    AMOUNT, RETURN_REQUEST, SWEATER, approve_and_receive, capture, open_one_sweater, returns_of, shopify_return, the_order_arrives,
+)  # fmt: skip
 
-SWEATER, SOCKS = "12695210000533", "12695210033301"  # the sweater line has 2 units
 RETURN_ID = 3547267221
-
-
-def the_order_arrives(post_webhook, work, shopify, transactions=None):
-    shopify.transactions = transactions or [stripe_sale()]
-    assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
-    work()
 
 
 def status_event(kind: str) -> dict:
     return {**payload(f"returns__{kind}.sample.json"), "id": RETURN_ID,
             "admin_graphql_api_id": f"gid://shopify/Return/{RETURN_ID}", "order_id": 5196695273621}  # fmt: skip
-
-
-def returns_of(db) -> list[Return]:
-    db.expire_all()
-    return db.scalars(select(Return).order_by(Return.id)).all()
 
 
 # --- a platform's status change that comes before the return it belongs to ------------------------
@@ -70,13 +60,6 @@ def test_an_approval_that_arrives_before_its_request_approves_it_once_and_starts
 
 
 # --- two returns on one order line, and one admin refund naming neither ---------------------------
-
-
-def open_one_sweater(client, key) -> int:
-    body = {"order_id": "5196695273621", "items": [{"line_id": SWEATER, "quantity": 1, "reason": "size_too_small"}]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
 
 
 def admin_refund_of_one_sweater() -> dict:
@@ -242,15 +225,6 @@ def test_with_both_refunds_pending_one_admin_refund_settles_the_older_return_and
     older_ret, newer_ret = returns_of(db)
     assert [r.status for r in older_ret.refunds] == ["failed"] and [r.status for r in newer_ret.refunds] == ["succeeded"]
     assert stripe.money_moved == 8490  # one sweater still owed, paid once
-
-
-PI = "pi_3PalautusTest0001"
-
-
-def capture(number: int, amount: str) -> dict:
-    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
-            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
-                                  "authorizationCode": PI}}  # fmt: skip
 
 
 def test_a_refund_of_an_order_captured_in_two_parts_on_one_payment_intent_is_paid_in_full(

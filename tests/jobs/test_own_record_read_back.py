@@ -7,64 +7,16 @@ rows) and is not taken for a refund that cannot be read. Found by the fourth aud
 """
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from integration.models import Refund, Return, utcnow
+from integration.models import Refund, utcnow
 from jobs.sweep import sweep
-from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import ORDER
-
-SOCKS = 12695210033301
-LINES = [str(SOCKS + 1000 + n) for n in range(30)]  # thirty one-unit lines of socks
-
-
-def big_order() -> dict:
-    order = payload(ORDER)
-    socks = next(line for line in order["line_items"] if line["id"] == SOCKS)
-    for line_id in LINES:
-        line = copy.deepcopy(socks)
-        line["id"], line["admin_graphql_api_id"] = int(line_id), f"gid://shopify/LineItem/{line_id}"
-        order["line_items"].append(line)
-    return order
-
-
-def shopify_pages_refund_lines(shopify, size: int = 25) -> None:
-    """The fake answers REFUNDS_BY_ID as Shopify does for refundLineItems(first: 25): one page, and whether more follow."""
-    answer = shopify._RefundsById
-
-    def paged(variables):
-        out = answer(variables)
-        for node in out["nodes"]:
-            if node is not None:
-                lines = node["refundLineItems"]
-                node["refundLineItems"] = {"pageInfo": {"hasNextPage": len(lines["nodes"]) > size},
-                                           "nodes": lines["nodes"][:size]}  # fmt: skip
-        return out
-
-    shopify._RefundsById = paged
-
-
-def open_return(client, key, line_ids) -> int:
-    body = {"order_id": "5196695273621",
-            "items": [{"line_id": line_id, "quantity": 1, "reason": "size_too_small"} for line_id in line_ids]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
-
-def approve_and_receive(client, key, return_id) -> None:
-    for action in ("approve", "receive"):
-        answer = client.post(f"/api/v1/returns/{return_id}/{action}", json={}, headers=auth(key))
-        assert answer.status_code == 200, answer.get_json()
-
-
-def returns_of(db) -> list[Return]:
-    db.expire_all()
-    return db.scalars(select(Return).order_by(Return.id)).all()
+from tests.jobs.helpers import (
+    EXTRA_LINES, approve_and_receive, big_order, open_return, returns_of, shopify_pages_refund_lines,
+)  # fmt: skip
 
 
 def test_our_own_refund_of_a_return_of_more_than_25_lines_read_back_from_shopify_does_not_stop_the_order_s_next_refund(
@@ -75,7 +27,7 @@ def test_our_own_refund_of_a_return_of_more_than_25_lines_read_back_from_shopify
     assert post_webhook("orders/create", big_order(), webhook_id="order-1").status_code == 200
     work()
     # A return of 26 lines is paid, and recorded in Shopify with 26 refund lines.
-    first = open_return(client, shop[1], LINES[:26])
+    first = open_return(client, shop[1], dict.fromkeys(EXTRA_LINES[:26], 1))
     approve_and_receive(client, shop[1], first)
     work()
     [paid] = returns_of(db)[0].refunds
@@ -83,7 +35,7 @@ def test_our_own_refund_of_a_return_of_more_than_25_lines_read_back_from_shopify
     assert len(shopify.recorded) == 1
 
     # A second return on the same order: one other pair of socks.
-    second = open_return(client, shop[1], LINES[26:27])
+    second = open_return(client, shop[1], {EXTRA_LINES[26]: 1})
     approve_and_receive(client, shop[1], second)
     work()
     db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=13), next_attempt_at=None,

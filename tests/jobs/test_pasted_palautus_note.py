@@ -7,29 +7,18 @@ row, and a read cut short never shrinks its lines. Found by the fifth audit.
 """
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from integration.models import Return, ShopRefund
-from tests.conftest import auth, payload
+from tests.conftest import payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
+from tests.jobs.helpers import (
+    EXTRA_LINES, ORDER, SWEATER, big_order, received_return, shopify_pages_refund_lines,
+)  # fmt: skip
 
-SWEATER = "12695210000533"  # two units on the line
-SOCKS = 12695210033301
-LINES = [str(SOCKS + 1000 + n) for n in range(30)]
 MERCHANT_REFUND = 1040236167777
-
-
-def open_return(client, key, items: dict[str, int]) -> int:
-    body = {"order_id": "5196695273621",
-            "items": [{"line_id": line, "quantity": n, "reason": "size_too_small"} for line, n in items.items()]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    approve_and_receive(client, key, answer.get_json()["id"])
-    return answer.get_json()["id"]
 
 
 def test_a_merchant_refund_of_the_second_sweater_with_our_earlier_note_pasted_in_is_not_taken_for_our_echo(
@@ -39,7 +28,7 @@ def test_a_merchant_refund_of_the_second_sweater_with_our_earlier_note_pasted_in
     assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
     work()
     # Return 1: one of the two sweaters, paid by Palautus at Stripe and recorded in Shopify with our note.
-    open_return(client, shop[1], {SWEATER: 1})
+    received_return(client, shop[1], {SWEATER: 1})
     work()
     assert len(stripe.posts) == 1
     [(_, given)] = shopify.recorded.values()
@@ -48,7 +37,7 @@ def test_a_merchant_refund_of_the_second_sweater_with_our_earlier_note_pasted_in
     now = datetime.now(timezone.utc).isoformat()
     shopify.refund_nodes = [refund_node(MERCHANT_REFUND, {SWEATER: 1}, {}, now, note=given["note"])]
     # The customer then sends the second sweater back too.
-    open_return(client, shop[1], {SWEATER: 1})
+    received_return(client, shop[1], {SWEATER: 1})
     work()
 
     db.expire_all()
@@ -56,31 +45,6 @@ def test_a_merchant_refund_of_the_second_sweater_with_our_earlier_note_pasted_in
     second = db.scalars(select(Return).order_by(Return.id)).all()[1].refunds
     # The second sweater was already refunded by the merchant: paying it again at Stripe pays it twice.
     assert len(stripe.posts) == 1, (merchant.refund_id, [(r.status, r.amount, r.last_error) for r in second])
-
-
-def big_order() -> dict:
-    order = payload(ORDER)
-    socks = next(line for line in order["line_items"] if line["id"] == SOCKS)
-    for line_id in LINES:
-        line = copy.deepcopy(socks)
-        line["id"], line["admin_graphql_api_id"] = int(line_id), f"gid://shopify/LineItem/{line_id}"
-        order["line_items"].append(line)
-    return order
-
-
-def shopify_pages_refund_lines(shopify, size: int = 25) -> None:
-    answer = shopify._RefundsById
-
-    def paged(variables):
-        out = answer(variables)
-        for node in out["nodes"]:
-            if node is not None:
-                lines = node["refundLineItems"]
-                node["refundLineItems"] = {"pageInfo": {"hasNextPage": len(lines["nodes"]) > size},
-                                           "nodes": lines["nodes"][:size]}  # fmt: skip
-        return out
-
-    shopify._RefundsById = paged
 
 
 def test_a_merchant_refund_of_26_lines_with_a_pasted_palautus_reference_does_not_lose_its_26th_line(
@@ -93,10 +57,10 @@ def test_a_merchant_refund_of_26_lines_with_a_pasted_palautus_reference_does_not
     # The merchant refunds 26 pairs of socks in the admin (store credit, no transaction); the note was
     # copied from a Palautus record on another order and names a key no refund of this order has.
     now = datetime.now(timezone.utc).isoformat()
-    shopify.refund_nodes = [refund_node(MERCHANT_REFUND, {line: 1 for line in LINES[:26]}, {}, now,
+    shopify.refund_nodes = [refund_node(MERCHANT_REFUND, {line: 1 for line in EXTRA_LINES[:26]}, {}, now,
                                         note="Same as before: see [palautus:ret_9f2c1e_1]")]  # fmt: skip
     # The customer then asks for the 26th pair (already refunded) through the portal.
-    open_return(client, shop[1], {LINES[25]: 1})
+    received_return(client, shop[1], {EXTRA_LINES[25]: 1})
     work()
 
     db.expire_all()

@@ -9,7 +9,7 @@ from integration.models import Refund, Return
 from jobs.sweep import sweep
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, shopify_return
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, refund_of, shopify_return
 
 
 def refund_in_admin_now() -> dict:
@@ -24,11 +24,6 @@ def age(db, model, column: str, by=timedelta(hours=1)) -> None:
     for row in db.scalars(select(model)):
         setattr(row, column, getattr(row, column) - by)
     db.commit()
-
-
-def refund_of(db) -> Refund:
-    db.expire_all()
-    return db.scalar(select(Refund))
 
 
 # Transient failures, lost answers and unknown outcomes, for every route: tests/jobs/test_refund_matrix.py.

@@ -6,29 +6,13 @@ shown; a merchant's retry can then never create a second refund.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
-from sqlalchemy import select
 
-from integration.models import Refund, Shop
+from integration.models import Shop
 from integration.services.shops import replace_credentials
 from jobs.sweep import sweep
 from tests.conftest import auth
-from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
-
-
-def refund_of(db) -> Refund:
-    db.expire_all()
-    return db.scalar(select(Refund))
-
-
-def later(db, by=timedelta(hours=2)) -> None:
-    """Time passes: the refund's pause and the sweeper's stuck threshold run out."""
-    refund = refund_of(db)
-    refund.created_at -= by
-    refund.next_attempt_at = refund.next_attempt_at and refund.next_attempt_at - by
-    refund.enqueued_at = refund.enqueued_at and refund.enqueued_at - by
-    db.commit()
+from tests.jobs.helpers import AMOUNT, approve_and_receive, later, refund_of, shopify_return
 
 
 def test_a_rotated_key_while_stripe_works_on_the_refund_keeps_it_submitted_until_the_new_key_reads_it(

@@ -22,12 +22,7 @@ from integration.models import Refund, Return, utcnow
 from jobs.refunds import push_refund
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
-from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive
-
-
-def refund_of(db) -> Refund:
-    db.expire_all()
-    return db.scalar(select(Refund))
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, refund_of
 
 
 def test_a_run_whose_claim_ran_out_cannot_fail_a_refund_another_run_has_sent_so_it_is_never_paid_twice(

@@ -7,7 +7,6 @@ paid exactly once, or not at all and the refund says why.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,17 +16,12 @@ from integration.models import Refund
 from jobs.sweep import sweep
 from tests.conftest import payload
 from tests.fakes import FAKE_ROUTES
-from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, later, refund_of
 
 
 @pytest.fixture(params=sorted(FAKE_ROUTES))
 def provider(request, http):
     return FAKE_ROUTES[request.param](http)
-
-
-def refund_of(db) -> Refund:
-    db.expire_all()
-    return db.scalar(select(Refund))
 
 
 def received_return(client, shop, post_webhook, work, shopify, provider, db) -> Refund:
@@ -42,14 +36,6 @@ def received_return(client, shop, post_webhook, work, shopify, provider, db) -> 
     approve_and_receive(client, shop[1], ret.id)
     work()
     return refund_of(db)
-
-
-def later(db) -> None:
-    refund = refund_of(db)
-    for column in ("created_at", "next_attempt_at", "enqueued_at"):
-        if getattr(refund, column) is not None:
-            setattr(refund, column, getattr(refund, column) - timedelta(hours=2))
-    db.commit()
 
 
 def test_every_payment_route_has_a_fake_for_the_matrix():

@@ -11,22 +11,9 @@ from sqlalchemy import select
 from integration.models import Return
 from tests.conftest import auth, payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
+from tests.jobs.helpers import ORDER, SWEATER, approve_and_receive, capture, refund_transaction
 
-SWEATER = "12695210000533"
-PI = "pi_3PalautusTest0001"
 GOODWILL = 1040236167600
-
-
-def capture(number: int, amount: str, status: str = "SUCCESS") -> dict:
-    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "status": status,
-            "authorizationCode": None,
-            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None, "authorizationCode": PI}}  # fmt: skip
-
-
-def refund_transaction(number: int, amount: str, parent: int) -> dict:
-    return {**stripe_sale(number, amount=amount), "kind": "REFUND",
-            "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}}  # fmt: skip
 
 
 def test_a_refund_parented_to_the_authorization_counts_against_the_capture_that_succeeded_not_a_failed_capture_attempt(

@@ -14,12 +14,7 @@ from sqlalchemy import select
 
 from integration.models import Refund
 from jobs.sweep import sweep
-from tests.jobs.helpers import AMOUNT, approve_and_receive, shopify_return
-
-
-def refund_of(db) -> Refund:
-    db.expire_all()
-    return db.scalar(select(Refund))
+from tests.jobs.helpers import AMOUNT, approve_and_receive, refund_of, shopify_return
 
 
 def time_passes(db, hours: float) -> None:

@@ -12,15 +12,9 @@ from sqlalchemy import select
 from integration.models import Return
 from tests.conftest import auth, payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
+from tests.jobs.helpers import ORDER, SWEATER, approve_and_receive, klarna_sale
 
-SWEATER = "12695210000533"
 ADMIN_REFUND = 1040236167501
-
-
-def klarna_sale(number: int, amount: str) -> dict:
-    return {**stripe_sale(number, amount=amount), "gateway": "klarna", "paymentId": f"klarna-{number}",
-            "authorizationCode": None}  # fmt: skip
 
 
 def order_paid_by_card_and_klarna(post_webhook, work, shopify):

@@ -10,65 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import case, select, update
+from sqlalchemy import update
 
-from integration.models import Refund, Return, utcnow
-from jobs.sweep import sweep
-from tests.conftest import auth, payload
+from integration.models import Refund, utcnow
+from tests.conftest import payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
-
-SWEATER, SOCKS = "12695210000533", "12695210033301"
-PI = "pi_3PalautusTest0001"
-
-
-def returns_of(db) -> list[Return]:
-    db.expire_all()
-    return db.scalars(select(Return).order_by(Return.id)).all()
-
-
-def open_one_sweater(client, key) -> int:
-    body = {"order_id": "5196695273621", "items": [{"line_id": SWEATER, "quantity": 1, "reason": "size_too_small"}]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
-
-def shop_refund(refund_id: int, line: str, transactions: list[tuple[str, str, int]], created_at: str) -> dict:
-    """A refunds/create body: one unit of `line`, with (status, amount, parent id) transactions, naming no return."""
-    body = payload("refunds__create.two_lines.json")
-    body["id"], body["admin_graphql_api_id"] = refund_id, f"gid://shopify/Refund/{refund_id}"
-    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(line)]
-    template = next(t for t in body["transactions"] if t["status"] == "success")
-    body["transactions"] = [
-        {**template, "id": refund_id * 10 + n, "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{refund_id * 10 + n}",
-         "status": status, "amount": amount, "parent_id": parent}
-        for n, (status, amount, parent) in enumerate(transactions)
-    ]  # fmt: skip
-    body["return"] = None
-    body["created_at"] = body["processed_at"] = created_at
-    return body
-
-
-def refund_transaction(number: int, amount: str, parent: int) -> dict:
-    """A successful REFUND as the Admin API lists it among the order's transactions."""
-    return {**stripe_sale(number, amount=amount), "kind": "REFUND",
-            "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}}  # fmt: skip
-
-
-def capture(number: int, amount: str) -> dict:
-    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
-            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
-                                  "authorizationCode": PI}}  # fmt: skip
-
-
-def let_the_sweeper_retry(db) -> int:
-    """Time passes: pauses and claims run out, and every refund is at least an hour old."""
-    hour_ago = utcnow() - timedelta(hours=1)
-    db.execute(update(Refund).values(created_at=case((Refund.created_at > hour_ago, hour_ago), else_=Refund.created_at),
-                                     next_attempt_at=None, enqueued_at=None, claimed_until=None))  # fmt: skip
-    db.commit()
-    return sweep()["refunds"]
+from tests.jobs.helpers import (
+    ORDER, SOCKS, SWEATER, approve_and_receive, capture, let_the_sweeper_retry, open_one_sweater, refund_transaction, returns_of, shop_refund,
+)  # fmt: skip
 
 
 def test_a_shop_refund_whose_transaction_was_pending_when_its_webhook_came_does_not_hold_the_order_s_refunds_forever(

@@ -14,16 +14,9 @@ from sqlalchemy import select
 from integration.models import Return
 from tests.conftest import auth, payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
+from tests.jobs.helpers import SWEATER, approve_and_receive, klarna_sale, the_order_arrives
 
-SWEATER = "12695210000533"
 ADMIN_REFUND = 1040236167500
-
-
-def the_order_arrives(post_webhook, work, shopify, transactions) -> None:
-    shopify.transactions = list(transactions)
-    assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
-    work()
 
 
 def a_return_of_one_sweater_is_received(client, key) -> int:
@@ -47,11 +40,6 @@ def admin_refund_body(refund_id: int, lines: list[str], transactions: list[tuple
     body["return"] = None
     body["created_at"] = body["processed_at"] = created_at
     return body
-
-
-def klarna_sale(number: int, amount: str) -> dict:
-    return {**stripe_sale(number, amount=amount), "gateway": "klarna", "paymentId": f"klarna-{number}",
-            "authorizationCode": None}  # fmt: skip
 
 
 def test_a_refund_shopify_lists_but_answers_null_for_holds_our_refund_instead_of_being_skipped(

@@ -10,91 +10,27 @@ settled, and the same sweater is never paid twice. Found by the third audit.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from sqlalchemy import select, update
 
-from integration.models import Refund, Return, utcnow
-from jobs.sweep import sweep
-from tests.conftest import auth, payload
 from tests.fakes import refund_node, stripe_sale
-from tests.jobs.helpers import ORDER, approve_and_receive
+from tests.jobs.helpers import (
+    SWEATER, approve_and_receive, capture, klarna_sale, let_the_sweeper_retry, open_one_sweater, refund_transaction, returns_of, shop_refund, the_order_arrives,
+)  # fmt: skip
 
-SWEATER, SOCKS = "12695210000533", "12695210033301"
-PI = "pi_3PalautusTest0001"
 ADMIN_REFUND = 1040236167500
 
 
 # --- the same helpers as tests/jobs/test_unexplained_refunds.py, kept here so that file may change ---------
 
 
-def returns_of(db) -> list[Return]:
-    db.expire_all()
-    return db.scalars(select(Return).order_by(Return.id)).all()
-
-
-def open_one_sweater(client, key) -> int:
-    body = {"order_id": "5196695273621", "items": [{"line_id": SWEATER, "quantity": 1, "reason": "size_too_small"}]}
-    answer = client.post("/api/v1/returns", json=body, headers=auth(key))
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
-
-def shop_refund(refund_id: int, line: str, transactions: list[tuple[str, str, int]], created_at: str) -> dict:
-    """A refunds/create body: one unit of `line`, with (status, amount, parent id) transactions, naming no return."""
-    body = payload("refunds__create.two_lines.json")
-    body["id"], body["admin_graphql_api_id"] = refund_id, f"gid://shopify/Refund/{refund_id}"
-    body["refund_line_items"] = [row for row in body["refund_line_items"] if row["line_item_id"] == int(line)]
-    template = next(t for t in body["transactions"] if t["status"] == "success")
-    body["transactions"] = [
-        {**template, "id": refund_id * 10 + n, "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{refund_id * 10 + n}",
-         "status": status, "amount": amount, "parent_id": parent}
-        for n, (status, amount, parent) in enumerate(transactions)
-    ]  # fmt: skip
-    body["return"] = None
-    body["created_at"] = body["processed_at"] = created_at
-    return body
-
-
-def refund_transaction(number: int, amount: str, parent: int) -> dict:
-    """A successful REFUND as the Admin API lists it among the order's transactions."""
-    return {**stripe_sale(number, amount=amount), "kind": "REFUND",
-            "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}}  # fmt: skip
-
-
-def capture(number: int, amount: str) -> dict:
-    """A CAPTURE of the PaymentIntent; its parent is the AUTHORIZATION 1000."""
-    return {**stripe_sale(number, amount=amount, payment_id=PI), "kind": "CAPTURE", "authorizationCode": None,
-            "parentTransaction": {"id": "gid://shopify/OrderTransaction/1000", "paymentId": None,
-                                  "authorizationCode": PI}}  # fmt: skip
-
-
-def let_the_sweeper_retry(db) -> int:
-    db.execute(update(Refund).values(created_at=utcnow() - timedelta(hours=1), next_attempt_at=None,
-                                     enqueued_at=None, claimed_until=None))  # fmt: skip
-    db.commit()
-    return sweep()["refunds"]
-
-
 # --- the scenarios ---------------------------------------------------------------------------------------
-
-
-def the_order_arrives(post_webhook, work, shopify, transactions) -> None:
-    shopify.transactions = list(transactions)
-    assert post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
-    work()
 
 
 def a_return_of_one_sweater_is_received(client, shop) -> int:
     return_id = open_one_sweater(client, shop[1])
     approve_and_receive(client, shop[1], return_id)  # our refund of 84.90 is written and queued
     return return_id
-
-
-def klarna_sale(number: int, amount: str) -> dict:
-    """A Klarna payment Shopify processed (platform-managed: Shopify refunds it, and Klarna refunds settle later)."""
-    return {**stripe_sale(number, amount=amount), "gateway": "klarna", "paymentId": f"klarna-{number}",
-            "authorizationCode": None}  # fmt: skip
 
 
 def test_an_admin_refund_whose_transaction_is_still_pending_and_whose_webhook_is_queued_behind_our_job_is_not_paid_twice(
