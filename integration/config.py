@@ -56,8 +56,10 @@ def _defaults(var_dir: Path) -> dict:
         "SHOPIFY_API_BASE": "https://{shop}",
         "SHOPIFY_API_VERSION": "2026-10",
         "STRIPE_API_BASE": "https://api.stripe.com",
-        # Sandbox servers for the outside systems (development only).
+        # Sandbox servers for the outside systems (development only): with SANDBOX on, the API
+        # bases not set explicitly point at the sandbox server (`python -m sandbox`) at SANDBOX_URL.
         "SANDBOX": False,
+        "SANDBOX_URL": "http://127.0.0.1:8010",
         "HTTP_TIMEOUT": 10.0,
         # Seconds between rq retries of a refund or a sync after a transient failure.
         "RETRY_INTERVALS": "10,30,60,300,900,3600",
@@ -77,7 +79,21 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     config, given = _merge(_defaults(var_dir), environ, overrides)
     _cast(config)
     _check(config, given)
+    if config["SANDBOX"]:
+        _point_at_sandbox(config, given)
     return config
+
+
+# Where each API base points when SANDBOX is on: the sandbox server's paths for each outside system.
+SANDBOX_BASES = {"SHOPIFY_API_BASE": "{url}/shopify/{{shop}}", "STRIPE_API_BASE": "{url}/stripe"}
+
+
+def _point_at_sandbox(config: dict, given: set[str]) -> None:
+    """Point the API bases not set explicitly at the sandbox server (development only: production refuses SANDBOX)."""
+    url = str(config["SANDBOX_URL"]).rstrip("/")
+    for key, template in SANDBOX_BASES.items():
+        if key not in given:
+            config[key] = template.format(url=url)
 
 
 def is_production(config) -> bool:

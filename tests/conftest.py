@@ -139,17 +139,10 @@ def http():
 
 @pytest.fixture(scope="session")
 def shopify_schema():
-    """The real Shopify Admin GraphQL schema (2026-10), built once per test session."""
-    import gzip
-    from pathlib import Path
+    """The real Shopify Admin GraphQL schema (2026-10, vendored in sandbox/contracts/), built once per test session."""
+    from sandbox.schema import shopify_schema
 
-    from graphql import build_client_schema
-
-    path = Path(__file__).parent / "contracts" / "shopify-admin-2026-10.introspection.json.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        schema = build_client_schema(json.load(f)["data"])
-    schema._validation_errors = []  # Shopify's schema breaks a graphql-core rule on deprecated interface fields
-    return schema
+    return shopify_schema()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ class StripeServer(FakeServer):
         super().__init__(self._answer)
 
     def _answer(self, request):
-        answer = self.fake._create(request)
+        answer = self.fake.handle(request)
         if len(self.fake.posts) == 1:
             self.got_first.set()
             self.release.wait(30)  # the worker dies while waiting for this answer

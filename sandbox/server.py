@@ -1,0 +1,319 @@
+"""The sandbox server: a sandbox Shopify and a sandbox Stripe behind one local socket, and the shop's webhooks.
+
+    python -m sandbox            # http://127.0.0.1:8010, or SANDBOX_URL's port
+
+It listens on 127.0.0.1 only and refuses to start under a production
+configuration; every reply carries `X-Palautus-Sandbox: 1`. Its state lives in
+memory and is gone when it stops.
+
+| Path | What answers |
+|------|--------------|
+| `GET /` | a page that says what this is, with its state |
+| `POST /shopify/<domain>/admin/api/<version>/graphql.json` | the shop's Admin GraphQL API |
+| `/stripe/v1/...` | Stripe's refunds, PaymentIntents and charges |
+| `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?}` -> its access token and webhook secret |
+| `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
+| `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with": "stripe"}` |
+| `POST /sandbox/shopify/shops/<domain>/returns` | a customer asks to return: `{"order_id", "items": [{"line_item_id", "quantity", "reason", "note"?}]}` |
+| `GET /sandbox/shopify/shops/<domain>` | the shop's orders, refunds, returns and webhooks |
+| `GET /sandbox/stripe/payments/<id>` | a PaymentIntent, its charge and its refunds |
+| `GET /sandbox/webhooks` | every webhook delivery and how it went |
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from sandbox.http import SANDBOX_HEADER, Reply, Request, error
+from sandbox.schema import shopify_schema
+from sandbox.shopify import API_VERSION, CATALOG, SandboxShop
+from sandbox.stripe import SandboxStripe
+
+__all__ = ["HTTPSandbox", "Sandbox", "WebhookSender", "sign"]
+
+logger = logging.getLogger("sandbox")
+
+HOST = "127.0.0.1"  # never another interface: a sandbox is for this machine only
+# Shopify retries a failed delivery 8 times over 4 hours; the sandbox does it 8 times within about a minute.
+RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
+DELIVERY_TIMEOUT = 5  # seconds Shopify waits for an answer
+_SHOP_PATH = re.compile(r"^/shopify/([a-z0-9][a-z0-9.-]*)/admin/api/([0-9]{4}-[0-9]{2})/graphql\.json$")
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+
+
+def sign(body: bytes, secret: str) -> str:
+    """X-Shopify-Hmac-Sha256: base64 of the HMAC-SHA256 of the raw body with the app's secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+class HTTPSandbox:
+    """One answering callable behind a real socket on 127.0.0.1.
+
+    `answer(request)` returns a Reply, or an object with `made` (LOST, LOST_AFTER)
+    or None to drop the connection unanswered.
+    """
+
+    def __init__(self, answer, port: int = 0):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self):
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size).decode("utf-8", "replace")
+                reply = answer(Request.of(self.command, self.path, dict(self.headers), body))
+                if not isinstance(reply, Reply):  # lost: no answer at all
+                    self.close_connection = True
+                    return
+                payload = reply.text().encode()
+                self.send_response(reply.status)
+                headers = {"Content-Type": "application/json", SANDBOX_HEADER: "1", **reply.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.daemon_threads = True
+        self.httpd = ThreadingHTTPServer((HOST, port), Handler)
+        self.url = f"http://{HOST}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class WebhookSender:
+    """Delivers a shop's webhooks as Shopify does: signed, with its headers, retried when not answered 2xx."""
+
+    def __init__(self, delays=RETRY_DELAYS):
+        self.delays = delays
+        self.log: list[dict] = []  # one entry per delivery, updated as its attempts happen
+        self._due: list[tuple[float, int, dict]] = []
+        self._wake = threading.Condition()
+        self._session = requests.Session()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def send(self, shop: SandboxShop, url: str, secret: str, topic: str, payload: dict) -> dict:
+        body = json.dumps(payload).encode()
+        entry = {
+            "id": str(uuid.uuid4()), "topic": topic, "shop": shop.domain, "url": url, "attempts": 0, "status": "queued",
+            "headers": {
+                "Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": sign(body, secret),
+                "X-Shopify-Shop-Domain": shop.domain, "X-Shopify-API-Version": shop.version,
+                "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Event-Id": str(uuid.uuid4()),
+                "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            },
+        }  # fmt: skip
+        with self._wake:
+            self.log.append(entry)
+            heapq.heappush(self._due, (time.monotonic(), len(self.log), {"entry": entry, "body": body}))
+            self._wake.notify()
+        return entry
+
+    def settled(self) -> bool:
+        """Whether every delivery has been answered 2xx or given up on."""
+        with self._wake:
+            return all(e["status"] in ("delivered", "gave up") for e in self.log)
+
+    def _run(self):
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(timeout=(self._due[0][0] - time.monotonic()) if self._due else None)
+                _, order, job = heapq.heappop(self._due)
+            self._attempt(order, job)
+
+    def _attempt(self, order: int, job: dict):
+        entry = job["entry"]
+        entry["attempts"] += 1
+        try:
+            answer = self._session.post(entry["url"], data=job["body"], headers=entry["headers"], timeout=DELIVERY_TIMEOUT)
+            entry["answer"] = answer.status_code
+            ok = 200 <= answer.status_code < 300
+        except requests.RequestException as e:
+            entry["answer"] = type(e).__name__
+            ok = False
+        if ok:
+            entry["status"] = "delivered"
+            return
+        if entry["attempts"] > len(self.delays):
+            entry["status"] = "gave up"
+            logger.warning("webhook %s to %s given up after %d attempts", entry["topic"], entry["url"], entry["attempts"])
+            return
+        entry["status"] = "retrying"
+        with self._wake:
+            heapq.heappush(self._due, (time.monotonic() + self.delays[entry["attempts"] - 1], order, job))
+            self._wake.notify()
+
+
+class Sandbox:
+    """The sandbox world: shops, a Stripe, the webhooks between them, and the control API."""
+
+    def __init__(self, schema=None, sender: WebhookSender | None = None):
+        self.schema = schema or shopify_schema()
+        self.stripe = SandboxStripe()
+        self.shops: dict[str, SandboxShop] = {}
+        self.subscriptions: dict[str, tuple[str, str]] = {}  # domain -> (webhook url, secret)
+        self.sender = sender or WebhookSender()
+        self._lock = threading.Lock()
+
+    # --- the control API ---------------------------------------------------------------------------
+
+    def open_shop(self, domain: str, webhook_url: str, webhook_secret: str | None = None) -> dict:
+        domain = (domain or "").strip().lower()
+        if not _DOMAIN.match(domain):
+            raise ValueError("domain must be a shop's myshopify.com domain, e.g. villa-demo.myshopify.com")
+        if not re.match(r"^https?://", webhook_url or ""):
+            raise ValueError("webhook_url must be the app's http(s) address for Shopify webhooks")
+        secret = webhook_secret or secrets.token_hex(32)
+        token = f"shpat_sandbox_{secrets.token_hex(16)}"
+        with self._lock:
+            shop = SandboxShop(domain, self.schema, access_token=token, deliver=lambda t, p: self._deliver(domain, t, p))
+            self.shops[domain] = shop
+            self.subscriptions[domain] = (webhook_url, secret)
+        return {"domain": domain, "access_token": token, "webhook_secret": secret,
+                "admin_api": f"/shopify/{domain}/admin/api/{API_VERSION}/graphql.json"}  # fmt: skip
+
+    def _deliver(self, domain: str, topic: str, payload: dict) -> None:
+        url, secret = self.subscriptions[domain]
+        self.sender.send(self.shops[domain], url, secret, topic, payload)
+
+    def answer(self, request: Request):
+        try:
+            return self._route(request)
+        except (ValueError, KeyError, TypeError) as e:
+            return error(400, {"error": "bad_request", "message": str(e)})
+
+    def _route(self, request: Request):
+        path = request.path.rstrip("/") or "/"
+        if path.startswith("/stripe/"):
+            request.path = path[len("/stripe"):]
+            return self.stripe.handle(request)
+        if m := _SHOP_PATH.match(path):
+            shop = self.shops.get(m.group(1))
+            if shop is None or request.method != "POST":
+                return error(404, {"errors": "Not Found"})
+            return shop.handle(request)
+        if path == "/" and request.method == "GET":
+            return Reply(200, self.page(), {"Content-Type": "text/html; charset=utf-8"})
+        return self._control(request.method, path, request)
+
+    def _control(self, method: str, path: str, request: Request):
+        parts = path.strip("/").split("/")
+        if parts[:1] != ["sandbox"]:
+            return error(404, {"error": "not_found", "message": f"nothing at {method} {path} in the sandbox"})
+        route = (method, *parts[1:])
+        if route == ("POST", "shopify", "shops"):
+            given = request.json() or {}
+            return Reply(201, self.open_shop(given.get("domain"), given.get("webhook_url"), given.get("webhook_secret")))
+        if route == ("POST", "stripe", "accounts"):
+            return Reply(201, {"secret_key": self.stripe.open_account()})
+        if route == ("GET", "webhooks"):
+            return Reply(200, {"deliveries": [{k: v for k, v in e.items() if k != "headers"} for e in self.sender.log],
+                               "settled": self.sender.settled()})  # fmt: skip
+        if len(route) == 3 and route[:2] == ("GET", "state"):
+            return Reply(200, self.state())
+        if route[:3] == ("GET", "stripe", "payments") and len(route) == 4:
+            payment = self.stripe.payments.get(route[3])
+            if payment is None:
+                return error(404, {"error": "not_found", "message": f"no payment {route[3]}"})
+            return Reply(200, {"payment_intent": self.stripe._payment_intent(payment), "charge": self.stripe._charge(payment),
+                               "refunds": self.stripe.refunds_of(route[3])})  # fmt: skip
+        if route[1:3] == ("shopify", "shops") and len(route) >= 4:
+            shop = self.shops.get(route[3])
+            if shop is None:
+                return error(404, {"error": "not_found", "message": f"no sandbox shop {route[3]}"})
+            return self._shop_control(shop, route[0], route[4:], request)
+        return error(404, {"error": "not_found", "message": f"nothing at {method} {path} in the sandbox"})
+
+    def _shop_control(self, shop: SandboxShop, method: str, rest: tuple, request: Request):
+        if method == "GET" and not rest:
+            return Reply(200, shop.summary())
+        given = request.json() or {}
+        if method == "POST" and rest == ("orders",):
+            items = [(item["sku"], int(item.get("quantity", 1))) for item in given.get("items") or []]
+            unknown = [sku for sku, _ in items if sku not in CATALOG]
+            if not items or unknown:
+                raise ValueError(f"items must name skus of the catalogue ({', '.join(CATALOG)}); unknown: {unknown}")
+            paid_with = given.get("paid_with", "stripe")
+            if paid_with != "stripe":
+                raise ValueError("paid_with: the sandbox shop takes payments through Stripe")
+            return Reply(201, shop.create_order(items, email=given.get("email") or "aino.virtanen@example.com",
+                                                stripe=self.stripe))  # fmt: skip
+        if method == "POST" and rest == ("returns",):
+            items = [(item["line_item_id"], int(item.get("quantity", 1)), item.get("reason", "other"), item.get("note"))
+                     for item in given.get("items") or []]  # fmt: skip
+            return Reply(201, shop.request_return(given["order_id"], items))
+        return error(404, {"error": "not_found", "message": "no such sandbox shop action"})
+
+    # --- what it shows ------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {
+            "sandbox": True, "shops": [shop.summary() for shop in self.shops.values()],
+            "stripe": {"payments": list(self.stripe.payments.values()), "refunds": list(self.stripe.refunds.values())},
+            "webhooks": {"delivered": sum(e["status"] == "delivered" for e in self.sender.log), "total": len(self.sender.log)},
+        }  # fmt: skip
+
+    def page(self) -> str:
+        state = json.dumps(self.state(), indent=2)
+        return (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Palautus sandbox</title>"
+            "<body style='font-family:system-ui;max-width:60rem;margin:2rem auto'>"
+            "<p style='background:#fde68a;padding:1rem;font-weight:bold'>SANDBOX: a stand-in for Shopify and Stripe on this "
+            "machine. No real shop, no real money. Palautus refuses to use it in production.</p>"
+            "<h1>Palautus sandbox</h1><p>Control API: <code>/sandbox/shopify/shops</code>, <code>/sandbox/stripe/accounts</code>, "
+            "<code>/sandbox/webhooks</code>. State:</p>"
+            f"<pre style='background:#f4f4f5;padding:1rem;overflow:auto'>{escape(state)}</pre></body></html>"
+        )
+
+
+def main() -> int:
+    import os
+    from urllib.parse import urlsplit
+
+    from dotenv import load_dotenv
+
+    from integration.config import ROOT, ConfigError, is_production, load_config
+
+    load_dotenv(ROOT / ".env")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
+    try:
+        config = load_config()
+    except ConfigError as e:
+        print(f"sandbox: configuration refused: {e}", flush=True)
+        return 2
+    if is_production(config):
+        print("sandbox: refusing to start under PALAUTUS_ENV=production", flush=True)
+        return 2
+    port = int(os.environ.get("SANDBOX_PORT") or urlsplit(config["SANDBOX_URL"]).port or 8010)
+    server = HTTPSandbox(Sandbox().answer, port=port)
+    print(f"Sandbox Shopify and Stripe (not real ones) on {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

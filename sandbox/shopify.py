@@ -1,0 +1,538 @@
+"""A sandbox Shopify shop: the Admin GraphQL API Palautus calls, the orders and returns behind it, and its webhooks.
+
+Stateful as a real shop is for the calls Palautus makes (Admin API 2026-10):
+- every GraphQL document is validated against the vendored Admin schema
+  (`sandbox/contracts/`) before it is answered, and a wrong access token gets
+  Shopify's 401;
+- an order has lines, shipping, VAT lines and transactions; a customer's return
+  request can only take units that were sold and not already returned;
+- `refundCreate` honours its `@idempotent` key, refuses more units than are left
+  on a line, and the refund then shows in the order's refunds;
+- return mutations move the return as Shopify does (REQUESTED -> OPEN ->
+  CLOSED, or DECLINED / CANCELED) and answer INVALID_STATE otherwise;
+- what a real shop announces by webhook (orders/create and orders/paid,
+  returns/request, returns/approve|decline|close|cancel, refunds/create) is
+  handed to `deliver(topic, payload)` in the documented REST shape; the sandbox
+  server signs and posts it to the app, the tests collect it in `sent`.
+
+Transport-free: the sandbox server and the test suite's `responses` mock both
+call `handle`.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import count
+
+from sandbox.http import Reply, Request, error
+from sandbox.schema import InvalidDocument, checked_operation
+from sandbox.stripe import stripe_sale
+
+__all__ = ["CATALOG", "SandboxShop", "graphql_line", "graphql_order", "refund_node"]
+
+API_VERSION = "2026-10"
+TOKEN_HEADER = "X-Shopify-Access-Token"
+LOCATION = "gid://shopify/Location/76543210001"
+CENT = Decimal("0.01")
+
+# The sandbox shop's catalogue: a Finnish wool shop, prices with VAT (ALV 25.5 % since 1 September 2024).
+CATALOG = {
+    "MERINO-M-GREY": {"title": "Merino wool sweater", "variant_title": "M", "price": "89.90", "product_id": 8112233445566,
+                      "variant_id": 44556677889900, "grams": 450},
+    "SOCKS-WOOL-3": {"title": "Wool socks, 3-pack", "variant_title": None, "price": "19.90", "product_id": 8112233449999,
+                     "variant_id": 44556677880011, "grams": 150},
+    "BEANIE-RED": {"title": "Wool beanie", "variant_title": "Red", "price": "29.00", "product_id": 8112233441111,
+                   "variant_id": 44556677882222, "grams": 90},
+}  # fmt: skip
+VAT_RATE = Decimal("0.255")
+VAT_TITLE = "ALV 25.5%"
+SHIPPING = {"title": "Posti SmartPost", "code": "smartpost", "price": "5.90"}
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+# Return mutations: the statuses each may start from, and where it leaves the return (ReturnStatus, 2026-10).
+RETURN_MOVES = {
+    "returnApproveRequest": ({"REQUESTED"}, "OPEN", "returns/approve"),
+    "returnDeclineRequest": ({"REQUESTED"}, "DECLINED", "returns/decline"),
+    "returnClose": ({"OPEN"}, "CLOSED", "returns/close"),
+    "returnCancel": ({"REQUESTED", "OPEN"}, "CANCELED", "returns/cancel"),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _stamp(moment: datetime) -> str:
+    """A webhook timestamp: the shop's offset (Helsinki in winter)."""
+    return moment.astimezone(timezone(timedelta(hours=2))).isoformat()
+
+
+def _amount(value: Decimal) -> str:
+    return str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+def _set(value: Decimal, currency: str) -> dict:
+    """A REST money bag; the sandbox shop sells in its own currency, so both sides are the same."""
+    money = {"amount": _amount(value), "currency_code": currency}
+    return {"shop_money": dict(money), "presentment_money": dict(money)}
+
+
+def _vat(gross: Decimal) -> Decimal:
+    """The VAT contained in a price that includes it."""
+    return (gross * VAT_RATE / (1 + VAT_RATE)).quantize(CENT, ROUND_HALF_UP)
+
+
+def _tax_line(gross: Decimal, currency: str) -> dict:
+    vat = _vat(gross)
+    return {"title": VAT_TITLE, "price": _amount(vat), "rate": float(VAT_RATE), "price_set": _set(vat, currency),
+            "channel_liable": False}  # fmt: skip
+
+
+def _numeric(gid: str) -> int:
+    return int(gid.rsplit("/", 1)[-1])
+
+
+class SandboxShop:
+    """One shop's Admin GraphQL API and its data, stateful; see the module docstring."""
+
+    def __init__(self, domain: str, schema, *, access_token: str | None = None, currency: str = "EUR",
+                 deliver=None, version: str = API_VERSION):  # fmt: skip
+        self.domain = domain
+        self.schema = schema
+        self.access_token = access_token  # None: any token is taken (the tests check their own)
+        self.currency = currency
+        self.version = version
+        self.deliver = deliver  # callable(topic, payload): how the shop's webhooks leave it
+        self.sent: list[tuple[str, dict]] = []  # every webhook the shop announced, in order
+        self.calls: list[tuple[str, dict]] = []  # (operation name, variables) of every GraphQL call
+        self.transactions: list[dict] = []  # the transactions of an order that has none of its own (tests)
+        self.order_transactions: dict[str, list[dict]] = {}  # order gid -> its transactions
+        self.checkout_token: str | None = None  # set on orders Shopify's own checkout created
+        self.orders: dict[str, dict] = {}  # order gid -> the REST order (a webhook body) the Admin API knows
+        self.returns: dict[str, dict] = {}  # return gid -> the REST return (a returns/request body) and its status
+        self.refund_nodes: list[dict] = []  # refunds the merchant made in the admin, as REFUNDS_BY_ID answers them
+        self.locations: dict[str, str] = {}  # line item id -> Location gid it was fulfilled from
+        self.restocked: dict[str, int] = {}  # line item id -> units the shop's own return processing restocked
+        self.refunds: dict[str, str] = {}  # idempotency key -> refund gid
+        self.recorded: dict[str, tuple[str, dict]] = {}  # idempotency key -> (refund gid, the input it recorded)
+        self.refund_times: dict[str, str] = {}  # refund gid -> createdAt
+        self.tags: dict[str, list[str]] = {}  # order gid -> tags added through the API
+        self.faults: list[int] = []  # HTTP statuses the next calls (of any operation) answer instead
+        self.faults_for: dict[str, list[int]] = {}  # the same, for one operation only
+        self.before: dict[str, object] = {}  # operation -> a callable run as the call arrives (an interleaving)
+        self._ids = count(900)
+        self._numbers = count(1001)
+        self._lock = threading.RLock()
+
+    # --- HTTP ------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        """The reply to one POST to /admin/api/{version}/graphql.json."""
+        if self.access_token is not None and request.header(TOKEN_HEADER) != self.access_token:
+            return error(401, {"errors": INVALID_TOKEN})
+        try:
+            body = request.json()
+            query, variables = body["query"], body.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            return error(400, {"errors": {"query": "Required parameter missing or invalid"}})
+        try:
+            op = checked_operation(self.schema, query)
+        except InvalidDocument as e:  # Shopify answers 200 with the errors, and runs nothing
+            self.invalid(e)
+            return Reply(200, {"errors": e.errors})
+        with self._lock:
+            self.calls.append((op, variables))
+            if op in self.before:
+                self.before.pop(op)()
+            own = self.faults_for.get(op)
+            if self.faults or own:
+                status = own.pop(0) if own else self.faults.pop(0)
+                return error(status, {"errors": "fault"}, **{"Retry-After": "1"})
+            return Reply(200, {"data": getattr(self, f"_{op}")(variables)}, {"X-Request-Id": "sandbox-req"})
+
+    def invalid(self, problem: InvalidDocument) -> None:
+        """A document the schema refused; the test suite's fake makes this fail the test."""
+
+    def operations(self, name: str) -> list[dict]:
+        return [variables for op, variables in self.calls if op == name]
+
+    # --- the shop's own side: a customer orders, a customer asks to return ------------------------
+
+    def create_order(self, items: list[tuple[str, int]], *, email: str = "aino.virtanen@example.com",
+                     stripe=None, processed_at: datetime | None = None) -> dict:  # fmt: skip
+        """A paid, fulfilled order of `items` (sku, quantity) from CATALOG, announced by orders/create and orders/paid.
+
+        With `stripe` (a SandboxStripe) the total is charged there, as a headless
+        checkout does, and the order's SALE transaction carries the PaymentIntent.
+        """
+        with self._lock:
+            moment = processed_at or _now()
+            number = next(self._numbers)
+            order = self._order(number, items, email, moment)
+            gid = order["admin_graphql_api_id"]
+            total = Decimal(order["total_price"])
+            if stripe is not None:
+                payment = stripe.charge(int(total * 100), self.currency)
+                self.order_transactions[gid] = [stripe_sale(next(self._ids), order["total_price"], self.currency, payment["id"])]
+                order["payment_gateway_names"] = ["stripe"]
+            for line in order["line_items"]:
+                self.locations[str(line["id"])] = LOCATION
+            self.orders[gid] = order
+            self._announce("orders/create", order)
+            self._announce("orders/paid", order)
+            return order
+
+    def _order(self, number: int, items: list[tuple[str, int]], email: str, moment: datetime) -> dict:
+        currency = self.currency
+        order_id = 7000000000000 + number
+        lines, fulfilled = [], []
+        for sku, quantity in items:
+            product = CATALOG[sku]
+            line_id = next(self._ids) + 12695210000000
+            price = Decimal(product["price"])
+            line = {
+                "id": line_id, "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
+                "current_quantity": quantity, "fulfillable_quantity": 0, "fulfillment_service": "manual",
+                "fulfillment_status": "fulfilled", "gift_card": False, "grams": product["grams"],
+                "name": f"{product['title']} - {product['variant_title']}" if product["variant_title"] else product["title"],
+                "price": product["price"], "price_set": _set(price, currency), "product_exists": True,
+                "product_id": product["product_id"], "properties": [], "quantity": quantity, "requires_shipping": True,
+                "sku": sku, "taxable": True, "title": product["title"], "total_discount": "0.00",
+                "total_discount_set": _set(Decimal(0), currency), "variant_id": product["variant_id"],
+                "variant_inventory_management": "shopify", "variant_title": product["variant_title"], "vendor": "Villa Oy",
+                "tax_lines": [_tax_line(price * quantity, currency)], "duties": [], "discount_allocations": [],
+            }  # fmt: skip
+            lines.append(line)
+            fulfilled.append({"id": line_id, "quantity": quantity})
+        goods = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
+        shipping = Decimal(SHIPPING["price"])
+        total = goods + shipping
+        tax = sum((Decimal(line["tax_lines"][0]["price"]) for line in lines), Decimal(0)) + _vat(shipping)
+        stamp = _stamp(moment)
+        return {
+            "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}", "app_id": 580111,
+            "buyer_accepts_marketing": False, "cancel_reason": None, "cancelled_at": None, "closed_at": None,
+            "confirmation_number": f"SBX{number:06d}", "confirmed": True, "contact_email": email,
+            "created_at": stamp, "currency": currency, "customer_locale": "fi",
+            "current_subtotal_price": _amount(goods), "current_subtotal_price_set": _set(goods, currency),
+            "current_total_price": _amount(total), "current_total_price_set": _set(total, currency),
+            "current_total_tax": _amount(tax), "current_total_tax_set": _set(tax, currency),
+            "discount_codes": [], "email": email, "estimated_taxes": False, "financial_status": "paid",
+            "fulfillment_status": "fulfilled", "name": f"#{number}", "note": None, "number": number - 1000,
+            "order_number": number, "payment_gateway_names": ["manual"], "presentment_currency": currency,
+            "processed_at": stamp, "source_name": "web", "subtotal_price": _amount(goods),
+            "subtotal_price_set": _set(goods, currency), "tags": "", "tax_exempt": False,
+            "tax_lines": [{**_tax_line(total, currency), "price": _amount(tax), "price_set": _set(tax, currency)}],
+            "taxes_included": True, "test": True, "total_discounts": "0.00", "total_discounts_set": _set(Decimal(0), currency),
+            "total_line_items_price": _amount(goods), "total_line_items_price_set": _set(goods, currency),
+            "total_outstanding": "0.00", "total_price": _amount(total), "total_price_set": _set(total, currency),
+            "total_shipping_price_set": _set(shipping, currency), "total_tax": _amount(tax),
+            "total_tax_set": _set(tax, currency), "total_tip_received": "0.00",
+            "total_weight": sum(line["grams"] * line["quantity"] for line in lines), "updated_at": stamp, "user_id": None,
+            "customer": {"id": 7029431100000 + number, "admin_graphql_api_id": f"gid://shopify/Customer/{7029431100000 + number}",
+                         "currency": currency},
+            "discount_applications": [],
+            "fulfillments": [{"id": 5500000000000 + number, "admin_graphql_api_id": f"gid://shopify/Fulfillment/{5500000000000 + number}",
+                              "status": "success", "location_id": _numeric(LOCATION), "line_items": fulfilled}],
+            "line_items": lines, "refunds": [],
+            "shipping_lines": [{
+                "id": 4301234500000 + number, "code": SHIPPING["code"], "title": SHIPPING["title"], "source": "shopify",
+                "price": SHIPPING["price"], "price_set": _set(shipping, currency),
+                "discounted_price": SHIPPING["price"], "discounted_price_set": _set(shipping, currency),
+                "tax_lines": [_tax_line(shipping, currency)], "discount_allocations": [],
+            }],
+        }  # fmt: skip
+
+    def request_return(self, order_gid: str, items: list[tuple[str, int, str, str | None]]) -> dict:
+        """The customer asks to return (line item gid, quantity, reason, note) in the shop's own return flow.
+
+        ValueError if a line is not on the order or more units are asked for than
+        were sold and are not already in a return or refunded.
+        """
+        with self._lock:
+            order = self.orders.get(order_gid)
+            if order is None:
+                raise ValueError(f"no order {order_gid}")
+            lines = {line["admin_graphql_api_id"]: line for line in order["line_items"]}
+            rows = []
+            for line_gid, quantity, reason, note in items:
+                line = lines.get(line_gid)
+                if line is None:
+                    raise ValueError(f"{line_gid} is not a line of {order['name']}")
+                if quantity < 1 or quantity > self._returnable(order_gid, line):
+                    raise ValueError(f"{line['name']}: {quantity} unit(s) cannot be returned")
+                row_id = next(self._ids) + 6200524000
+                rows.append({
+                    "id": row_id, "admin_graphql_api_id": f"gid://shopify/ReturnLineItem/{row_id}",
+                    "fulfillment_line_item": {
+                        "id": line["id"] + 1, "admin_graphql_api_id": f"gid://shopify/FulfillmentLineItem/{line['id'] + 1}",
+                        "line_item": {"id": line["id"], "admin_graphql_api_id": line_gid}},
+                    "quantity": quantity, "return_reason": reason, "return_reason_note": "", "customer_note": note,
+                })  # fmt: skip
+            return_id = 3547267000 + next(self._ids)
+            number = 1 + sum(1 for r in self.returns.values() if r["order"]["admin_graphql_api_id"] == order_gid)
+            ret = {
+                "id": return_id, "admin_graphql_api_id": f"gid://shopify/Return/{return_id}", "status": "requested",
+                "order": {"id": order["id"], "admin_graphql_api_id": order_gid},
+                "total_return_line_items": len(rows), "name": f"{order['name']}-R{number}", "return_line_items": rows,
+                "return_shipping_fees": [], "exchange_line_items": [], "total_exchange_line_items": 0,
+            }  # fmt: skip
+            self.returns[ret["admin_graphql_api_id"]] = ret
+            self._announce("returns/request", ret)
+            return ret
+
+    def _returnable(self, order_gid: str, line: dict) -> int:
+        """Units of a line that are neither in a live return nor refunded."""
+        line_gid = line["admin_graphql_api_id"]
+        in_returns = sum(row["quantity"] for r in self.returns.values()
+                         if r["order"]["admin_graphql_api_id"] == order_gid and r["status"] not in ("declined", "canceled")
+                         for row in r["return_line_items"] if row["fulfillment_line_item"]["line_item"]["admin_graphql_api_id"] == line_gid)  # fmt: skip
+        return line["quantity"] - max(in_returns, self._refunded_units(order_gid).get(line_gid, 0))
+
+    def _refunded_units(self, order_gid: str) -> dict[str, int]:
+        units: dict[str, int] = {}
+        for node in self._all_refund_nodes(order_gid):
+            for row in node["refundLineItems"]["nodes"]:
+                units[row["lineItem"]["id"]] = units.get(row["lineItem"]["id"], 0) + row["quantity"]
+        return units
+
+    def _announce(self, topic: str, payload: dict) -> None:
+        self.sent.append((topic, payload))
+        if self.deliver is not None:
+            self.deliver(topic, json.loads(json.dumps(payload)))
+
+    # --- the Admin API's operations (one method per operation name) --------------------------------
+
+    def _transactions_of(self, order_gid: str) -> list[dict]:
+        return self.order_transactions.get(order_gid, self.transactions)
+
+    def _Order(self, v):
+        rest = self.orders.get(v["id"])
+        return {"order": graphql_order(rest) if rest else None}
+
+    def _all_refund_nodes(self, order_gid: str | None = None) -> list[dict]:
+        """The refunds Shopify lists for the order: the shop's own, and ours as refundCreate recorded them."""
+        ours = [refund_node(_numeric(gid), {line["lineItemId"].rsplit("/", 1)[1]: line["quantity"]
+                                            for line in given["refundLineItems"]},
+                            {}, self.refund_times.get(gid, "2026-12-01T10:00:00Z"), note=given["note"])
+                for gid, given in self.recorded.values()
+                if order_gid is None or given["orderId"] == order_gid or given["orderId"] not in self.orders]  # fmt: skip
+        return self.refund_nodes + ours
+
+    def _OrderRefunds(self, v):
+        transactions = [{"id": t["id"], "kind": t["kind"], "status": t["status"],
+                         "parentTransaction": t.get("parentTransaction")} for t in self._transactions_of(v["id"])]  # fmt: skip
+        refunds = [{"id": node["id"]} for node in self._all_refund_nodes(v["id"])]
+        return {"order": {"id": v["id"], "presentmentCurrencyCode": self.currency, "refunds": refunds,
+                          "transactions": transactions}}  # fmt: skip
+
+    def _RefundsById(self, v):
+        nodes = {node["id"]: node for node in self._all_refund_nodes()}
+        return {"nodes": [{**nodes[i], "__typename": "Refund"} if i in nodes else None for i in v["ids"]]}
+
+    def _FulfillmentLocations(self, v):
+        order = self.orders.get(v["id"])
+        ids = {str(line["id"]) for line in order["line_items"]} if order else None
+        fulfillments = [{
+            "id": f"gid://shopify/Fulfillment/{n}", "status": "SUCCESS", "location": {"id": location},
+            "fulfillmentLineItems": {"pageInfo": {"hasNextPage": False},
+                                     "nodes": [{"quantity": 1, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}}]},
+        } for n, (line, location) in enumerate(self.locations.items(), 1) if ids is None or line in ids]  # fmt: skip
+        return {"order": {"id": v["id"], "fulfillmentsCount": {"count": len(fulfillments), "precision": "EXACT"},
+                          "fulfillments": fulfillments}}  # fmt: skip
+
+    def _ReturnRestocked(self, v):
+        lines = [{
+            "id": f"gid://shopify/ReverseFulfillmentOrderLineItem/{n}",
+            "fulfillmentLineItem": {"lineItem": {"id": f"gid://shopify/LineItem/{line}"}},
+            "dispositions": [{"type": "RESTOCKED", "quantity": units, "location": None}],
+        } for n, (line, units) in enumerate(self.restocked.items(), 1)]  # fmt: skip
+        order = {"id": "gid://shopify/ReverseFulfillmentOrder/1", "lineItems": {"pageInfo": {"hasNextPage": False}, "nodes": lines}}
+        return {"return": {"id": v["id"], "reverseFulfillmentOrders": {"pageInfo": {"hasNextPage": False}, "nodes": [order]}}}
+
+    def _OrderTransactions(self, v):
+        return {"order": {"id": v["id"], "checkoutToken": self.checkout_token, "transactions": self._transactions_of(v["id"])}}
+
+    def _RefundCreate(self, v):
+        key, given = v["idempotencyKey"], v["input"]
+        if key in self.refunds:  # the same key: the first refund again, nothing new
+            return {"refundCreate": {"refund": {"id": self.refunds[key]}, "userErrors": []}}
+        problems = self._over_refund(given)
+        if problems:
+            return {"refundCreate": {"refund": None, "userErrors": problems}}
+        self.refunds[key] = refund_gid = f"gid://shopify/Refund/{next(self._ids)}"
+        self.recorded[key] = (refund_gid, given)
+        moment = _now()
+        self.refund_times[refund_gid] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        order = self.orders.get(given["orderId"])
+        if order is not None:
+            self._announce("refunds/create", self._refund_webhook(refund_gid, given, order, moment))
+        return {"refundCreate": {"refund": {"id": refund_gid}, "userErrors": []}}
+
+    def _over_refund(self, given: dict) -> list[dict]:
+        """Shopify's userErrors for refund lines the order does not have, or more units than are left on them."""
+        order = self.orders.get(given["orderId"])
+        if order is None:
+            return []
+        lines = {line["admin_graphql_api_id"]: line for line in order["line_items"]}
+        refunded = self._refunded_units(given["orderId"])
+        problems = []
+        for n, row in enumerate(given.get("refundLineItems") or []):
+            line = lines.get(row["lineItemId"])
+            if line is None:
+                problems.append({"field": ["refundLineItems", str(n), "lineItemId"], "message": "Line item does not exist"})
+            elif row["quantity"] > line["quantity"] - refunded.get(row["lineItemId"], 0):
+                problems.append({"field": ["refundLineItems", str(n), "quantity"],
+                                 "message": "Quantity cannot refund more items than were purchased"})  # fmt: skip
+        return problems
+
+    def _refund_webhook(self, refund_gid: str, given: dict, order: dict, moment: datetime) -> dict:
+        """The refunds/create body Shopify sends for a refund recorded through the API."""
+        currency = order["presentment_currency"]
+        lines = {line["admin_graphql_api_id"]: line for line in order["line_items"]}
+        rows = []
+        for row in given.get("refundLineItems") or []:
+            line = lines[row["lineItemId"]]
+            gross = Decimal(line["price"]) * row["quantity"]
+            vat = _vat(gross)
+            rows.append({
+                "id": next(self._ids) + 560011220000, "quantity": row["quantity"], "line_item_id": line["id"],
+                "location_id": _numeric(row["locationId"]) if row.get("locationId") else None,
+                "restock_type": "return" if row.get("restockType") == "RETURN" else "no_restock",
+                "subtotal": float(gross - vat), "total_tax": float(vat),
+                "subtotal_set": _set(gross - vat, currency), "total_tax_set": _set(vat, currency),
+                "line_item": {k: line.get(k) for k in ("id", "variant_id", "title", "quantity", "sku", "variant_title", "vendor",
+                                                   "product_id", "name", "price", "price_set", "tax_lines", "admin_graphql_api_id")},
+            })  # fmt: skip
+        shipping = []
+        if (given.get("shipping") or {}).get("fullRefund") and order.get("shipping_lines"):
+            ship = order["shipping_lines"][0]
+            shipping = [{"id": next(self._ids), "shipping_line_id": ship["id"], "subtotal_amount_set": ship["price_set"],
+                         "shipping_line": {"id": ship["id"], "title": ship["title"], "price": ship["price"]}}]  # fmt: skip
+        return {
+            "id": _numeric(refund_gid), "admin_graphql_api_id": refund_gid, "order_id": order["id"],
+            "created_at": _stamp(moment), "processed_at": _stamp(moment), "note": given.get("note"), "user_id": None,
+            "restock": any(row["restock_type"] == "return" for row in rows), "duties": [],
+            "total_duties_set": _set(Decimal(0), currency), "return": None, "refund_shipping_lines": shipping,
+            "order_adjustments": [], "refund_line_items": rows, "transactions": [],
+        }  # fmt: skip
+
+    def _TagsAdd(self, v):
+        tags = self.tags.setdefault(v["id"], [])
+        tags += [tag for tag in v["tags"] if tag not in tags]
+        return {"tagsAdd": {"node": {"id": v["id"]}, "userErrors": []}}
+
+    def _ReturnStatus(self, v):
+        ret = self.returns.get(v["id"])
+        return {"return": {"id": v["id"], "status": ret["status"].upper()} if ret else None}
+
+    def _move(self, field: str, v: dict):
+        gid = v.get("id") or v["input"]["id"]
+        starts, status, topic = RETURN_MOVES[field]
+        ret = self.returns.get(gid)
+        if ret is None:  # a return only the tests know of: answered as moved
+            return {field: {"return": {"id": gid, "status": status}, "userErrors": []}}
+        if ret["status"].upper() not in starts:
+            return {field: {"return": None, "userErrors": [
+                {"field": ["id"], "code": "INVALID_STATE", "message": f"Return is {ret['status'].upper()}, not {' or '.join(sorted(starts))}"}]}}
+        ret["status"] = status.lower()
+        body = {"id": ret["id"], "admin_graphql_api_id": gid, "status": ret["status"], "order": dict(ret["order"]),
+                "total_return_line_items": ret["total_return_line_items"], "name": ret["name"], "return_line_items": [],
+                "return_shipping_fees": [], "exchange_line_items": [], "total_exchange_line_items": 0}  # fmt: skip
+        if field == "returnDeclineRequest":
+            given = v["input"]
+            body["decline"] = {"reason": given.get("declineReason", "OTHER").lower(), "note": given.get("declineNote")}
+        self._announce(topic, body)
+        return {field: {"return": {"id": gid, "status": status}, "userErrors": []}}
+
+    def _ReturnApproveRequest(self, v):
+        return self._move("returnApproveRequest", v)
+
+    def _ReturnDeclineRequest(self, v):
+        return self._move("returnDeclineRequest", v)
+
+    def _ReturnClose(self, v):
+        return self._move("returnClose", v)
+
+    def _ReturnCancel(self, v):
+        return self._move("returnCancel", v)
+
+    # --- what the sandbox's pages show --------------------------------------------------------------
+
+    def summary(self) -> dict:
+        with self._lock:
+            return {
+                "domain": self.domain, "orders": [
+                    {"id": gid, "name": o["name"], "total": o["total_price"], "currency": o["currency"],
+                     "transactions": self._transactions_of(gid), "tags": self.tags.get(gid, []),
+                     "refunds": [{"id": node["id"], "note": node["note"], "lines": node["refundLineItems"]["nodes"]}
+                                 for node in self._all_refund_nodes(gid) if gid in self.orders]}
+                    for gid, o in self.orders.items()],
+                "returns": [{"id": gid, "name": r["name"], "status": r["status"].upper(),
+                             "order": r["order"]["admin_graphql_api_id"]} for gid, r in self.returns.items()],
+                "webhooks_sent": [topic for topic, _ in self.sent],
+            }  # fmt: skip
+
+
+# --- a REST order as Shopify's Admin GraphQL ORDER document answers it ------------------------------
+
+
+def _bag(rest_set: dict) -> dict:
+    money = rest_set["presentment_money"]
+    return {"presentmentMoney": {"amount": money["amount"], "currencyCode": money["currency_code"]}}
+
+
+def _taxes(rest_lines: list) -> list:
+    return [{"rate": t["rate"], "ratePercentage": t["rate"] * 100, "priceSet": _bag(t["price_set"])}
+            for t in rest_lines]  # fmt: skip
+
+
+def _utc(text: str | None) -> str | None:
+    """Shopify's GraphQL timestamps are UTC with a Z; the webhook's carry the shop's offset."""
+    moment = datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def graphql_line(line: dict) -> dict:
+    return {
+        "id": line["admin_graphql_api_id"], "title": line["title"], "name": line["name"], "sku": line["sku"],
+        "quantity": line["quantity"],
+        "product": {"id": f"gid://shopify/Product/{line['product_id']}"} if line["product_id"] else None,
+        "variant": {"id": f"gid://shopify/ProductVariant/{line['variant_id']}"} if line["variant_id"] else None,
+        "originalUnitPriceSet": _bag(line["price_set"]),
+        "discountAllocations": [{"allocatedAmountSet": _bag(a["amount_set"])} for a in line["discount_allocations"]],
+        "taxLines": _taxes(line["tax_lines"]),
+    }  # fmt: skip
+
+
+def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = None) -> dict:
+    """The `order` node ORDER answers for the order a webhook body describes (one page of its lines)."""
+    return {
+        "id": rest["admin_graphql_api_id"], "name": rest["name"], "email": rest["email"],
+        "currencyCode": rest["currency"], "presentmentCurrencyCode": rest["presentment_currency"],
+        "taxesIncluded": rest["taxes_included"], "displayFinancialStatus": rest["financial_status"].upper(),
+        "processedAt": _utc(rest["processed_at"]), "cancelledAt": _utc(rest["cancelled_at"]),
+        "updatedAt": _utc(rest["updated_at"]),
+        "totalPriceSet": _bag(rest["total_price_set"]),
+        "shippingLines": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"discountedPriceSet": _bag(s["discounted_price_set"]), "taxLines": _taxes(s["tax_lines"])}
+            for s in rest["shipping_lines"]]},
+        "lineItems": {"pageInfo": {"hasNextPage": cursor is not None, "endCursor": cursor},
+                      "nodes": [graphql_line(line) for line in rest["line_items"][lines]]},
+    }  # fmt: skip
+
+
+def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], created_at: str,
+                return_id: int | None = None, status: str = "SUCCESS", note: str | None = None) -> dict:  # fmt: skip
+    """A Refund as the Admin API's REFUNDS_BY_ID answers it: units per line id, amounts per parent transaction."""
+    return {
+        "id": f"gid://shopify/Refund/{refund_id}", "createdAt": created_at, "note": note,
+        "return": {"id": f"gid://shopify/Return/{return_id}"} if return_id else None,
+        "refundLineItems": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"quantity": n, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}} for line, n in lines.items()]},
+        "refundShippingLines": {"nodes": []},
+        "transactions": {"pageInfo": {"hasNextPage": False}, "nodes": [
+            {"kind": "REFUND", "status": status, "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": "EUR"}},
+             "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}} for parent, amount in taken.items()]},
+    }  # fmt: skip

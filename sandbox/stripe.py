@@ -1,0 +1,309 @@
+"""A sandbox Stripe: PaymentIntents with their charges, and /v1/refunds as Stripe answers it (API 2023-08-16).
+
+Stateful as the real one is for the calls Palautus makes:
+- a refund takes money off its charge: more than is left is refused
+  (`amount_too_large`; `charge_already_refunded` once nothing is left), and a
+  refund that fails gives its money back to the charge;
+- `Idempotency-Key` replays the first answer for the same parameters and refuses
+  other parameters (`idempotency_error`); a 500 saved once the request had begun
+  is replayed too, as Stripe does;
+- only test keys (`sk_test_`, `rk_test_`) are taken, and with accounts opened
+  (`open_account`) only theirs; a live key is refused without being looked at.
+
+It can be told to fail the ways networks and Stripe fail (`fail_next`,
+`fail_reads`) and to finish pending refunds (`settle`). Transport-free: the
+sandbox server and the test suite's `responses` mock both call `handle`.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from itertools import count
+
+from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
+
+__all__ = ["SandboxStripe", "stripe_sale"]
+
+TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
+_REFUND = re.compile(r"^/v1/refunds/(re_\w+)$")
+_PAYMENT_INTENT = re.compile(r"^/v1/payment_intents/(pi_\w+)$")
+_CHARGE = re.compile(r"^/v1/charges/(ch_\w+)$")
+_SAVED_500 = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
+_IDEMPOTENCY = {"error": {"type": "idempotency_error",
+                          "message": "Keys for idempotent requests can only be used with the same parameters"}}  # fmt: skip
+_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+
+
+def _shown(amount: int, currency: str) -> str:
+    """An amount as Stripe's messages show it: €12.34."""
+    symbol = {"eur": "€", "usd": "$", "gbp": "£", "sek": "kr ", "nok": "kr ", "dkk": "kr "}.get(currency, "")
+    if currency.upper() in _ZERO_DECIMAL:
+        return f"{symbol}{amount}"
+    return f"{symbol}{amount // 100}.{amount % 100:02d}"
+
+
+class SandboxStripe:
+    """Stripe's refunds, stateful; the fake-provider shape every payment route's sandbox offers."""
+
+    name = "stripe"
+    # The generic faults of the shape, in this provider's terms.
+    FAULTS = {
+        "unavailable": "500", "rate_limited": "429", "lost_request": "timeout", "lost_answer": "timeout_after",
+        "unknown_outcome": "500_do_not_retry", "saved_failure": "500_saved", "refused": "refused",
+    }  # fmt: skip
+
+    def __init__(self, *, open_book: bool = False):
+        """`open_book`: a refund of a payment the sandbox never took is allowed, in euros and without limit
+        (tests whose orders say they were paid at Stripe without paying here first)."""
+        self.open_book = open_book
+        self.accounts: dict[str, str] = {}  # secret key -> account id; empty: any test key is taken
+        self.payments: dict[str, dict] = {}  # PaymentIntent id -> {id, charge, amount, currency, amount_refunded}
+        self.refunds: dict[str, dict] = {}  # id -> refund object: the money that really moved
+        self.by_key: dict[str, tuple[dict, dict]] = {}  # idempotency key -> (params, answer)
+        self.posts: list[tuple[dict, dict]] = []  # (headers, params) of every refund POST that arrived
+        self.faults: list[str] = []  # what the next POSTs do instead of answering normally
+        self.read_faults: list[int] = []  # HTTP statuses the next GETs answer instead (401: a rotated key)
+        self.status = "succeeded"  # what a new refund's status is: "pending" to have it settle later
+        self._ids = count(1)
+        self._lock = threading.RLock()
+
+    # --- the merchant's side: an account, and a customer's payment --------------------------------
+
+    def open_account(self) -> str:
+        """A new sandbox account; its secret key, the only kind this sandbox takes from then on."""
+        with self._lock:
+            key = f"sk_test_sandbox_{secrets.token_hex(12)}"
+            self.accounts[key] = f"acct_sandbox{len(self.accounts) + 1:04d}"
+            return key
+
+    def charge(self, amount: int, currency: str = "eur", payment_id: str | None = None) -> dict:
+        """A customer's succeeded PaymentIntent of `amount` minor units, with its charge."""
+        with self._lock:
+            number = next(self._ids)
+            payment_id = payment_id or f"pi_3Sandbox{number:016d}"
+            payment = {"id": payment_id, "charge": f"ch_3Sandbox{number:016d}", "amount": amount,
+                       "currency": currency.lower(), "amount_refunded": 0}  # fmt: skip
+            self.payments[payment_id] = payment
+            return self._payment_intent(payment)
+
+    # --- HTTP ------------------------------------------------------------------------------------
+
+    def handle(self, request: Request):
+        """The reply to one request to api.stripe.com: a Reply, or LOST / LOST_AFTER."""
+        refused = self._authenticate(request)
+        if refused:
+            return refused
+        with self._lock:
+            if request.method == "POST" and request.path == "/v1/refunds":
+                return self._create(request.header("Idempotency-Key") or None, request.form(), request.headers)
+            if request.method == "GET":
+                return self._read(request)
+        return error(404, {"error": {"type": "invalid_request_error",
+                                     "message": f"Unrecognized request URL ({request.method}: {request.path})."}})  # fmt: skip
+
+    def _authenticate(self, request: Request) -> Reply | None:
+        scheme, _, key = request.header("Authorization").partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            return error(401, {"error": {"type": "invalid_request_error", "message": "You did not provide an API key."}})
+        if not TEST_KEY.match(key) or (self.accounts and key not in self.accounts):
+            # Never echo a key, and never look further at a live one: this is a sandbox.
+            return error(401, {"error": {"type": "invalid_request_error",
+                                         "message": "Invalid API Key provided: this sandbox takes only its own test keys"}})  # fmt: skip
+        return None
+
+    def _create(self, key: str | None, params: dict, headers: dict):
+        self.posts.append((dict(headers), params))
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "timeout":  # lost on the way there: nothing happened at Stripe
+            return LOST
+        if fault in ("500", "503", "429"):
+            return error(int(fault), {"error": {"type": "api_error", "message": "fault"}}, **{"Request-Id": "req_fault"})
+        if fault == "refused":  # a validation error: Stripe made nothing
+            return error(400, {"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                                         "message": "Charge has already been refunded."}}, **{"Request-Id": "req_refused"})  # fmt: skip
+        if fault == "500_do_not_retry":  # Stripe says a retry of this request would not help
+            return error(500, _SAVED_500, **{"Request-Id": "req_fault", "Stripe-Should-Retry": "false"})
+        if fault == "500_saved" and key not in self.by_key:  # failed once it had begun: saved, and replayed
+            self.by_key[key] = (params, {"status": 500, **_SAVED_500})
+        if key in self.by_key:
+            first_params, answer = self.by_key[key]
+            if answer.get("status") == 500:
+                return error(500, answer, **{"Request-Id": "req_saved", "Idempotent-Replayed": "true"})
+            if first_params != params:
+                return error(400, _IDEMPOTENCY)
+            replayed = {"Idempotent-Replayed": "true"}
+        else:
+            answer = self._refund(params)
+            if answer.get("error"):  # Stripe saves a 400 for the key as well
+                if key:
+                    self.by_key[key] = (params, answer)
+                return error(400, answer, **{"Request-Id": "req_refused"})
+            if key:
+                self.by_key[key] = (params, answer)
+            replayed = {}
+        if answer.get("error"):
+            return error(400, answer, **{"Request-Id": "req_refused", **replayed})
+        if fault == "timeout_after":  # made at Stripe, the answer lost on the way back
+            return LOST_AFTER
+        return Reply(200, answer, {"Request-Id": "req_ok", **replayed})
+
+    def _refund(self, params: dict) -> dict:
+        """A new refund, or the error Stripe answers for these parameters (`{"error": ...}`)."""
+        payment = self._payment_of(params)
+        if payment is None:
+            what = params.get("payment_intent") or params.get("charge")
+            if not what:
+                return {"error": {"type": "invalid_request_error", "message": "One of `charge` or `payment_intent` is required."}}
+            kind = "payment_intent" if what.startswith("pi_") else "charge"
+            return {"error": {"type": "invalid_request_error", "code": "resource_missing", "param": kind,
+                              "message": f"No such {kind}: '{what}'"}}  # fmt: skip
+        left = payment["amount"] - payment["amount_refunded"]
+        try:
+            amount = int(params["amount"]) if "amount" in params else left
+        except ValueError:
+            return {"error": {"type": "invalid_request_error", "param": "amount", "message": "Invalid integer: amount"}}
+        if amount <= 0:
+            return {"error": {"type": "invalid_request_error", "param": "amount",
+                              "message": "This value must be greater than or equal to 1."}}  # fmt: skip
+        if left <= 0:
+            return {"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
+                              "message": f"Charge {payment['charge']} has already been refunded."}}  # fmt: skip
+        if amount > left:
+            return {"error": {"type": "invalid_request_error", "code": "amount_too_large", "param": "amount",
+                              "message": f"Refund amount ({_shown(amount, payment['currency'])}) is greater than "
+                                         f"unrefunded amount on charge ({_shown(left, payment['currency'])})"}}  # fmt: skip
+        payment["amount_refunded"] += amount
+        refund_id = f"re_{next(self._ids):04d}"
+        metadata = {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")}
+        refund = {
+            "id": refund_id, "object": "refund", "amount": amount, "currency": payment["currency"],
+            "payment_intent": payment["id"] if not payment.get("open") else params.get("payment_intent"),
+            "charge": payment["charge"], "status": self.status, "metadata": metadata, "reason": params.get("reason"),
+            "failure_reason": None, "created": 1764547200 + len(self.refunds),
+        }  # fmt: skip
+        self.refunds[refund_id] = refund
+        if self.status == "failed":
+            self._fail(refund)
+        return refund
+
+    def _payment_of(self, params: dict) -> dict | None:
+        if "payment_intent" in params:
+            found = self.payments.get(params["payment_intent"])
+        else:
+            found = next((p for p in self.payments.values() if p["charge"] == params.get("charge")), None)
+        if found is None and self.open_book and (params.get("payment_intent") or params.get("charge")):
+            what = params.get("payment_intent") or params.get("charge")
+            found = self.payments[what] = {"id": what, "charge": params.get("charge") or f"ch_for_{what}",
+                                           "amount": 10**12, "currency": "eur", "amount_refunded": 0, "open": True}  # fmt: skip
+        return found
+
+    def _fail(self, refund: dict) -> None:
+        """A refund that failed gives its money back to the charge."""
+        refund["failure_reason"] = "lost_or_stolen_card"
+        payment = next((p for p in self.payments.values() if p["charge"] == refund["charge"]), None)
+        if payment is not None:
+            payment["amount_refunded"] -= refund["amount"]
+
+    def _read(self, request: Request) -> Reply:
+        if self.read_faults:
+            return error(self.read_faults.pop(0), {"error": {"type": "invalid_request_error",
+                                                             "message": "Invalid API Key provided: sk_test_****"}},
+                         **{"Request-Id": "req_read_fault"})  # fmt: skip
+        if request.path == "/v1/refunds":
+            return self._list(request.query)
+        if m := _REFUND.match(request.path):
+            refund = self.refunds.get(m.group(1))
+            return Reply(200, refund) if refund else self._missing("refund", m.group(1))
+        if m := _PAYMENT_INTENT.match(request.path):
+            payment = self.payments.get(m.group(1))
+            return Reply(200, self._payment_intent(payment)) if payment else self._missing("payment_intent", m.group(1))
+        if m := _CHARGE.match(request.path):
+            payment = next((p for p in self.payments.values() if p["charge"] == m.group(1)), None)
+            return Reply(200, self._charge(payment)) if payment else self._missing("charge", m.group(1))
+        return self._missing("resource", request.path)
+
+    def _list(self, query: dict) -> Reply:
+        data = [r for r in self.refunds.values()
+                if ("payment_intent" not in query or r["payment_intent"] == query["payment_intent"])
+                and ("charge" not in query or r["charge"] == query["charge"])]  # fmt: skip
+        data.sort(key=lambda r: r["created"], reverse=True)  # newest first, as Stripe lists
+        if query.get("starting_after"):
+            ids = [r["id"] for r in data]
+            data = data[ids.index(query["starting_after"]) + 1:] if query["starting_after"] in ids else []
+        limit = int(query.get("limit") or 10)
+        return Reply(200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/refunds"})
+
+    @staticmethod
+    def _missing(kind: str, what: str) -> Reply:
+        return error(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                     "message": f"No such {kind}: '{what}'"}})  # fmt: skip
+
+    @staticmethod
+    def _payment_intent(payment: dict) -> dict:
+        return {"id": payment["id"], "object": "payment_intent", "amount": payment["amount"],
+                "amount_received": payment["amount"], "currency": payment["currency"], "status": "succeeded",
+                "latest_charge": payment["charge"]}  # fmt: skip
+
+    def _charge(self, payment: dict) -> dict:
+        return {"id": payment["charge"], "object": "charge", "amount": payment["amount"],
+                "amount_captured": payment["amount"], "amount_refunded": payment["amount_refunded"],
+                "currency": payment["currency"], "payment_intent": payment["id"], "paid": True,
+                "refunded": payment["amount_refunded"] >= payment["amount"], "status": "succeeded"}  # fmt: skip
+
+    # --- the fake-provider shape -------------------------------------------------------------------
+
+    def fail_next(self, *kinds: str) -> None:
+        """The next refund requests meet these generic faults, in order."""
+        with self._lock:
+            self.faults += [self.FAULTS[kind] for kind in kinds]
+
+    def fail_reads(self, *statuses: int) -> None:
+        """The next reads (a refund by id, the list by payment) are refused with these HTTP statuses."""
+        with self._lock:
+            self.read_faults += list(statuses)
+
+    def settle(self, status: str = "succeeded") -> None:
+        """The provider finishes every refund it was still working on."""
+        with self._lock:
+            for refund in self.refunds.values():
+                if refund["status"] == "pending":
+                    refund["status"] = status
+                    if status == "failed":
+                        self._fail(refund)
+
+    @staticmethod
+    def sale(number: int = 1001, amount: str = "189.70") -> dict:
+        """The order's payment through this provider, as the shop's platform reports it."""
+        return stripe_sale(number, amount)
+
+    def reconcile(self, key: str) -> dict:
+        """What Stripe's engineers do after an incident: the saved-500 request turns out to have made its refund."""
+        with self._lock:
+            params, _ = self.by_key[key]
+            refund = self._refund(params)
+            self.by_key[key] = (params, refund)
+            return refund
+
+    def refunds_of(self, payment_id: str) -> list[dict]:
+        """The refunds made against one payment, oldest first."""
+        return [r for r in self.refunds.values() if r["payment_intent"] == payment_id]
+
+    @property
+    def money_moved(self) -> int:
+        """Minor units refunded at Stripe, all refunds together."""
+        return sum(r["amount"] for r in self.refunds.values() if r["status"] != "failed")
+
+
+def stripe_sale(number: int = 1001, amount: str = "189.70", currency: str = "EUR",
+                payment_id: str = "pi_3PalautusTest0001") -> dict:  # fmt: skip
+    """An OrderTransaction as the Admin API returns it for a Stripe payment a headless checkout took.
+
+    The checkout created the order through the API: Shopify gave the transaction no
+    payment id of its own, and the PaymentIntent is in its authorizationCode.
+    """
+    return {
+        "id": f"gid://shopify/OrderTransaction/{number}", "kind": "SALE", "status": "SUCCESS", "gateway": "stripe",
+        "paymentId": None, "authorizationCode": payment_id, "receiptJson": "{}", "parentTransaction": None,
+        "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": currency}},
+    }  # fmt: skip
