@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg deps migrate bench clean
+.PHONY: run test test-pg demo deps migrate bench clean
 
 $(STAMP): requirements.txt tests/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,13 @@ deps: $(STAMP)
 run: $(STAMP)
 	$(PY) -m integration.devserver
 
+## demo: start everything on the sandbox (var/demo/), walk a return to its refund, check the result; ARGS=--keep to look around after
+demo: $(STAMP)
+	$(PY) -m sandbox.demo $(ARGS)
+
 ## test: lint for errors, then the whole suite (embedded SQLite + Redis unless DATABASE_URL/REDIS_URL are set)
 test: $(STAMP)
-	$(VENV)/bin/ruff check --quiet --select F,E9 integration adapters webhooks jobs benchmarks tests migrations
+	$(VENV)/bin/ruff check --quiet --select F,E9 integration adapters webhooks jobs sandbox benchmarks tests migrations
 	$(PY) -m pytest -q tests
 
 ## test-pg: the suite against this machine's PostgreSQL and Redis

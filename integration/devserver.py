@@ -32,7 +32,17 @@ def _embedded_redis(var_dir: str):
     return server, f"unix://{server.socket_file}"
 
 
-def _announce(base: str, env: str) -> None:
+def _procfile(config) -> Path:
+    """The Procfile, with the sandbox server added when SANDBOX is on."""
+    if not config["SANDBOX"]:
+        return ROOT / "Procfile"
+    procfile = Path(config["VAR_DIR"]) / "Procfile.sandbox"
+    procfile.parent.mkdir(parents=True, exist_ok=True)
+    procfile.write_text((ROOT / "Procfile").read_text().rstrip() + "\nsandbox: python -m sandbox\n")
+    return procfile
+
+
+def _announce(base: str, config) -> None:
     for _ in range(120):
         try:
             urllib.request.urlopen(f"{base}/healthz", timeout=1)
@@ -45,7 +55,9 @@ def _announce(base: str, env: str) -> None:
         f"  Shopify webhook {base}/webhooks/shopify\n"
         f"  Health          {base}/healthz\n"
         f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n"
-        f"Mode:             {env} (PALAUTUS_ENV)\n",
+        + (f"Sandbox          {config['SANDBOX_URL']}/  (a stand-in Shopify and Stripe: no real shop, no real money)\n"
+           if config["SANDBOX"] else "")
+        + f"Mode:             {config['ENV']} (PALAUTUS_ENV)\n",
         flush=True,
     )
 
@@ -60,8 +72,8 @@ def main() -> int:
     server = None
     if not config["REDIS_URL"]:
         server, env["REDIS_URL"] = _embedded_redis(config["VAR_DIR"])
-    threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}", config["ENV"]), daemon=True).start()
-    command = [str(Path(bin_dir) / "honcho"), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", "-p", str(PORT)]
+    threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}", config), daemon=True).start()
+    command = [str(Path(bin_dir) / "honcho"), "-f", str(_procfile(config)), "-d", str(ROOT), "start", "-p", str(PORT)]
     processes = subprocess.Popen(command, env=env)
     # Stop everything on Ctrl-C or SIGTERM: honcho passes it on to web, worker and clock.
     signal.signal(signal.SIGTERM, lambda *_: processes.terminate())

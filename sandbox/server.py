@@ -95,7 +95,7 @@ class HTTPSandbox:
         ThreadingHTTPServer.daemon_threads = True
         self.httpd = ThreadingHTTPServer((HOST, port), Handler)
         self.url = f"http://{HOST}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self):

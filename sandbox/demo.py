@@ -1,0 +1,353 @@
+"""`make demo`: a return walked to its refund on the sandbox, every step timed, the result checked.
+
+On the embedded defaults (a fresh SQLite file and an embedded Redis under
+var/demo/, whatever DATABASE_URL and REDIS_URL say) it starts Palautus (web,
+worker, clock) and the sandbox server, then does what a shop, its customer and
+its merchant would:
+
+1. opens a sandbox Stripe account and a sandbox Shopify shop that sends its
+   webhooks to Palautus, and registers the shop in Palautus from the command line;
+2. a customer orders a sweater and socks, paid through Stripe by a headless
+   checkout (the sandbox Stripe really takes the money), and the shop sends
+   signed orders/create and orders/paid webhooks;
+3. the customer asks to return the sweater in the shop: returns/request;
+4. the merchant approves and receives it through Palautus's API;
+5. Palautus refunds the sweater at Stripe, records the refund on the Shopify
+   order, restocks it and closes the Shopify return.
+
+It ends by checking its own result against the sandbox's state: one refund at
+Stripe of the sweater's price, one refund on the order, the return closed,
+no webhook failed. It exits 1 if anything is wrong (CI runs it as a smoke test).
+
+    python -m sandbox.demo [--keep]     # --keep leaves everything running to look around
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import requests
+
+from integration.config import ROOT
+
+DEMO_DIR = ROOT / "var" / "demo"
+SHOP = "villa-demo.myshopify.com"
+STARTUP_SECONDS = 90  # a cold start imports everything in four processes
+STEP_SECONDS = 60  # the longest any one step may take
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def _money(minor: int) -> str:
+    return f"{Decimal(minor) / 100:.2f}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Demo:
+    def __init__(self, keep: bool = False):
+        self.keep = keep
+        self.port, self.sandbox_port = _free_port(), _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.sandbox = f"http://127.0.0.1:{self.sandbox_port}"
+        self.started = time.monotonic()
+        self.step_no = 0
+        self.failures: list[str] = []
+        self.http = requests.Session()
+        self.stack = None
+        self.log = DEMO_DIR / "stack.log"
+        self.env = {
+            **os.environ, "PALAUTUS_ENV": "development", "VAR_DIR": str(DEMO_DIR), "PORT": str(self.port),
+            "DATABASE_URL": f"sqlite:///{DEMO_DIR / 'palautus.db'}", "REDIS_URL": "", "QUEUE_NAME": "palautus-demo",
+            "SANDBOX": "1", "SANDBOX_URL": self.sandbox, "SANDBOX_PORT": str(self.sandbox_port),
+            "SHOPIFY_API_BASE": "", "STRIPE_API_BASE": "", "ENCRYPTION_KEY": "", "WEB_CONCURRENCY": "2",
+            "RETRY_INTERVALS": "2,5,10", "PYTHONUNBUFFERED": "1",
+        }  # fmt: skip
+        for key in ("SHOPIFY_API_BASE", "STRIPE_API_BASE"):  # unset: SANDBOX points them at the sandbox
+            del self.env[key]
+
+    # --- output -------------------------------------------------------------------------------------
+
+    def step(self, title: str):
+        self.step_no += 1
+        self._step_started = time.monotonic()
+        print(f"\n{self.step_no}. {title}", flush=True)
+
+    def say(self, text: str):
+        print(f"   {text}", flush=True)
+
+    def done(self):
+        now = time.monotonic()
+        print(f"   ({now - self._step_started:.1f} s; {now - self.started:.1f} s in all)", flush=True)
+
+    def check(self, what: str, ok: bool, detail: str = ""):
+        print(f"   {'ok  ' if ok else 'FAIL'} {what}{f': {detail}' if detail else ''}", flush=True)
+        if not ok:
+            self.failures.append(what)
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def wait_for(self, what: str, probe, timeout: float = STEP_SECONDS):
+        """Poll `probe` until it returns something truthy; DemoFailed naming `what` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = probe()
+            except requests.RequestException:
+                found = None
+            if found:
+                return found
+            if self.stack is not None and self.stack.poll() is not None:
+                raise DemoFailed(f"Palautus stopped (exit {self.stack.returncode}) while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.2)
+
+    def api(self, method: str, path: str, **kwargs):
+        answer = self.http.request(method, f"{self.base}/api/v1{path}", headers={"Authorization": f"Bearer {self.key}"},
+                                   timeout=10, **kwargs)  # fmt: skip
+        if answer.status_code >= 400:
+            raise DemoFailed(f"{method} /api/v1{path} answered {answer.status_code}: {answer.text[:300]}")
+        return answer.json()
+
+    def control(self, method: str, path: str, **kwargs):
+        answer = self.http.request(method, f"{self.sandbox}/sandbox{path}", timeout=10, **kwargs)
+        if answer.status_code >= 400:
+            raise DemoFailed(f"sandbox {method} {path} answered {answer.status_code}: {answer.text[:300]}")
+        return answer.json()
+
+    # --- the walk -------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        print("Palautus demo: a return walked to its refund, on the sandbox (no real shop, no real money).")
+        try:
+            self.start()
+            self.open_accounts()
+            self.register()
+            self.order()
+            self.request_return()
+            self.approve()
+            self.receive()
+            self.verify()
+        except DemoFailed as e:
+            self.failures.append(str(e))
+            print(f"\nFAILED: {e}\n   the stack's log: {self.log}", flush=True)
+            self._tail_log()
+        finally:
+            if self.keep and not self.failures:
+                self._linger()
+            self.stop()
+        if self.failures:
+            print(f"\nThe demo FAILED ({len(self.failures)} problem(s)); see above.", flush=True)
+            return 1
+        print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: one return, one refund, recorded in the shop.")
+        return 0
+
+    def start(self):
+        self.step("Start Palautus (web, worker, clock) and the sandbox, on a fresh SQLite file and embedded Redis")
+        shutil.rmtree(DEMO_DIR, ignore_errors=True)
+        DEMO_DIR.mkdir(parents=True)
+        with open(self.log, "wb") as log:
+            self.stack = subprocess.Popen([sys.executable, "-m", "integration.devserver"], cwd=ROOT, env=self.env,
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.wait_for("Palautus to answer /healthz", lambda: self.http.get(f"{self.base}/healthz", timeout=1).ok, STARTUP_SECONDS)
+        self.wait_for("the sandbox to answer", lambda: self.http.get(f"{self.sandbox}/", timeout=1).ok, STARTUP_SECONDS)
+        self.say(f"Palautus  {self.base}   (API docs: {self.base}/api/v1/docs)")
+        self.say(f"Sandbox   {self.sandbox}   (Shopify at /shopify/<shop>/admin/api/..., Stripe at /stripe/v1/...)")
+        self.done()
+
+    def open_accounts(self):
+        self.step(f"Open a sandbox Stripe account and the sandbox shop {SHOP}")
+        self.stripe_key = self.control("POST", "/stripe/accounts")["secret_key"]
+        self.shop = self.control("POST", "/shopify/shops", json={"domain": SHOP, "webhook_url": f"{self.base}/webhooks/shopify"})
+        self.say(f"Stripe secret key sk_test_sandbox_… ; the shop's Admin API token shpat_sandbox_… ; "
+                 f"its webhooks go to {self.base}/webhooks/shopify")  # fmt: skip
+        self.done()
+
+    def register(self):
+        self.step("Register the shop in Palautus (flask --app wsgi shops register), credentials from SHOP_* variables")
+        env = {**self.env, "SHOP_ACCESS_TOKEN": self.shop["access_token"], "SHOP_WEBHOOK_SECRET": self.shop["webhook_secret"],
+               "SHOP_STRIPE_SECRET_KEY": self.stripe_key}  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "shops", "register", "--domain", SHOP,
+                               "--name", "Villa (sandbox)", "--currency", "EUR"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        found = re.search(r"API key \(store it now; it is not shown again\): (\S+)", done.stdout)
+        if done.returncode != 0 or not found:
+            raise DemoFailed(f"shops register failed: {(done.stderr or done.stdout).strip()[-500:]}")
+        self.key = found.group(1)
+        self.say(done.stdout.splitlines()[0])
+        self.say("API key plt_… (printed once; the demo keeps it for its API calls)")
+        self.done()
+
+    def order(self):
+        self.step("A customer orders a sweater and socks; a headless checkout takes the money at Stripe")
+        self.order_rest = self.control("POST", f"/shopify/shops/{SHOP}/orders", json={
+            "items": [{"sku": "MERINO-M-GREY", "quantity": 1}, {"sku": "SOCKS-WOOL-3", "quantity": 1}], "paid_with": "stripe"})
+        shop = self.control("GET", f"/shopify/shops/{SHOP}")
+        sale = shop["orders"][-1]["transactions"][0]
+        self.payment_id = sale["authorizationCode"]
+        self.say(f"Order {self.order_rest['name']}: {self.order_rest['total_price']} {self.order_rest['currency']} "
+                 f"(sweater 89.90, socks 19.90, shipping 5.90, VAT 25.5 % included), Stripe {self.payment_id}")  # fmt: skip
+        self.say("The shop sends signed orders/create and orders/paid webhooks")
+        events = self.wait_for("Palautus to process both order webhooks", lambda: self._processed({"orders/create", "orders/paid"}))
+        seen = ", ".join(f"{e['topic']} {e['status']}" for e in events)
+        self.say(f"Palautus stored and processed them: {seen}")
+        self.done()
+
+    def _processed(self, topics: set[str]):
+        events = [e for e in self.api("GET", "/events", params={"page_size": 100}) if e["topic"] in topics]
+        if {e["topic"] for e in events} == topics and all(e["status"] == "processed" for e in events):
+            return events
+        failed = [e for e in events if e["status"] == "failed"]
+        if failed:
+            raise DemoFailed(f"webhook {failed[0]['topic']} failed in Palautus: {failed[0]['error']}")
+        return None
+
+    def request_return(self):
+        self.step("The customer asks the shop to return the sweater (too small)")
+        sweater = next(line for line in self.order_rest["line_items"] if line["sku"] == "MERINO-M-GREY")
+        self.sweater = sweater
+        self.return_rest = self.control("POST", f"/shopify/shops/{SHOP}/returns", json={
+            "order_id": self.order_rest["admin_graphql_api_id"],
+            "items": [{"line_item_id": sweater["admin_graphql_api_id"], "quantity": 1, "reason": "size_too_small",
+                       "note": "The sleeves are too short."}]})  # fmt: skip
+        self.say(f"Shopify return {self.return_rest['name']} REQUESTED; the shop sends returns/request")
+        found = self.wait_for("Palautus to open the return", lambda: self.api("GET", "/returns"))
+        self.ret = found[0]
+        self.say(f"Palautus opened return {self.ret['id']} (code {self.ret['code']}), status {self.ret['status']}")
+        self.done()
+
+    def approve(self):
+        self.step("The merchant approves it through Palautus's API (POST /api/v1/returns/{id}/approve)")
+        ret = self.api("POST", f"/returns/{self.ret['id']}/approve", json={})
+        self.say(f"Palautus: {ret['status']}; a job approves the Shopify return")
+        self.wait_for("the Shopify return to be OPEN", lambda: self._shop_return_status() == "OPEN")
+        self.say("Sandbox shop: the return is OPEN, and it sent returns/approve back to Palautus")
+        self.done()
+
+    def _shop_return_status(self):
+        shop = self.control("GET", f"/shopify/shops/{SHOP}")
+        return next((r["status"] for r in shop["returns"] if r["id"] == self.return_rest["admin_graphql_api_id"]), None)
+
+    def receive(self):
+        self.step("The parcel arrives: the merchant receives it (POST /api/v1/returns/{id}/receive, restock)")
+        item = self.api("GET", f"/returns/{self.ret['id']}")["items"][0]
+        ret = self.api("POST", f"/returns/{self.ret['id']}/receive",
+                       json={"items": [{"item_id": item["id"], "condition": "new", "restock": True}]})  # fmt: skip
+        self.say(f"Palautus: {ret['status']}; the policy refunds on receipt, so a refund job starts")
+        refund = self.wait_for("the refund to succeed", self._succeeded)
+        self.refund = refund
+        self.say(f"Stripe refund {refund['provider_refund_id']}: {_money(refund['amount'])} {refund['currency']} "
+                 f"{refund['status']}, VAT {_money(refund['tax'])} of it")  # fmt: skip
+        self.wait_for("the refund to be recorded in the shop and the return closed", self._recorded_and_closed)
+        self.say("Sandbox shop: the refund is on the order (no money moved by Shopify), the return CLOSED")
+        self.wait_for("every webhook to be delivered and processed", self._quiet)
+        self.say("Every webhook the shop sent (refunds/create, returns/close too) was delivered and processed")
+        self.done()
+
+    def _succeeded(self):
+        refunds = self.api("GET", f"/returns/{self.ret['id']}")["refunds"]
+        failed = [r for r in refunds if r["status"] == "failed"]
+        if failed:
+            raise DemoFailed(f"the refund failed: {failed[0]['last_error']}")
+        return next((r for r in refunds if r["status"] == "succeeded"), None)
+
+    def _recorded_and_closed(self):
+        shop = self.control("GET", f"/shopify/shops/{SHOP}")
+        return shop["orders"][-1]["refunds"] and self._shop_return_status() == "CLOSED"
+
+    def _quiet(self):
+        if not self.control("GET", "/webhooks")["settled"]:
+            return False
+        events = self.api("GET", "/events", params={"page_size": 100})
+        return all(e["status"] in ("processed", "ignored", "failed") for e in events)
+
+    def verify(self):
+        self.step("Check the result against the sandbox's own state")
+        payment = self.control("GET", f"/stripe/payments/{self.payment_id}")
+        refunds = payment["refunds"]
+        owed = int(Decimal(self.sweater["price"]) * 100)
+        self.check("one refund at Stripe", len(refunds) == 1, f"{len(refunds)} refund(s)")
+        self.check("the sweater's price went back", sum(r["amount"] for r in refunds) == owed,
+                   f"{sum(r['amount'] for r in refunds)} of {owed} cents")  # fmt: skip
+        self.check("the Stripe refund succeeded", all(r["status"] == "succeeded" for r in refunds))
+        vat = int(Decimal(self.sweater["tax_lines"][0]["price"]) * 100)
+        self.check("the VAT shown is the sale's own", self.refund["tax"] == vat and self.refund["vat"] == {"0.255": vat},
+                   f"{_money(self.refund['tax'])} at {self.sweater['tax_lines'][0]['title']}")  # fmt: skip
+        self.check("the charge shows it", payment["charge"]["amount_refunded"] == owed,
+                   f"amount_refunded {payment['charge']['amount_refunded']}")  # fmt: skip
+        shop = self.control("GET", f"/shopify/shops/{SHOP}")
+        order = shop["orders"][-1]
+        self.check("one refund recorded on the Shopify order", len(order["refunds"]) == 1, f"{len(order['refunds'])}")
+        lines = order["refunds"][0]["lines"] if order["refunds"] else []
+        self.check("it is the sweater, one unit", [(n["lineItem"]["id"], n["quantity"]) for n in lines]
+                   == [(self.sweater["admin_graphql_api_id"], 1)])  # fmt: skip
+        note = order["refunds"][0]["note"] or "" if order["refunds"] else ""
+        self.check("its note names the Stripe refund's amount", "89.90" in note and "Palautus" in note, note.splitlines()[-1] if note else "")
+        self.check("the Shopify return is CLOSED", self._shop_return_status() == "CLOSED")
+        ret = self.api("GET", f"/returns/{self.ret['id']}")
+        mine = ret["refunds"]
+        self.check("Palautus has one refund, succeeded and synced", len(mine) == 1 and mine[0]["status"] == "succeeded"
+                   and mine[0]["shop_synced_at"] is not None and mine[0]["provider_refund_id"] == (refunds[0]["id"] if refunds else None))  # fmt: skip
+        self.check("Palautus's return is closed", ret["status"] == "closed", ret["status"])
+        failed = self.api("GET", "/events", params={"status": "failed"})
+        self.check("no webhook failed in Palautus", not failed, f"{len(failed)} failed")
+        deliveries = self.control("GET", "/webhooks")["deliveries"]
+        self.check("every webhook was answered 200 the first time", all(d["attempts"] == 1 and d["answer"] == 200 for d in deliveries),
+                   f"{len(deliveries)} deliveries")  # fmt: skip
+        self.done()
+
+    # --- the end ---------------------------------------------------------------------------------------
+
+    def _linger(self):
+        print(f"\nStill running (Ctrl-C stops it):\n  Palautus API docs  {self.base}/api/v1/docs\n"
+              f"  Sandbox            {self.sandbox}/\n  API key            {self.key}", flush=True)  # fmt: skip
+        try:
+            while self.stack.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+    def _tail_log(self):
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()[-40:]
+        except OSError:
+            return
+        print("   --- the last lines of the stack's log ---")
+        for line in lines:
+            print(f"   {line}")
+
+    def stop(self):
+        if self.stack is None or self.stack.poll() is not None:
+            return
+        os.killpg(self.stack.pid, signal.SIGTERM)
+        try:
+            self.stack.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.stack.pid, signal.SIGKILL)
+            self.stack.wait()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave Palautus and the sandbox running afterwards")
+    args = parser.parse_args(argv)
+    return Demo(keep=args.keep).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
