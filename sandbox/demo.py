@@ -24,6 +24,7 @@ no webhook failed. It exits 1 if anything is wrong (CI runs it as a smoke test).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import requests
 
@@ -42,6 +44,10 @@ DEMO_DIR = ROOT / "var" / "demo"
 SHOP = "villa-demo.myshopify.com"
 STARTUP_SECONDS = 90  # a cold start imports everything in four processes
 STEP_SECONDS = 60  # the longest any one step may take
+FULFILLED_FROM = "gid://shopify/Location/76543210001"  # the sandbox shop's one location
+# What the shop announces on the way: the order, the return's steps, our refund and the order changes it makes.
+EXPECTED_WEBHOOKS = ["orders/create", "orders/paid", "returns/request", "returns/approve", "refunds/create",
+                     "orders/updated", "orders/updated", "returns/close"]  # fmt: skip
 
 
 class DemoFailed(Exception):
@@ -74,11 +80,11 @@ class Demo:
             **os.environ, "PALAUTUS_ENV": "development", "VAR_DIR": str(DEMO_DIR), "PORT": str(self.port),
             "DATABASE_URL": f"sqlite:///{DEMO_DIR / 'palautus.db'}", "REDIS_URL": "", "QUEUE_NAME": "palautus-demo",
             "SANDBOX": "1", "SANDBOX_URL": self.sandbox, "SANDBOX_PORT": str(self.sandbox_port),
-            "SHOPIFY_API_BASE": "", "STRIPE_API_BASE": "", "ENCRYPTION_KEY": "", "WEB_CONCURRENCY": "2",
-            "RETRY_INTERVALS": "2,5,10", "PYTHONUNBUFFERED": "1",
+            # Set, not left to SANDBOX: a .env naming real API bases must not send the sandbox's keys there.
+            "SHOPIFY_API_BASE": f"{self.sandbox}/shopify/{{shop}}", "STRIPE_API_BASE": f"{self.sandbox}/stripe",
+            "ENCRYPTION_KEY": "", "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "RETRY_INTERVALS": "2,5,10",
+            "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
-        for key in ("SHOPIFY_API_BASE", "STRIPE_API_BASE"):  # unset: SANDBOX points them at the sandbox
-            del self.env[key]
 
     # --- output -------------------------------------------------------------------------------------
 
@@ -171,9 +177,9 @@ class Demo:
         self.done()
 
     def open_accounts(self):
-        self.step(f"Open a sandbox Stripe account and the sandbox shop {SHOP}")
-        self.stripe_key = self.control("POST", "/stripe/accounts")["secret_key"]
+        self.step(f"Open the sandbox shop {SHOP} and the Stripe account its checkout charges through")
         self.shop = self.control("POST", "/shopify/shops", json={"domain": SHOP, "webhook_url": f"{self.base}/webhooks/shopify"})
+        self.stripe_key = self.shop["stripe_secret_key"]
         self.say(f"Stripe secret key sk_test_sandbox_… ; the shop's Admin API token shpat_sandbox_… ; "
                  f"its webhooks go to {self.base}/webhooks/shopify")  # fmt: skip
         self.done()
@@ -271,10 +277,11 @@ class Demo:
         return shop["orders"][-1]["refunds"] and self._shop_return_status() == "CLOSED"
 
     def _quiet(self):
-        if not self.control("GET", "/webhooks")["settled"]:
+        webhooks = self.control("GET", "/webhooks")
+        if not webhooks["settled"]:
             return False
         events = self.api("GET", "/events", params={"page_size": 100})
-        return all(e["status"] in ("processed", "ignored", "failed") for e in events)
+        return len(events) == len(webhooks["deliveries"]) and all(e["status"] in ("processed", "ignored", "failed") for e in events)
 
     def verify(self):
         self.step("Check the result against the sandbox's own state")
@@ -296,6 +303,10 @@ class Demo:
         lines = order["refunds"][0]["lines"] if order["refunds"] else []
         self.check("it is the sweater, one unit", [(n["lineItem"]["id"], n["quantity"]) for n in lines]
                    == [(self.sweater["admin_graphql_api_id"], 1)])  # fmt: skip
+        recorded = (order["refunds"][0]["recorded_as"] or {}) if order["refunds"] else {}
+        restocked = [(row.get("restockType"), row.get("locationId")) for row in recorded.get("refundLineItems", [])]
+        self.check("the sweater went back to stock where it was sent from", restocked == [("RETURN", FULFILLED_FROM)],
+                   str(restocked))  # fmt: skip
         note = order["refunds"][0]["note"] or "" if order["refunds"] else ""
         self.check("its note names the Stripe refund's amount", "89.90" in note and "Palautus" in note, note.splitlines()[-1] if note else "")
         self.check("the Shopify return is CLOSED", self._shop_return_status() == "CLOSED")
@@ -307,8 +318,14 @@ class Demo:
         failed = self.api("GET", "/events", params={"status": "failed"})
         self.check("no webhook failed in Palautus", not failed, f"{len(failed)} failed")
         deliveries = self.control("GET", "/webhooks")["deliveries"]
-        self.check("every webhook was answered 200 the first time", all(d["attempts"] == 1 and d["answer"] == 200 for d in deliveries),
+        topics = [d["topic"] for d in deliveries]
+        self.check("the shop sent what Shopify sends", sorted(topics) == sorted(EXPECTED_WEBHOOKS), ", ".join(topics))
+        self.check("every webhook was answered 200 the first time",
+                   bool(deliveries) and all(d["attempts"] == 1 and d["answer"] == 200 for d in deliveries),
                    f"{len(deliveries)} deliveries")  # fmt: skip
+        events = self.api("GET", "/events", params={"page_size": 100})
+        self.check("Palautus stored and processed each one", sorted(e["topic"] for e in events) == sorted(topics)
+                   and all(e["status"] == "processed" for e in events), f"{len(events)} events")  # fmt: skip
         self.done()
 
     # --- the end ---------------------------------------------------------------------------------------
@@ -332,14 +349,38 @@ class Demo:
             print(f"   {line}")
 
     def stop(self):
-        if self.stack is None or self.stack.poll() is not None:
+        """Stop everything: devserver passes SIGTERM to honcho, which stops each process; what is left is killed."""
+        if self.stack is None:
             return
-        os.killpg(self.stack.pid, signal.SIGTERM)
+        started = _descendants(self.stack.pid)
+        if self.stack.poll() is None:
+            os.killpg(self.stack.pid, signal.SIGTERM)
+            try:
+                self.stack.wait(timeout=20)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                pass
+        for pid in [self.stack.pid, *started]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.stack.wait(timeout=5)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (honcho gives each of its processes a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            self.stack.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.stack.pid, signal.SIGKILL)
-            self.stack.wait()
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def main(argv=None) -> int:

@@ -2,8 +2,10 @@
 
     python -m sandbox            # http://127.0.0.1:8010, or SANDBOX_URL's port
 
-It listens on 127.0.0.1 only and refuses to start under a production
-configuration; every reply carries `X-Palautus-Sandbox: 1`. Its state lives in
+It listens on 127.0.0.1 only, answers only requests addressed to it there
+(a Host header naming another name is refused: no DNS rebinding), takes
+control requests only as JSON (no cross-site form posts), and refuses to start
+under a production configuration; every reply carries `X-Palautus-Sandbox: 1`. Its state lives in
 memory and is gone when it stops.
 
 | Path | What answers |
@@ -11,7 +13,7 @@ memory and is gone when it stops.
 | `GET /` | a page that says what this is, with its state |
 | `POST /shopify/<domain>/admin/api/<version>/graphql.json` | the shop's Admin GraphQL API |
 | `/stripe/v1/...` | Stripe's refunds, PaymentIntents and charges |
-| `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?}` -> its access token and webhook secret |
+| `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?, "stripe_secret_key"?}` -> its access token, webhook secret and Stripe key |
 | `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
 | `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with": "stripe"}` |
 | `POST /sandbox/shopify/shops/<domain>/returns` | a customer asks to return: `{"order_id", "items": [{"line_item_id", "quantity", "reason", "note"?}]}` |
@@ -60,6 +62,10 @@ def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a stuck connection never holds up shutting down
+
+
 class HTTPSandbox:
     """One answering callable behind a real socket on 127.0.0.1.
 
@@ -92,8 +98,7 @@ class HTTPSandbox:
             def log_message(self, *args):
                 pass
 
-        ThreadingHTTPServer.daemon_threads = True
-        self.httpd = ThreadingHTTPServer((HOST, port), Handler)
+        self.httpd = _Server((HOST, port), Handler)
         self.url = f"http://{HOST}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -136,33 +141,45 @@ class WebhookSender:
         with self._wake:
             return all(e["status"] in ("delivered", "gave up") for e in self.log)
 
+    def deliveries(self) -> list[dict]:
+        """A copy of the log, without the headers (they carry the signature)."""
+        with self._wake:
+            return [{k: v for k, v in e.items() if k != "headers"} for e in self.log]
+
     def _run(self):
         while True:
             with self._wake:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._wake.wait(timeout=(self._due[0][0] - time.monotonic()) if self._due else None)
                 _, order, job = heapq.heappop(self._due)
-            self._attempt(order, job)
+            try:
+                self._attempt(order, job)
+            except Exception:  # never lose the only sender thread
+                logger.exception("webhook delivery failed unexpectedly")
+                job["entry"]["status"] = "gave up"
 
     def _attempt(self, order: int, job: dict):
         entry = job["entry"]
-        entry["attempts"] += 1
-        try:
-            answer = self._session.post(entry["url"], data=job["body"], headers=entry["headers"], timeout=DELIVERY_TIMEOUT)
-            entry["answer"] = answer.status_code
-            ok = 200 <= answer.status_code < 300
-        except requests.RequestException as e:
-            entry["answer"] = type(e).__name__
-            ok = False
-        if ok:
-            entry["status"] = "delivered"
-            return
-        if entry["attempts"] > len(self.delays):
-            entry["status"] = "gave up"
-            logger.warning("webhook %s to %s given up after %d attempts", entry["topic"], entry["url"], entry["attempts"])
-            return
-        entry["status"] = "retrying"
         with self._wake:
+            entry["attempts"] += 1
+        try:
+            # Shopify follows no redirect (a 3xx counts as a failure) and waits 5 s for the answer.
+            answer = self._session.post(entry["url"], data=job["body"], headers=entry["headers"],
+                                        timeout=(1, DELIVERY_TIMEOUT), allow_redirects=False)  # fmt: skip
+            got = answer.status_code
+        except requests.RequestException as e:
+            got = type(e).__name__
+        ok = isinstance(got, int) and 200 <= got < 300
+        with self._wake:
+            entry["answer"] = got
+            if ok:
+                entry["status"] = "delivered"
+                return
+            if entry["attempts"] > len(self.delays):
+                entry["status"] = "gave up"
+                logger.warning("webhook %s to %s given up after %d attempts", entry["topic"], entry["url"], entry["attempts"])
+                return
+            entry["status"] = "retrying"
             heapq.heappush(self._due, (time.monotonic() + self.delays[entry["attempts"] - 1], order, job))
             self._wake.notify()
 
@@ -175,12 +192,16 @@ class Sandbox:
         self.stripe = SandboxStripe()
         self.shops: dict[str, SandboxShop] = {}
         self.subscriptions: dict[str, tuple[str, str]] = {}  # domain -> (webhook url, secret)
+        self.stripe_keys: dict[str, str] = {}  # domain -> the Stripe account its checkout charges through
         self.sender = sender or WebhookSender()
         self._lock = threading.Lock()
 
     # --- the control API ---------------------------------------------------------------------------
 
-    def open_shop(self, domain: str, webhook_url: str, webhook_secret: str | None = None) -> dict:
+    def open_shop(self, domain: str, webhook_url: str, webhook_secret: str | None = None,
+                  stripe_secret_key: str | None = None) -> dict:  # fmt: skip
+        """A shop that sends its webhooks to `webhook_url`; its headless checkout charges through the Stripe
+        account of `stripe_secret_key` (a new one when not given). Opening a domain again replaces its shop."""
         domain = (domain or "").strip().lower()
         if not _DOMAIN.match(domain):
             raise ValueError("domain must be a shop's myshopify.com domain, e.g. villa-demo.myshopify.com")
@@ -188,11 +209,15 @@ class Sandbox:
             raise ValueError("webhook_url must be the app's http(s) address for Shopify webhooks")
         secret = webhook_secret or secrets.token_hex(32)
         token = f"shpat_sandbox_{secrets.token_hex(16)}"
+        if stripe_secret_key and stripe_secret_key not in self.stripe.accounts:
+            raise ValueError("stripe_secret_key is not a key of this sandbox's Stripe (POST /sandbox/stripe/accounts)")
+        stripe_key = stripe_secret_key or self.stripe.open_account()
         with self._lock:
+            self.stripe_keys[domain] = stripe_key
             shop = SandboxShop(domain, self.schema, access_token=token, deliver=lambda t, p: self._deliver(domain, t, p))
             self.shops[domain] = shop
             self.subscriptions[domain] = (webhook_url, secret)
-        return {"domain": domain, "access_token": token, "webhook_secret": secret,
+        return {"domain": domain, "access_token": token, "webhook_secret": secret, "stripe_secret_key": stripe_key,
                 "admin_api": f"/shopify/{domain}/admin/api/{API_VERSION}/graphql.json"}  # fmt: skip
 
     def _deliver(self, domain: str, topic: str, payload: dict) -> None:
@@ -200,10 +225,16 @@ class Sandbox:
         self.sender.send(self.shops[domain], url, secret, topic, payload)
 
     def answer(self, request: Request):
+        host = request.header("Host").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in ("127.0.0.1", "localhost", "::1"):  # a page elsewhere reaching it through DNS rebinding
+            return error(403, {"error": "forbidden", "message": "the sandbox answers requests to 127.0.0.1 only"})
         try:
             return self._route(request)
         except (ValueError, KeyError, TypeError) as e:
             return error(400, {"error": "bad_request", "message": str(e)})
+        except Exception:
+            logger.exception("sandbox request failed")
+            return error(500, {"error": "sandbox_error", "message": "the sandbox failed; see its log"})
 
     def _route(self, request: Request):
         path = request.path.rstrip("/") or "/"
@@ -214,6 +245,8 @@ class Sandbox:
             shop = self.shops.get(m.group(1))
             if shop is None or request.method != "POST":
                 return error(404, {"errors": "Not Found"})
+            if m.group(2) != shop.version:  # a misconfigured SHOPIFY_API_VERSION should not go unnoticed
+                return error(404, {"errors": f"Not Found: the sandbox answers API version {shop.version} only"})
             return shop.handle(request)
         if path == "/" and request.method == "GET":
             return Reply(200, self.page(), {"Content-Type": "text/html; charset=utf-8"})
@@ -224,22 +257,24 @@ class Sandbox:
         if parts[:1] != ["sandbox"]:
             return error(404, {"error": "not_found", "message": f"nothing at {method} {path} in the sandbox"})
         route = (method, *parts[1:])
+        if method == "POST" and not request.header("Content-Type").lower().startswith("application/json"):
+            # A form posted by some web page cannot send JSON without the browser asking first.
+            return error(415, {"error": "unsupported_media_type", "message": "send the control API JSON (Content-Type: application/json)"})
         if route == ("POST", "shopify", "shops"):
             given = request.json() or {}
-            return Reply(201, self.open_shop(given.get("domain"), given.get("webhook_url"), given.get("webhook_secret")))
+            return Reply(201, self.open_shop(given.get("domain"), given.get("webhook_url"), given.get("webhook_secret"),
+                                             given.get("stripe_secret_key")))  # fmt: skip
         if route == ("POST", "stripe", "accounts"):
             return Reply(201, {"secret_key": self.stripe.open_account()})
         if route == ("GET", "webhooks"):
-            return Reply(200, {"deliveries": [{k: v for k, v in e.items() if k != "headers"} for e in self.sender.log],
-                               "settled": self.sender.settled()})  # fmt: skip
-        if len(route) == 3 and route[:2] == ("GET", "state"):
+            return Reply(200, {"deliveries": self.sender.deliveries(), "settled": self.sender.settled()})
+        if route == ("GET", "state"):
             return Reply(200, self.state())
         if route[:3] == ("GET", "stripe", "payments") and len(route) == 4:
-            payment = self.stripe.payments.get(route[3])
-            if payment is None:
+            found = self.stripe.payment(route[3])
+            if found is None:
                 return error(404, {"error": "not_found", "message": f"no payment {route[3]}"})
-            return Reply(200, {"payment_intent": self.stripe._payment_intent(payment), "charge": self.stripe._charge(payment),
-                               "refunds": self.stripe.refunds_of(route[3])})  # fmt: skip
+            return Reply(200, found)
         if route[1:3] == ("shopify", "shops") and len(route) >= 4:
             shop = self.shops.get(route[3])
             if shop is None:
@@ -260,7 +295,7 @@ class Sandbox:
             if paid_with != "stripe":
                 raise ValueError("paid_with: the sandbox shop takes payments through Stripe")
             return Reply(201, shop.create_order(items, email=given.get("email") or "aino.virtanen@example.com",
-                                                stripe=self.stripe))  # fmt: skip
+                                                stripe=self.stripe, stripe_key=self.stripe_keys[shop.domain]))  # fmt: skip
         if method == "POST" and rest == ("returns",):
             items = [(item["line_item_id"], int(item.get("quantity", 1)), item.get("reason", "other"), item.get("note"))
                      for item in given.get("items") or []]  # fmt: skip
@@ -272,8 +307,9 @@ class Sandbox:
     def state(self) -> dict:
         return {
             "sandbox": True, "shops": [shop.summary() for shop in self.shops.values()],
-            "stripe": {"payments": list(self.stripe.payments.values()), "refunds": list(self.stripe.refunds.values())},
-            "webhooks": {"delivered": sum(e["status"] == "delivered" for e in self.sender.log), "total": len(self.sender.log)},
+            "stripe": self.stripe.summary(),
+            "webhooks": {"delivered": sum(e["status"] == "delivered" for e in self.sender.deliveries()),
+                         "total": len(self.sender.deliveries())},
         }  # fmt: skip
 
     def page(self) -> str:

@@ -97,8 +97,11 @@ class SandboxShop:
     """One shop's Admin GraphQL API and its data, stateful; see the module docstring."""
 
     def __init__(self, domain: str, schema, *, access_token: str | None = None, currency: str = "EUR",
-                 deliver=None, version: str = API_VERSION):  # fmt: skip
+                 deliver=None, version: str = API_VERSION, strict: bool = True):  # fmt: skip
+        """`strict=False` (the tests' fake) answers for orders and returns it was never told of: a refund recorded
+        against an unknown order counts for every order, and an unknown return is moved as asked."""
         self.domain = domain
+        self.strict = strict
         self.schema = schema
         self.access_token = access_token  # None: any token is taken (the tests check their own)
         self.currency = currency
@@ -160,11 +163,12 @@ class SandboxShop:
     # --- the shop's own side: a customer orders, a customer asks to return ------------------------
 
     def create_order(self, items: list[tuple[str, int]], *, email: str = "aino.virtanen@example.com",
-                     stripe=None, processed_at: datetime | None = None) -> dict:  # fmt: skip
+                     stripe=None, stripe_key: str | None = None, processed_at: datetime | None = None) -> dict:  # fmt: skip
         """A paid, fulfilled order of `items` (sku, quantity) from CATALOG, announced by orders/create and orders/paid.
 
-        With `stripe` (a SandboxStripe) the total is charged there, as a headless
-        checkout does, and the order's SALE transaction carries the PaymentIntent.
+        With `stripe` (a SandboxStripe) the total is charged there, in the account
+        of `stripe_key`, as a headless checkout does, and the order's SALE
+        transaction carries the PaymentIntent.
         """
         with self._lock:
             moment = processed_at or _now()
@@ -173,7 +177,7 @@ class SandboxShop:
             gid = order["admin_graphql_api_id"]
             total = Decimal(order["total_price"])
             if stripe is not None:
-                payment = stripe.charge(int(total * 100), self.currency)
+                payment = stripe.charge(int(total * 100), self.currency, account_key=stripe_key)
                 self.order_transactions[gid] = [stripe_sale(next(self._ids), order["total_price"], self.currency, payment["id"])]
                 order["payment_gateway_names"] = ["stripe"]
             for line in order["line_items"]:
@@ -315,12 +319,19 @@ class SandboxShop:
         """The refunds Shopify lists for the order: the shop's own, and ours as refundCreate recorded them."""
         ours = [refund_node(_numeric(gid), {line["lineItemId"].rsplit("/", 1)[1]: line["quantity"]
                                             for line in given["refundLineItems"]},
-                            {}, self.refund_times.get(gid, "2026-12-01T10:00:00Z"), note=given["note"])
+                            {}, self.refund_times.get(gid, "2026-12-01T10:00:00Z"), note=given["note"],
+                            shipping=bool((given.get("shipping") or {}).get("fullRefund")))
                 for gid, given in self.recorded.values()
-                if order_gid is None or given["orderId"] == order_gid or given["orderId"] not in self.orders]  # fmt: skip
+                if order_gid is None or given["orderId"] == order_gid
+                or (not self.strict and given["orderId"] not in self.orders)]  # fmt: skip
         return self.refund_nodes + ours
 
+    def _unknown(self, order_gid: str) -> bool:
+        return self.strict and order_gid not in self.orders
+
     def _OrderRefunds(self, v):
+        if self._unknown(v["id"]):
+            return {"order": None}
         transactions = [{"id": t["id"], "kind": t["kind"], "status": t["status"],
                          "parentTransaction": t.get("parentTransaction")} for t in self._transactions_of(v["id"])]  # fmt: skip
         refunds = [{"id": node["id"]} for node in self._all_refund_nodes(v["id"])]
@@ -352,10 +363,15 @@ class SandboxShop:
         return {"return": {"id": v["id"], "reverseFulfillmentOrders": {"pageInfo": {"hasNextPage": False}, "nodes": [order]}}}
 
     def _OrderTransactions(self, v):
+        if self._unknown(v["id"]):
+            return {"order": None}
         return {"order": {"id": v["id"], "checkoutToken": self.checkout_token, "transactions": self._transactions_of(v["id"])}}
 
     def _RefundCreate(self, v):
         key, given = v["idempotencyKey"], v["input"]
+        if not key:
+            return {"refundCreate": {"refund": None, "userErrors": [
+                {"field": ["idempotencyKey"], "message": "Idempotency key must not be blank"}]}}
         if key in self.refunds:  # the same key: the first refund again, nothing new
             return {"refundCreate": {"refund": {"id": self.refunds[key]}, "userErrors": []}}
         problems = self._over_refund(given)
@@ -367,17 +383,28 @@ class SandboxShop:
         self.refund_times[refund_gid] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         order = self.orders.get(given["orderId"])
         if order is not None:
-            self._announce("refunds/create", self._refund_webhook(refund_gid, given, order, moment))
+            body = self._refund_webhook(refund_gid, given, order, moment)
+            self._announce("refunds/create", body)
+            order["refunds"].append(body)
+            self._updated(order, moment)
         return {"refundCreate": {"refund": {"id": refund_gid}, "userErrors": []}}
+
+    def _updated(self, order: dict, moment: datetime) -> None:
+        """The order changed: Shopify sends orders/updated with its new state."""
+        order["updated_at"] = _stamp(moment)
+        self._announce("orders/updated", order)
 
     def _over_refund(self, given: dict) -> list[dict]:
         """Shopify's userErrors for refund lines the order does not have, or more units than are left on them."""
         order = self.orders.get(given["orderId"])
         if order is None:
-            return []
+            return [{"field": ["orderId"], "message": "Order does not exist"}] if self.strict else []
         lines = {line["admin_graphql_api_id"]: line for line in order["line_items"]}
         refunded = self._refunded_units(given["orderId"])
         problems = []
+        if (given.get("shipping") or {}).get("fullRefund") and any(
+                node["refundShippingLines"]["nodes"] for node in self._all_refund_nodes(given["orderId"])):  # fmt: skip
+            problems.append({"field": ["shipping", "fullRefund"], "message": "Shipping has already been refunded"})
         for n, row in enumerate(given.get("refundLineItems") or []):
             line = lines.get(row["lineItemId"])
             if line is None:
@@ -394,14 +421,14 @@ class SandboxShop:
         rows = []
         for row in given.get("refundLineItems") or []:
             line = lines[row["lineItemId"]]
-            gross = Decimal(line["price"]) * row["quantity"]
+            gross = Decimal(line["price"]) * row["quantity"]  # the shop's prices include VAT, so its subtotals do too
             vat = _vat(gross)
             rows.append({
                 "id": next(self._ids) + 560011220000, "quantity": row["quantity"], "line_item_id": line["id"],
                 "location_id": _numeric(row["locationId"]) if row.get("locationId") else None,
                 "restock_type": "return" if row.get("restockType") == "RETURN" else "no_restock",
-                "subtotal": float(gross - vat), "total_tax": float(vat),
-                "subtotal_set": _set(gross - vat, currency), "total_tax_set": _set(vat, currency),
+                "subtotal": float(gross), "total_tax": float(vat),
+                "subtotal_set": _set(gross, currency), "total_tax_set": _set(vat, currency),
                 "line_item": {k: line.get(k) for k in ("id", "variant_id", "title", "quantity", "sku", "variant_title", "vendor",
                                                    "product_id", "name", "price", "price_set", "tax_lines", "admin_graphql_api_id")},
             })  # fmt: skip
@@ -420,7 +447,12 @@ class SandboxShop:
 
     def _TagsAdd(self, v):
         tags = self.tags.setdefault(v["id"], [])
-        tags += [tag for tag in v["tags"] if tag not in tags]
+        new = [tag for tag in v["tags"] if tag not in tags]
+        tags += new
+        order = self.orders.get(v["id"])
+        if new and order is not None:
+            order["tags"] = ", ".join(tags)
+            self._updated(order, _now())
         return {"tagsAdd": {"node": {"id": v["id"]}, "userErrors": []}}
 
     def _ReturnStatus(self, v):
@@ -431,20 +463,31 @@ class SandboxShop:
         gid = v.get("id") or v["input"]["id"]
         starts, status, topic = RETURN_MOVES[field]
         ret = self.returns.get(gid)
-        if ret is None:  # a return only the tests know of: answered as moved
+        if ret is None and not self.strict:  # a return only the tests know of: answered as moved
             return {field: {"return": {"id": gid, "status": status}, "userErrors": []}}
+        if ret is None:
+            return {field: {"return": None, "userErrors": [{"field": ["id"], "code": "NOT_FOUND", "message": "Return does not exist"}]}}
         if ret["status"].upper() not in starts:
             return {field: {"return": None, "userErrors": [
                 {"field": ["id"], "code": "INVALID_STATE", "message": f"Return is {ret['status'].upper()}, not {' or '.join(sorted(starts))}"}]}}
         ret["status"] = status.lower()
-        body = {"id": ret["id"], "admin_graphql_api_id": gid, "status": ret["status"], "order": dict(ret["order"]),
-                "total_return_line_items": ret["total_return_line_items"], "name": ret["name"], "return_line_items": [],
-                "return_shipping_fees": [], "exchange_line_items": [], "total_exchange_line_items": 0}  # fmt: skip
+        self._announce(topic, self._status_webhook(field, ret, v))
+        return {field: {"return": {"id": gid, "status": status}, "userErrors": []}}
+
+    @staticmethod
+    def _status_webhook(field: str, ret: dict, v: dict) -> dict:
+        """The returns/* body, in each topic's own documented shape (see tests/payloads/shopify/)."""
+        head = {"id": ret["id"], "admin_graphql_api_id": ret["admin_graphql_api_id"]}
+        if field == "returnApproveRequest":
+            return {**head, "status": ret["status"], "order": dict(ret["order"]),
+                    "total_return_line_items": ret["total_return_line_items"], "name": ret["name"],
+                    "return_line_items": [], "return_shipping_fees": [], "exchange_line_items": [],
+                    "total_exchange_line_items": 0}  # fmt: skip
         if field == "returnDeclineRequest":
             given = v["input"]
-            body["decline"] = {"reason": given.get("declineReason", "OTHER").lower(), "note": given.get("declineNote")}
-        self._announce(topic, body)
-        return {field: {"return": {"id": gid, "status": status}, "userErrors": []}}
+            return {**head, "status": ret["status"], "order": dict(ret["order"]),
+                    "decline": {"reason": given.get("declineReason", "OTHER").lower(), "note": given.get("declineNote")}}
+        return {**head, "order_id": ret["order"]["id"], "status": ret["status"]}  # returns/close, returns/cancel
 
     def _ReturnApproveRequest(self, v):
         return self._move("returnApproveRequest", v)
@@ -460,13 +503,18 @@ class SandboxShop:
 
     # --- what the sandbox's pages show --------------------------------------------------------------
 
+    def _given(self, refund_gid: str) -> dict | None:
+        """The refundCreate input a refund was recorded with (None for the merchant's own)."""
+        return next((given for gid, given in self.recorded.values() if gid == refund_gid), None)
+
     def summary(self) -> dict:
         with self._lock:
             return {
                 "domain": self.domain, "orders": [
                     {"id": gid, "name": o["name"], "total": o["total_price"], "currency": o["currency"],
                      "transactions": self._transactions_of(gid), "tags": self.tags.get(gid, []),
-                     "refunds": [{"id": node["id"], "note": node["note"], "lines": node["refundLineItems"]["nodes"]}
+                     "refunds": [{"id": node["id"], "note": node["note"], "lines": node["refundLineItems"]["nodes"],
+                                  "recorded_as": self._given(node["id"])}
                                  for node in self._all_refund_nodes(gid) if gid in self.orders]}
                     for gid, o in self.orders.items()],
                 "returns": [{"id": gid, "name": r["name"], "status": r["status"].upper(),
@@ -524,14 +572,15 @@ def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = N
 
 
 def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], created_at: str,
-                return_id: int | None = None, status: str = "SUCCESS", note: str | None = None) -> dict:  # fmt: skip
+                return_id: int | None = None, status: str = "SUCCESS", note: str | None = None,
+                shipping: bool = False) -> dict:  # fmt: skip
     """A Refund as the Admin API's REFUNDS_BY_ID answers it: units per line id, amounts per parent transaction."""
     return {
         "id": f"gid://shopify/Refund/{refund_id}", "createdAt": created_at, "note": note,
         "return": {"id": f"gid://shopify/Return/{return_id}"} if return_id else None,
         "refundLineItems": {"pageInfo": {"hasNextPage": False}, "nodes": [
             {"quantity": n, "lineItem": {"id": f"gid://shopify/LineItem/{line}"}} for line, n in lines.items()]},
-        "refundShippingLines": {"nodes": []},
+        "refundShippingLines": {"nodes": [{"id": f"gid://shopify/RefundShippingLine/{refund_id}"}] if shipping else []},
         "transactions": {"pageInfo": {"hasNextPage": False}, "nodes": [
             {"kind": "REFUND", "status": status, "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": "EUR"}},
              "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}} for parent, amount in taken.items()]},

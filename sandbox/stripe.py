@@ -32,6 +32,7 @@ _CHARGE = re.compile(r"^/v1/charges/(ch_\w+)$")
 _SAVED_500 = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
 _IDEMPOTENCY = {"error": {"type": "idempotency_error",
                           "message": "Keys for idempotent requests can only be used with the same parameters"}}  # fmt: skip
+_FAULT_NAMES = {"500", "503", "429", "timeout", "timeout_after", "refused", "500_do_not_retry", "500_saved", "idempotency_error"}
 _ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
 
 
@@ -57,6 +58,7 @@ class SandboxStripe:
         """`open_book`: a refund of a payment the sandbox never took is allowed, in euros and without limit
         (tests whose orders say they were paid at Stripe without paying here first)."""
         self.open_book = open_book
+        self.open_book_currency = "eur"  # the currency of a payment it never took (tests in other currencies charge first)
         self.accounts: dict[str, str] = {}  # secret key -> account id; empty: any test key is taken
         self.payments: dict[str, dict] = {}  # PaymentIntent id -> {id, charge, amount, currency, amount_refunded}
         self.refunds: dict[str, dict] = {}  # id -> refund object: the money that really moved
@@ -77,13 +79,13 @@ class SandboxStripe:
             self.accounts[key] = f"acct_sandbox{len(self.accounts) + 1:04d}"
             return key
 
-    def charge(self, amount: int, currency: str = "eur", payment_id: str | None = None) -> dict:
-        """A customer's succeeded PaymentIntent of `amount` minor units, with its charge."""
+    def charge(self, amount: int, currency: str = "eur", payment_id: str | None = None, account_key: str | None = None) -> dict:
+        """A customer's succeeded PaymentIntent of `amount` minor units, with its charge, in the account of `account_key`."""
         with self._lock:
             number = next(self._ids)
             payment_id = payment_id or f"pi_3Sandbox{number:016d}"
             payment = {"id": payment_id, "charge": f"ch_3Sandbox{number:016d}", "amount": amount,
-                       "currency": currency.lower(), "amount_refunded": 0}  # fmt: skip
+                       "currency": currency.lower(), "amount_refunded": 0, "account": self.accounts.get(account_key)}  # fmt: skip
             self.payments[payment_id] = payment
             return self._payment_intent(payment)
 
@@ -95,12 +97,17 @@ class SandboxStripe:
         if refused:
             return refused
         with self._lock:
+            account = self._account(request)
             if request.method == "POST" and request.path == "/v1/refunds":
-                return self._create(request.header("Idempotency-Key") or None, request.form(), request.headers)
+                return self._create(account, request.header("Idempotency-Key") or None, request.form(), request.headers)
             if request.method == "GET":
-                return self._read(request)
+                return self._read(request, account)
         return error(404, {"error": {"type": "invalid_request_error",
                                      "message": f"Unrecognized request URL ({request.method}: {request.path})."}})  # fmt: skip
+
+    def _account(self, request: Request) -> str | None:
+        """The account whose key signed the request (None while no account is opened: the tests' single one)."""
+        return self.accounts.get(request.header("Authorization").partition(" ")[2])
 
     def _authenticate(self, request: Request) -> Reply | None:
         scheme, _, key = request.header("Authorization").partition(" ")
@@ -112,21 +119,27 @@ class SandboxStripe:
                                          "message": "Invalid API Key provided: this sandbox takes only its own test keys"}})  # fmt: skip
         return None
 
-    def _create(self, key: str | None, params: dict, headers: dict):
+    def _create(self, account: str | None, key: str | None, params: dict, headers: dict):
         self.posts.append((dict(headers), params))
         fault = self.faults.pop(0) if self.faults else None
+        if fault is not None and fault not in _FAULT_NAMES:
+            raise ValueError(f"unknown fault {fault!r}: one of {', '.join(sorted(_FAULT_NAMES))}")
         if fault == "timeout":  # lost on the way there: nothing happened at Stripe
             return LOST
+        if fault == "idempotency_error":  # Stripe refuses the request as it stands: nothing happens
+            return error(400, _IDEMPOTENCY)
         if fault in ("500", "503", "429"):
-            return error(int(fault), {"error": {"type": "api_error", "message": "fault"}}, **{"Request-Id": "req_fault"})
+            kind = "rate_limit_error" if fault == "429" else "api_error"
+            return error(int(fault), {"error": {"type": kind, "message": "fault"}}, **{"Request-Id": "req_fault"})
         if fault == "refused":  # a validation error: Stripe made nothing
             return error(400, {"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
                                          "message": "Charge has already been refunded."}}, **{"Request-Id": "req_refused"})  # fmt: skip
         if fault == "500_do_not_retry":  # Stripe says a retry of this request would not help
             return error(500, _SAVED_500, **{"Request-Id": "req_fault", "Stripe-Should-Retry": "false"})
-        if fault == "500_saved" and key not in self.by_key:  # failed once it had begun: saved, and replayed
+        key = f"{account}:{key}" if account and key else key  # Stripe keeps keys per account
+        if fault == "500_saved" and key and key not in self.by_key:  # failed once it had begun: saved, and replayed
             self.by_key[key] = (params, {"status": 500, **_SAVED_500})
-        if key in self.by_key:
+        if key and key in self.by_key:
             first_params, answer = self.by_key[key]
             if answer.get("status") == 500:
                 return error(500, answer, **{"Request-Id": "req_saved", "Idempotent-Replayed": "true"})
@@ -134,23 +147,19 @@ class SandboxStripe:
                 return error(400, _IDEMPOTENCY)
             replayed = {"Idempotent-Replayed": "true"}
         else:
-            answer = self._refund(params)
-            if answer.get("error"):  # Stripe saves a 400 for the key as well
-                if key:
-                    self.by_key[key] = (params, answer)
+            answer = self._refund(params, account)
+            if answer.get("error"):  # refused before it ran: Stripe saves nothing for the key
                 return error(400, answer, **{"Request-Id": "req_refused"})
             if key:
                 self.by_key[key] = (params, answer)
             replayed = {}
-        if answer.get("error"):
-            return error(400, answer, **{"Request-Id": "req_refused", **replayed})
         if fault == "timeout_after":  # made at Stripe, the answer lost on the way back
             return LOST_AFTER
         return Reply(200, answer, {"Request-Id": "req_ok", **replayed})
 
-    def _refund(self, params: dict) -> dict:
+    def _refund(self, params: dict, account: str | None = None) -> dict:
         """A new refund, or the error Stripe answers for these parameters (`{"error": ...}`)."""
-        payment = self._payment_of(params)
+        payment = self._payment_of(params, account)
         if payment is None:
             what = params.get("payment_intent") or params.get("charge")
             if not what:
@@ -163,6 +172,9 @@ class SandboxStripe:
             amount = int(params["amount"]) if "amount" in params else left
         except ValueError:
             return {"error": {"type": "invalid_request_error", "param": "amount", "message": "Invalid integer: amount"}}
+        if params.get("reason") not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+            return {"error": {"type": "invalid_request_error", "param": "reason",
+                              "message": "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer"}}  # fmt: skip
         if amount <= 0:
             return {"error": {"type": "invalid_request_error", "param": "amount",
                               "message": "This value must be greater than or equal to 1."}}  # fmt: skip
@@ -180,22 +192,26 @@ class SandboxStripe:
             "id": refund_id, "object": "refund", "amount": amount, "currency": payment["currency"],
             "payment_intent": payment["id"] if not payment.get("open") else params.get("payment_intent"),
             "charge": payment["charge"], "status": self.status, "metadata": metadata, "reason": params.get("reason"),
-            "failure_reason": None, "created": 1764547200 + len(self.refunds),
+            "failure_reason": None, "created": 1764547200 + len(self.refunds), "account": payment.get("account"),
         }  # fmt: skip
         self.refunds[refund_id] = refund
         if self.status == "failed":
             self._fail(refund)
         return refund
 
-    def _payment_of(self, params: dict) -> dict | None:
+    def _payment_of(self, params: dict, account: str | None) -> dict | None:
+        """The payment a refund is for, if it belongs to the account asking (each account sees only its own)."""
         if "payment_intent" in params:
             found = self.payments.get(params["payment_intent"])
         else:
             found = next((p for p in self.payments.values() if p["charge"] == params.get("charge")), None)
+        if found is not None and found.get("account") != account:
+            return None
         if found is None and self.open_book and (params.get("payment_intent") or params.get("charge")):
             what = params.get("payment_intent") or params.get("charge")
-            found = self.payments[what] = {"id": what, "charge": params.get("charge") or f"ch_for_{what}",
-                                           "amount": 10**12, "currency": "eur", "amount_refunded": 0, "open": True}  # fmt: skip
+            found = self.payments[what] = {"id": what, "charge": params.get("charge") or f"ch_for_{what}", "amount": 10**12,
+                                           "currency": self.open_book_currency, "amount_refunded": 0, "open": True,
+                                           "account": account}  # fmt: skip
         return found
 
     def _fail(self, refund: dict) -> None:
@@ -205,34 +221,50 @@ class SandboxStripe:
         if payment is not None:
             payment["amount_refunded"] -= refund["amount"]
 
-    def _read(self, request: Request) -> Reply:
+    def _read(self, request: Request, account: str | None = None) -> Reply:
         if self.read_faults:
             return error(self.read_faults.pop(0), {"error": {"type": "invalid_request_error",
                                                              "message": "Invalid API Key provided: sk_test_****"}},
                          **{"Request-Id": "req_read_fault"})  # fmt: skip
         if request.path == "/v1/refunds":
-            return self._list(request.query)
+            return self._list(request.query, account)
         if m := _REFUND.match(request.path):
             refund = self.refunds.get(m.group(1))
-            return Reply(200, refund) if refund else self._missing("refund", m.group(1))
+            mine = refund is not None and refund.get("account") == account
+            return Reply(200, self._shown_refund(refund)) if mine else self._missing("refund", m.group(1))
         if m := _PAYMENT_INTENT.match(request.path):
             payment = self.payments.get(m.group(1))
-            return Reply(200, self._payment_intent(payment)) if payment else self._missing("payment_intent", m.group(1))
+            mine = payment is not None and payment.get("account") == account
+            return Reply(200, self._payment_intent(payment)) if mine else self._missing("payment_intent", m.group(1))
         if m := _CHARGE.match(request.path):
-            payment = next((p for p in self.payments.values() if p["charge"] == m.group(1)), None)
+            payment = next((p for p in self.payments.values() if p["charge"] == m.group(1) and p.get("account") == account), None)
             return Reply(200, self._charge(payment)) if payment else self._missing("charge", m.group(1))
         return self._missing("resource", request.path)
 
-    def _list(self, query: dict) -> Reply:
-        data = [r for r in self.refunds.values()
-                if ("payment_intent" not in query or r["payment_intent"] == query["payment_intent"])
+    def _list(self, query: dict, account: str | None = None) -> Reply:
+        try:
+            limit = int(query.get("limit") or 10)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return error(400, {"error": {"type": "invalid_request_error", "param": "limit",
+                                         "message": "This value must be less than or equal to 100."}})  # fmt: skip
+        data = [self._shown_refund(r) for r in self.refunds.values() if r.get("account") == account
+                and ("payment_intent" not in query or r["payment_intent"] == query["payment_intent"])
                 and ("charge" not in query or r["charge"] == query["charge"])]  # fmt: skip
         data.sort(key=lambda r: r["created"], reverse=True)  # newest first, as Stripe lists
         if query.get("starting_after"):
             ids = [r["id"] for r in data]
-            data = data[ids.index(query["starting_after"]) + 1:] if query["starting_after"] in ids else []
-        limit = int(query.get("limit") or 10)
+            if query["starting_after"] not in ids:
+                return error(400, {"error": {"type": "invalid_request_error", "param": "starting_after",
+                                             "message": f"No such refund: '{query['starting_after']}'"}})  # fmt: skip
+            data = data[ids.index(query["starting_after"]) + 1:]
         return Reply(200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/refunds"})
+
+    @staticmethod
+    def _shown_refund(refund: dict) -> dict:
+        """A refund as Stripe shows it: without the sandbox's own bookkeeping."""
+        return {k: v for k, v in refund.items() if k != "account"}
 
     @staticmethod
     def _missing(kind: str, what: str) -> Reply:
@@ -285,9 +317,25 @@ class SandboxStripe:
             self.by_key[key] = (params, refund)
             return refund
 
+    def payment(self, payment_id: str) -> dict | None:
+        """A PaymentIntent, its charge and its refunds, as the sandbox's page shows them."""
+        with self._lock:
+            payment = self.payments.get(payment_id)
+            if payment is None:
+                return None
+            return {"payment_intent": self._payment_intent(payment), "charge": self._charge(payment),
+                    "refunds": self.refunds_of(payment_id)}  # fmt: skip
+
+    def summary(self) -> dict:
+        with self._lock:
+            return {"accounts": len(self.accounts),
+                    "payments": [self._payment_intent(p) | {"amount_refunded": p["amount_refunded"]} for p in self.payments.values()],
+                    "refunds": [self._shown_refund(r) for r in self.refunds.values()]}  # fmt: skip
+
     def refunds_of(self, payment_id: str) -> list[dict]:
         """The refunds made against one payment, oldest first."""
-        return [r for r in self.refunds.values() if r["payment_intent"] == payment_id]
+        with self._lock:
+            return [self._shown_refund(r) for r in self.refunds.values() if r["payment_intent"] == payment_id]
 
     @property
     def money_moved(self) -> int:

@@ -50,7 +50,7 @@ class FakeShopify(SandboxShop):
     """SandboxShop on `responses`, for one shop; webhooks it would send are kept in `sent`."""
 
     def __init__(self, http, schema, shop: str, version: str = "2026-10"):
-        super().__init__(shop, schema, version=version)
+        super().__init__(shop, schema, version=version, strict=False)
         http.add_callback("POST", f"https://{shop}/admin/api/{version}/graphql.json",
                           callback=lambda request: as_responses(self.handle(_request(request))))  # fmt: skip
 

@@ -1,10 +1,11 @@
 """The sandbox server: labelled, local, refused by production, and its control API says what is wrong."""
 from __future__ import annotations
 
+import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from integration.config import load_config
+from integration.config import ConfigError, load_config
 from sandbox import server
 from tests.sandbox.conftest import SHOP
 
@@ -12,7 +13,9 @@ from tests.sandbox.conftest import SHOP
 def test_every_reply_says_it_is_a_sandbox_and_the_page_says_so_in_words(world):
     page = requests.get(f"{world.url}/")
     assert page.headers["X-Palautus-Sandbox"] == "1" and "No real shop, no real money" in page.text
-    assert requests.get(f"{world.url}/sandbox/state").headers["X-Palautus-Sandbox"] == "1"
+    state = requests.get(f"{world.url}/sandbox/state")
+    assert state.headers["X-Palautus-Sandbox"] == "1" and state.json()["sandbox"] is True
+    assert [shop["domain"] for shop in state.json()["shops"]] == [SHOP]
     assert world.url.startswith("http://127.0.0.1:")
 
 
@@ -20,6 +23,7 @@ def test_the_control_api_opens_shops_and_takes_orders_and_returns(world):
     opened = requests.post(f"{world.url}/sandbox/shopify/shops",
                            json={"domain": "another.myshopify.com", "webhook_url": "http://127.0.0.1:9/webhooks/shopify"})  # fmt: skip
     assert opened.status_code == 201 and opened.json()["access_token"].startswith("shpat_sandbox_")
+    assert opened.json()["stripe_secret_key"].startswith("sk_test_sandbox_")
     made = requests.post(f"{world.url}/sandbox/shopify/shops/{SHOP}/orders", json={"items": [{"sku": "BEANIE-RED", "quantity": 2}]})
     assert made.status_code == 201 and made.json()["total_price"] == "63.90"
     line = made.json()["line_items"][0]["admin_graphql_api_id"]
@@ -41,6 +45,20 @@ def test_bad_control_requests_get_a_clear_400_or_404(world):
     assert too_many.status_code == 400
     assert requests.get(f"{world.url}/sandbox/shopify/shops/nobody.myshopify.com").status_code == 404
     assert requests.post(f"{world.url}/shopify/nobody.myshopify.com/admin/api/2026-10/graphql.json", json={}).status_code == 404
+
+
+def test_a_request_addressed_to_another_host_or_a_form_post_is_refused(world):
+    rebound = requests.get(f"{world.url}/sandbox/state", headers={"Host": "attacker.example:80"})
+    assert rebound.status_code == 403
+    form = requests.post(f"{world.url}/sandbox/shopify/shops", data={"domain": SHOP, "webhook_url": "http://x"})
+    assert form.status_code == 415
+    assert world.sandbox.shops[SHOP].access_token == world.opened["access_token"]  # not replaced
+
+
+def test_sandbox_url_must_be_this_machine(tmp_path):
+    with pytest.raises(ConfigError, match="SANDBOX_URL must be an http://127.0.0.1"):
+        load_config(environ={"SANDBOX": "1", "SANDBOX_URL": "http://sandbox.example.com:8010", "VAR_DIR": str(tmp_path)})
+    assert load_config(environ={"SANDBOX_URL": "http://sandbox.example.com", "VAR_DIR": str(tmp_path)})  # off: unused
 
 
 def test_sandbox_on_points_the_api_bases_at_it_unless_they_are_set(tmp_path):

@@ -17,7 +17,7 @@ from tests.sandbox.conftest import SHOP
 
 
 def order(world, *items):
-    return world.shop.create_order(list(items) or [("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], stripe=world.sandbox.stripe)
+    return world.shop.create_order(list(items) or [("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], stripe=world.sandbox.stripe, stripe_key=world.stripe_key)
 
 
 def numeric(gid: str) -> str:
@@ -97,6 +97,10 @@ def test_return_moves_follow_shopifys_states_and_a_repeat_counts_as_done(world):
     world.platform.set_return_status(numeric(ret["admin_graphql_api_id"]), "CLOSED")
     assert world.shop.returns[ret["admin_graphql_api_id"]]["status"] == "closed"
     assert [topic for topic, _ in world.shop.sent][-3:] == ["returns/request", "returns/approve", "returns/close"]
+    closed = world.shop.sent[-1][1]  # the documented returns/close body: no order object, the order's id
+    assert set(closed) == {"id", "admin_graphql_api_id", "order_id", "status"} and closed["order_id"] == rest["id"]
+    change = PLATFORMS["shopify"].interpret("returns/close", closed)
+    assert (change.platform_order_id, change.status) == (str(rest["id"]), "closed")
 
 
 def test_a_customer_cannot_ask_to_return_more_than_was_sold(world):
@@ -111,8 +115,9 @@ def test_its_webhooks_are_signed_shaped_and_parse_as_shopifys_do(world, inbox):
     rest = order(world)
     world.shop.request_return(rest["admin_graphql_api_id"], [(rest["line_items"][0]["admin_graphql_api_id"], 1, "size_too_small", "short")])
     world.platform.record_refund(to_record(rest))
-    deliveries = settled(world, inbox, 4)
-    assert [d.header("X-Shopify-Topic") for d in deliveries] == ["orders/create", "orders/paid", "returns/request", "refunds/create"]
+    deliveries = settled(world, inbox, 5)
+    assert [d.header("X-Shopify-Topic") for d in deliveries] == [
+        "orders/create", "orders/paid", "returns/request", "refunds/create", "orders/updated"]
     interpret = PLATFORMS["shopify"].interpret
     for delivery in deliveries:
         headers = read_delivery({k: v for k, v in delivery.headers.items()})
@@ -133,3 +138,33 @@ def test_a_webhook_not_answered_2xx_is_sent_again_with_the_same_id(world, inbox)
     assert len(creates) == 3 and len({d.header("X-Shopify-Webhook-Id") for d in creates}) == 1
     log = {e["topic"]: e for e in world.sandbox.sender.log}
     assert (log["orders/create"]["status"], log["orders/create"]["attempts"]) == ("delivered", 3)
+
+
+def test_what_it_does_not_know_it_refuses_as_shopify_does(world):
+    rest = order(world)
+    ghost = {**rest, "id": 1, "line_items": rest["line_items"]}
+    with pytest.raises(ProviderRejected, match="Order does not exist"):
+        world.platform.record_refund(to_record(ghost))
+    with pytest.raises(ProviderRejected, match="Return does not exist"):
+        world.platform.set_return_status("424242", "OPEN")
+    assert world.platform.order_payments(str(rest["id"])) and world.shop.recorded == {}
+
+
+def test_shipping_is_refunded_once(world):
+    rest = order(world)
+    with_shipping = RefundToRecord(**{**to_record(rest).__dict__, "shipping": 590})
+    world.platform.record_refund(with_shipping)
+    [refund] = world.platform.order_refunds(str(rest["id"]))
+    assert refund.shipping_refunded
+    again = RefundToRecord(**{**to_record(rest, key="k2").__dict__, "lines": (), "shipping": 590})
+    with pytest.raises(ProviderRejected, match="Shipping has already been refunded"):
+        world.platform.record_refund(again)
+
+
+def test_another_api_version_is_refused_so_a_misconfiguration_shows(world):
+    rest = order(world)
+    other = PLATFORMS["shopify"].connect(SHOP, {"access_token": world.opened["access_token"]},
+                                         {**world.config, "SHOPIFY_API_VERSION": "2024-01"})  # fmt: skip
+    with pytest.raises(ProviderRejected) as refused:
+        other.fetch_order(str(rest["id"]))
+    assert refused.value.status == 404
