@@ -1,4 +1,5 @@
-"""Command-line tools: `flask --app wsgi shops register|set-credentials|rotate-key`, `events list|retry`, `db upgrade`.
+"""Command-line tools: `flask --app wsgi shops register|webhooks|set-credentials|rotate-key`, `events list|retry`,
+`db upgrade`.
 
 Credentials come from `--credential FIELD=VALUE` (repeatable) or, better, from
 environment variables, which keeps them out of shell history: a platform field
@@ -8,6 +9,7 @@ from SHOP_STRIPE_SECRET_KEY. Which fields exist comes from the adapter registrie
 from __future__ import annotations
 
 import os
+import secrets
 
 import click
 from flask import current_app
@@ -16,7 +18,11 @@ from sqlalchemy import select
 
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS
-from integration.errors import InvalidInput, PalautusError
+from adapters.errors import ProviderError
+from adapters.platforms import platform_adapter
+from integration.config import ConfigError, require_https
+from integration.errors import InvalidInput, MissingCredentials, PalautusError
+from integration.services.delivery import NoPublicUrl, delivery_url, set_up_webhooks
 from integration.models import Shop, WebhookEvent
 from integration.services.inbox import EventStatus, find_events, retry_event
 from integration.services.shops import register_shop, replace_credentials, rotate_api_key, shop_by_domain
@@ -81,19 +87,74 @@ def _find(session, platform: str, domain: str):
 @click.option("--name", help="display name")
 @click.option("--currency", help="the shop's currency, e.g. EUR")
 def register(platform, domain, given, name, currency):
-    """Register a shop and print its API key (shown only this once)."""
-    app = current_app
+    """Register a shop and print its API key (shown only this once).
+
+    For a platform whose webhooks Palautus creates (WooCommerce), the store's
+    webhooks are created too; running it again for a registered store repairs
+    them (missing ones created, disabled ones turned on), never duplicates them.
+    """
+    app, adapter = current_app, PLATFORMS[platform]
+    try:
+        canonical = adapter.normalize_domain(domain)
+        if adapter.catches_up:
+            require_https(canonical, "the store URL", app.config)
+    except (InvalidInput, ConfigError) as e:
+        raise click.ClickException(getattr(e, "message", None) or str(e)) from None
     with app.extensions["db"].session() as session:
+        existing = shop_by_domain(session, platform, canonical)
+        if existing is not None and adapter.catches_up:
+            click.echo(f"{platform} store {canonical} is already registered (id {existing.id}); checking its webhooks.")
+            _webhooks(session, existing)
+            return
+        credentials = _credentials(platform, given)
+        for field in adapter.generated:
+            credentials.setdefault(field, secrets.token_urlsafe(32))
+        if adapter.catches_up:  # the key must work before the store is registered with it
+            try:
+                adapter.connect(canonical, credentials, app.config).check_access()
+            except (ProviderError, MissingCredentials) as e:
+                raise click.ClickException(f"the store refused or could not be reached: {e}") from None
         try:
             shop, key = register_shop(
-                session, app.extensions["vault"], platform=platform,
-                domain=PLATFORMS[platform].normalize_domain(domain), credentials=_credentials(platform, given),
+                session, app.extensions["vault"], platform=platform, domain=canonical, credentials=credentials,
                 name=name, currency=currency and currency.upper(),
             )  # fmt: skip
         except PalautusError as e:
             raise click.ClickException(e.message) from None
         click.echo(f"Registered {shop.platform} shop {shop.domain} (id {shop.id}).")
         click.echo(f"API key (store it now; it is not shown again): {key}")
+        if adapter.catches_up:
+            _webhooks(session, shop)
+
+
+@shops.command("webhooks")
+@_platform
+@click.option("--domain", required=True)
+def webhooks(platform, domain):
+    """Create the store's missing webhooks and turn disabled ones back on (platforms Palautus sets them up for)."""
+    if not PLATFORMS[platform].catches_up:
+        raise click.ClickException(f"{platform} webhooks are set up by the app's install, not by Palautus")
+    with current_app.extensions["db"].session() as session:
+        _webhooks(session, _find(session, platform, domain))
+
+
+def _webhooks(session, shop) -> None:
+    app = current_app
+    credentials = app.extensions["vault"].open(shop.credentials)
+    try:
+        adapter = platform_adapter(shop.platform)
+        url = delivery_url(app.config, shop, adapter.delivery_path)
+        platform = adapter.connect(shop.domain, credentials, app.config)
+        states = set_up_webhooks(platform, url, shop, credentials["webhook_secret"])
+    except NoPublicUrl as e:
+        raise click.ClickException(f"{e}; then run: flask --app wsgi shops webhooks --platform {shop.platform} "
+                                   f"--domain {shop.domain}") from None  # fmt: skip
+    except (ProviderError, MissingCredentials) as e:
+        raise click.ClickException(f"the store refused or could not be reached: {e}") from None
+    session.commit()
+    click.echo(f"Webhooks deliver to {url}:")
+    for state in states:
+        click.echo(f"  {state.topic:16} webhook {state.webhook_id:<8} {state.status:9} {state.action}")
 
 
 @shops.command("set-credentials")

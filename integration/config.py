@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT, PRODUCTION = "development", "production"
 ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
 # Outbound base URLs that must be https:// in production; a later URL setting joins this tuple.
-HTTPS_SETTINGS = ("SHOPIFY_API_BASE", "STRIPE_API_BASE")
+HTTPS_SETTINGS = ("SHOPIFY_API_BASE", "STRIPE_API_BASE", "PUBLIC_URL")
 
 # Config keys read from an environment variable of another name. `ENV` alone is too generic to read.
 _ENV_NAMES = {"ENV": "PALAUTUS_ENV"}
@@ -56,6 +56,11 @@ def _defaults(var_dir: Path) -> dict:
         "SHOPIFY_API_BASE": "https://{shop}",
         "SHOPIFY_API_VERSION": "2026-10",
         "STRIPE_API_BASE": "https://api.stripe.com",
+        # The public address platforms deliver webhooks to (WooCommerce stores reach Palautus only on a
+        # public URL on port 80, 443 or 8080); Palautus creates a WooCommerce store's webhooks with it.
+        "PUBLIC_URL": "",
+        # Seconds between catch-up runs for platforms that never retry a delivery (WooCommerce).
+        "CATCH_UP_SECONDS": 300,
         # Sandbox servers for the outside systems (development only): with SANDBOX on, the API
         # bases not set explicitly point at the sandbox server (`python -m sandbox`) at SANDBOX_URL.
         "SANDBOX": False,
@@ -139,7 +144,7 @@ def _intervals(value) -> list[int]:
     return [int(s) for s in str(value).split(",") if s.strip()]
 
 
-_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
+_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
           "RETRY_INTERVALS": _intervals}  # fmt: skip
 
 
@@ -191,6 +196,8 @@ def _no_sandbox(config: dict, given: set[str]) -> list[str]:
 def _urls_are_https(config: dict, given: set[str]) -> list[str]:
     problems = []
     for key in HTTPS_SETTINGS:
+        if key == "PUBLIC_URL" and not config[key]:
+            continue  # unset: nothing is told to deliver there (the CLI says so when a store needs it)
         try:
             require_https(config[key], key, config)
         except ConfigError as e:

@@ -98,6 +98,13 @@ class Shop(Base):
     policy: Mapped[dict] = mapped_column(JSON, default=dict)
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
     uninstalled_at: Mapped[datetime | None]
+    # The unguessable key in the shop's own webhook URL (/webhooks/<platform>/<key>), for platforms
+    # whose deliveries do not say which shop they come from in a way we can trust before verifying.
+    webhook_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # What an operator should look at, by kind: {"webhooks": {"message": ..., "at": ...}, ...}.
+    alerts: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Catch-up sync: orders modified up to here have been read from the platform.
+    synced_until: Mapped[datetime | None]
 
 
 class Order(Base):
@@ -123,6 +130,8 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None]
     platform_updated_at: Mapped[datetime]
     payments_synced_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]  # the store put the order in its trash (it may restore it)
+    snapshot_changes: Mapped[int] = mapped_column(Integer, default=0)  # newer snapshots applied after the first
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"

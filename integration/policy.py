@@ -126,6 +126,7 @@ class ReturnRequest:
     order_processed_at: datetime | None
     order_cancelled: bool
     financial_status: str | None
+    order_removed: bool = False  # the shop put the order in its trash
     items: tuple[RequestedItem, ...] = field(default=())
 
 
@@ -141,7 +142,11 @@ def within_return_window(request: ReturnRequest, policy: ReturnPolicy) -> str | 
 def order_is_paid(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
     if request.order_cancelled:
         return "the order was cancelled"
-    if request.financial_status in ("pending", "authorized", "voided", "expired"):
+    if request.order_removed:
+        return "the order was deleted in the shop"
+    # Not paid, in the platforms' words: Shopify's financial statuses, WooCommerce's order statuses
+    # (on-hold: a bank transfer not yet in, or a card only authorized).
+    if request.financial_status in ("pending", "authorized", "voided", "expired", "failed", "on-hold"):
         return f"the order is not paid (it is {request.financial_status})"
     return None
 

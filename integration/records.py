@@ -21,6 +21,7 @@ __all__ = [
     "ReturnRequestData",
     "ReturnStatusChange",
     "ShopUninstalled",
+    "OrderRemoved",
     "RefundLineToRecord",
     "RefundToRecord",
 ]
@@ -84,6 +85,11 @@ class OrderSnapshot:
     shipping_total: int = 0
     shipping_tax: int = 0
     shipping_tax_rate: Decimal = Decimal(0)
+    # The order's payments, where the platform's order itself carries them (WooCommerce);
+    # None where they must be read from the platform separately (Shopify).
+    payments: tuple[PaymentData, ...] | None = None
+    # The ids of the refunds the order has on the platform, where its body lists them (WooCommerce).
+    refund_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,12 +164,21 @@ class ShopUninstalled:
 
 
 @dataclass(frozen=True)
+class OrderRemoved:
+    """The shop put the order in its trash: no new return may start on it (it may come back, restored)."""
+
+    platform_order_id: str
+
+
+@dataclass(frozen=True)
 class RefundLineToRecord:
     """Units of one order line a refund covers, and whether the shop should put them back in stock."""
 
     platform_line_id: str
     quantity: int
     restock: bool = False  # the merchant said so on receipt; the platform adapter restocks no unit twice
+    amount: int = 0  # what was planned back for these units, tax included (before fees), minor units
+    tax: int = 0  # the VAT in `amount`
 
 
 @dataclass(frozen=True)
@@ -179,3 +194,5 @@ class RefundToRecord:
     gateway: str | None = None
     platform_return_id: str | None = None
     shipping: int = 0  # the order's shipping, given back in full (tax included)
+    shipping_tax: int = 0  # the VAT in `shipping`
+    tax: int = 0  # the VAT in `amount`: what the refund's lines and shipping carry, shrunk with any fee kept

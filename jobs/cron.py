@@ -2,8 +2,12 @@
 from rq import cron
 
 from integration.config import load_config
+from jobs.catch_up import catch_up
 from jobs.sweep import sweep
 
 SWEEP_EVERY_SECONDS = 60
+config = load_config()
 
-cron.register(sweep, queue_name=load_config()["QUEUE_NAME"], interval=SWEEP_EVERY_SECONDS)
+cron.register(sweep, queue_name=config["QUEUE_NAME"], interval=SWEEP_EVERY_SECONDS)
+# Platforms that never retry a delivery (WooCommerce): read what they failed to deliver.
+cron.register(catch_up, queue_name=config["QUEUE_NAME"], interval=config["CATCH_UP_SECONDS"])

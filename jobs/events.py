@@ -15,7 +15,9 @@ from adapters.platforms import platform_adapter
 from integration.db import lock_row
 from integration.errors import PalautusError
 from integration.models import Order, Shop, WebhookEvent, utcnow
-from integration.records import OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopUninstalled
+from integration.records import (
+    OrderRemoved, OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopUninstalled,
+)
 from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
 from integration.services import orders, returns
 from integration.services.inbox import EventStatus, mark_event
@@ -50,8 +52,15 @@ def read_payments(jc: JobContext, shop: Shop, order: Order) -> None:
 
 
 def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
-    order, _ = orders.upsert_order(jc.session, shop.id, snapshot)
+    order, newer = orders.upsert_order(jc.session, shop.id, snapshot)
     jc.session.commit()
+    if snapshot.payments is not None:
+        # The platform's order carries its payments: nothing to read (an older snapshot changes nothing).
+        if newer:
+            orders.record_payments(jc.session, order, list(snapshot.payments))
+            jc.session.commit()
+        _read_new_refunds(jc, shop, order, snapshot)
+        return order
     if snapshot.paid and order.payments_synced_at is None:
         try:
             read_payments(jc, shop, order)
@@ -62,6 +71,25 @@ def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
             return order
         jc.session.commit()
     return order
+
+
+def _read_new_refunds(jc: JobContext, shop: Shop, order: Order, snapshot: OrderSnapshot) -> None:
+    """The order lists refunds we have not seen (made in the shop's admin): read and record them now.
+
+    The refund job reads the order's refunds again before it pays anything; this
+    keeps the order's picture current for the API and the operators meanwhile.
+    """
+    known = {refund.platform_refund_id for refund in order.shop_refunds}
+    if not set(snapshot.refund_ids or ()) - known:
+        return
+    try:
+        found = jc.platform(shop).order_refunds(order.platform_order_id)
+    except REFUSALS as e:
+        logger.warning("could not read the order's refunds: %s", e, extra={"order_id": order.id})
+        return
+    for data in found:
+        orders.record_shop_refund(jc.session, shop.id, data)
+    jc.session.commit()
 
 
 def _order_for(jc: JobContext, shop: Shop, platform_order_id: str, line_ids=()) -> Order:
@@ -119,6 +147,11 @@ def on_return_status(jc: JobContext, shop: Shop, change: ReturnStatusChange) -> 
                     extra={"platform_return_id": change.platform_return_id})  # fmt: skip
 
 
+def on_order_removed(jc: JobContext, shop: Shop, removed: OrderRemoved) -> None:
+    orders.mark_removed(jc.session, shop.id, removed.platform_order_id, _happened_at(jc) or utcnow())
+    jc.session.commit()
+
+
 def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None:
     uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
 
@@ -135,6 +168,7 @@ HANDLERS = {
     ReturnRequestData: on_return_request,
     ReturnStatusChange: on_return_status,
     ShopUninstalled: on_uninstalled,
+    OrderRemoved: on_order_removed,
 }
 
 

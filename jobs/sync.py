@@ -58,7 +58,7 @@ def _to_record(jc: JobContext, refund: Refund) -> RefundToRecord:
     restock = {item.id: bool(item.restock) for item in ret.items}
     lines = tuple(
         RefundLineToRecord(jc.session.get(OrderLine, line["order_line_id"]).platform_line_id, line["quantity"],
-                           restock.get(line.get("return_item_id"), False))  # fmt: skip
+                           restock.get(line.get("return_item_id"), False), line.get("amount", 0), line.get("tax", 0))  # fmt: skip
         for line in refund.lines
     )
     note = (
@@ -70,7 +70,7 @@ def _to_record(jc: JobContext, refund: Refund) -> RefundToRecord:
         amount=Money(refund.amount, refund.currency), note=note, lines=lines,
         platform_transaction_id=payment.platform_transaction_id if payment else None,
         gateway=payment.gateway if payment else None, platform_return_id=ret.platform_return_id,
-        shipping=refund.shipping,
+        shipping=refund.shipping, shipping_tax=ret.order.shipping_tax if refund.shipping else 0, tax=refund.tax,
     )  # fmt: skip
 
 

@@ -13,7 +13,11 @@ its merchant would:
 3. the customer asks to return the sweater in the shop: returns/request;
 4. the merchant approves and receives it through Palautus's API;
 5. Palautus refunds the sweater at Stripe, records the refund on the Shopify
-   order, restocks it and closes the Shopify return.
+   order, restocks it and closes the Shopify return;
+6. then the same on a sandbox WooCommerce store: registered from the command
+   line (its webhooks created and pinged), an order delivered once, a return
+   opened by customer service through the API (WooCommerce has none of its
+   own), one Stripe refund, recorded in the store with `api_refund: false`.
 
 It ends by checking its own result against the sandbox's state: one refund at
 Stripe of the sweater's price, one refund on the order, the return closed,
@@ -42,6 +46,7 @@ from integration.config import ROOT
 
 DEMO_DIR = ROOT / "var" / "demo"
 SHOP = "villa-demo.myshopify.com"
+WOO_STORE = "villa-woo"
 STARTUP_SECONDS = 90  # a cold start imports everything in four processes
 STEP_SECONDS = 60  # the longest any one step may take
 FULFILLED_FROM = "gid://shopify/Location/76543210001"  # the sandbox shop's one location
@@ -82,6 +87,7 @@ class Demo:
             "SANDBOX": "1", "SANDBOX_URL": self.sandbox, "SANDBOX_PORT": str(self.sandbox_port),
             # Set, not left to SANDBOX: a .env naming real API bases must not send the sandbox's keys there.
             "SHOPIFY_API_BASE": f"{self.sandbox}/shopify/{{shop}}", "STRIPE_API_BASE": f"{self.sandbox}/stripe",
+            "PUBLIC_URL": self.base,  # where the WooCommerce store delivers (a real store needs a public address)
             "ENCRYPTION_KEY": "", "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "RETRY_INTERVALS": "2,5,10",
             "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
@@ -123,8 +129,8 @@ class Demo:
                 raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}")
             time.sleep(0.2)
 
-    def api(self, method: str, path: str, **kwargs):
-        answer = self.http.request(method, f"{self.base}/api/v1{path}", headers={"Authorization": f"Bearer {self.key}"},
+    def api(self, method: str, path: str, key: str | None = None, **kwargs):
+        answer = self.http.request(method, f"{self.base}/api/v1{path}", headers={"Authorization": f"Bearer {key or self.key}"},
                                    timeout=10, **kwargs)  # fmt: skip
         if answer.status_code >= 400:
             raise DemoFailed(f"{method} /api/v1{path} answered {answer.status_code}: {answer.text[:300]}")
@@ -149,6 +155,10 @@ class Demo:
             self.approve()
             self.receive()
             self.verify()
+            self.woo_open_and_register()
+            self.woo_order()
+            self.woo_return()
+            self.woo_verify()
         except DemoFailed as e:
             self.failures.append(str(e))
             print(f"\nFAILED: {e}\n   the stack's log: {self.log}", flush=True)
@@ -160,7 +170,8 @@ class Demo:
         if self.failures:
             print(f"\nThe demo FAILED ({len(self.failures)} problem(s)); see above.", flush=True)
             return 1
-        print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: one return, one refund, recorded in the shop.")
+        print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: on each platform one return, one refund, "
+              f"recorded in the shop.")
         return 0
 
     def start(self):
@@ -188,16 +199,18 @@ class Demo:
         self.step("Register the shop in Palautus (flask --app wsgi shops register), credentials from SHOP_* variables")
         env = {**self.env, "SHOP_ACCESS_TOKEN": self.shop["access_token"], "SHOP_WEBHOOK_SECRET": self.shop["webhook_secret"],
                "SHOP_STRIPE_SECRET_KEY": self.stripe_key}  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "shops", "register", "--domain", SHOP,
-                               "--name", "Villa (sandbox)", "--currency", "EUR"],
+        done, self.key = self._register(env, "--domain", SHOP, "--name", "Villa (sandbox)")
+        self.say(done.stdout.splitlines()[0])
+        self.say("API key plt_… (printed once; the demo keeps it for its API calls)")
+        self.done()
+
+    def _register(self, env: dict, *args: str):
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "shops", "register", *args, "--currency", "EUR"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
         found = re.search(r"API key \(store it now; it is not shown again\): (\S+)", done.stdout)
         if done.returncode != 0 or not found:
             raise DemoFailed(f"shops register failed: {(done.stderr or done.stdout).strip()[-500:]}")
-        self.key = found.group(1)
-        self.say(done.stdout.splitlines()[0])
-        self.say("API key plt_… (printed once; the demo keeps it for its API calls)")
-        self.done()
+        return done, found.group(1)
 
     def order(self):
         self.step("A customer orders a sweater and socks; a headless checkout takes the money at Stripe")
@@ -276,12 +289,15 @@ class Demo:
         shop = self.control("GET", f"/shopify/shops/{SHOP}")
         return shop["orders"][-1]["refunds"] and self._shop_return_status() == "CLOSED"
 
-    def _quiet(self):
+    def _quiet(self, key: str | None = None, url: str | None = None):
+        """Every delivery to `url` (the Shopify receiver by default) settled, and Palautus done with each."""
         webhooks = self.control("GET", "/webhooks")
         if not webhooks["settled"]:
             return False
-        events = self.api("GET", "/events", params={"page_size": 100})
-        return len(events) == len(webhooks["deliveries"]) and all(e["status"] in ("processed", "ignored", "failed") for e in events)
+        url = url or f"{self.base}/webhooks/shopify"
+        sent = [d for d in webhooks["deliveries"] if d["url"] == url and d["topic"] != "ping"]
+        events = self.api("GET", "/events", key, params={"page_size": 100})
+        return len(events) == len(sent) and all(e["status"] in ("processed", "ignored", "failed") for e in events)
 
     def verify(self):
         self.step("Check the result against the sandbox's own state")
@@ -317,7 +333,7 @@ class Demo:
         self.check("Palautus's return is closed", ret["status"] == "closed", ret["status"])
         failed = self.api("GET", "/events", params={"status": "failed"})
         self.check("no webhook failed in Palautus", not failed, f"{len(failed)} failed")
-        deliveries = self.control("GET", "/webhooks")["deliveries"]
+        deliveries = [d for d in self.control("GET", "/webhooks")["deliveries"] if d["shop"] == SHOP]
         topics = [d["topic"] for d in deliveries]
         self.check("the shop sent what Shopify sends", sorted(topics) == sorted(EXPECTED_WEBHOOKS), ", ".join(topics))
         self.check("every webhook was answered 200 the first time",
@@ -326,6 +342,97 @@ class Demo:
         events = self.api("GET", "/events", params={"page_size": 100})
         self.check("Palautus stored and processed each one", sorted(e["topic"] for e in events) == sorted(topics)
                    and all(e["status"] == "processed" for e in events), f"{len(events)} events")  # fmt: skip
+        self.done()
+
+    # --- the same on a WooCommerce store -------------------------------------------------------------
+
+    def woo_open_and_register(self):
+        self.step(f"Open the sandbox WooCommerce store {WOO_STORE} (plain http, so its REST API takes OAuth 1.0a) and register it")
+        self.store = self.control("POST", "/woocommerce/stores", json={"name": WOO_STORE})
+        env = {**self.env, "SHOP_CONSUMER_KEY": self.store["consumer_key"], "SHOP_CONSUMER_SECRET": self.store["consumer_secret"],
+               "SHOP_STRIPE_SECRET_KEY": self.store["stripe_secret_key"]}  # fmt: skip
+        done, self.woo_key = self._register(env, "--platform", "woocommerce", "--domain", self.store["url"], "--name", "Villa Woo (sandbox)")
+        for line in done.stdout.splitlines():
+            if "API key" not in line:
+                self.say(line.strip())
+            if line.startswith("Webhooks deliver to "):
+                self.woo_url = line[len("Webhooks deliver to "):].rstrip(":")
+        hooks = self.control("GET", f"/woocommerce/stores/{WOO_STORE}")["webhooks"]
+        if sorted(h["topic"] for h in hooks if h["status"] == "active") != ["order.created", "order.deleted", "order.restored", "order.updated"]:
+            raise DemoFailed(f"the store's webhooks are not the four Palautus needs: {hooks}")
+        self.say("The store pinged each new webhook (form body webhook_id=N, unsigned); Palautus answered 200")
+        self.done()
+
+    def woo_order(self):
+        self.step("A customer orders the same in the WooCommerce store; the Stripe plugin takes the money")
+        self.woo_order_rest = self.control("POST", f"/woocommerce/stores/{WOO_STORE}/orders", json={
+            "items": [{"sku": "MERINO-M-GREY", "quantity": 1}, {"sku": "SOCKS-WOOL-3", "quantity": 1}]})
+        order = self.woo_order_rest
+        self.woo_payment = next(m["value"] for m in order["meta_data"] if m["key"] == "_stripe_intent_id")
+        self.say(f"Order #{order['id']}: {order['total']} {order['currency']} (line totals before VAT, VAT per line "
+                 f"against the order's own tax line), charge {order['transaction_id']}, intent {self.woo_payment}")  # fmt: skip
+        self.say("The store delivers order.created once, signed with the webhook's own secret (it never retries)")
+        self.wait_for("Palautus to process order.created", lambda: self._processed_woo("order.created"))
+        self.say("Palautus stored and processed it; the payment came in the order itself, no extra call")
+        self.done()
+
+    def _processed_woo(self, topic: str):
+        events = [e for e in self.api("GET", "/events", self.woo_key, params={"page_size": 100}) if e["topic"] == topic]
+        failed = [e for e in events if e["status"] == "failed"]
+        if failed:
+            raise DemoFailed(f"webhook {topic} failed in Palautus: {failed[0]['error']}")
+        return events and all(e["status"] == "processed" for e in events)
+
+    def woo_return(self):
+        self.step("WooCommerce has no returns of its own: customer service opens one through the API, approves, receives")
+        sweater = next(line for line in self.woo_order_rest["line_items"] if line["sku"] == "MERINO-M-GREY")
+        self.woo_sweater = sweater
+        ret = self.api("POST", "/returns", self.woo_key, json={
+            "order_id": str(self.woo_order_rest["id"]),
+            "items": [{"line_id": str(sweater["id"]), "quantity": 1, "reason": "size_too_small"}]})
+        self.woo_ret = ret
+        self.api("POST", f"/returns/{ret['id']}/approve", self.woo_key, json={})
+        self.api("POST", f"/returns/{ret['id']}/receive", self.woo_key,
+                 json={"items": [{"item_id": ret["items"][0]["id"], "condition": "new", "restock": True}]})
+        self.say(f"Return {ret['id']} (code {ret['code']}) received; the refund job starts")
+        refund = self.wait_for("the refund to succeed and be recorded in the store", lambda: self._woo_synced(ret["id"]))
+        self.woo_refund = refund
+        self.say(f"Stripe refund {refund['provider_refund_id']}: {_money(refund['amount'])} {refund['currency']}, "
+                 f"recorded in the store with api_refund false (WooCommerce moved no money)")
+        self.wait_for("the store's order.updated echoes to be processed", lambda: self._quiet(self.woo_key, self.woo_url))
+        self.done()
+
+    def _woo_synced(self, return_id: int):
+        refunds = self.api("GET", f"/returns/{return_id}", self.woo_key)["refunds"]
+        failed = [r for r in refunds if r["status"] == "failed"]
+        if failed:
+            raise DemoFailed(f"the refund failed: {failed[0]['last_error']}")
+        return next((r for r in refunds if r["status"] == "succeeded" and r["shop_synced_at"]), None)
+
+    def woo_verify(self):
+        self.step("Check the WooCommerce result against the sandbox's own state")
+        payment = self.control("GET", f"/stripe/payments/{self.woo_payment}")
+        owed = int(Decimal(self.woo_sweater["total"]) * 100) + int(Decimal(self.woo_sweater["total_tax"]) * 100)
+        self.check("one refund at Stripe, the sweater's price", [r["amount"] for r in payment["refunds"]] == [owed],
+                   f"{[r['amount'] for r in payment['refunds']]} of {owed} cents")  # fmt: skip
+        store = self.control("GET", f"/woocommerce/stores/{WOO_STORE}")
+        order = next(o for o in store["orders"] if o["id"] == self.woo_order_rest["id"])
+        refunds = order["refunds"]
+        self.check("one refund recorded in the store", len(refunds) == 1, str(len(refunds)))
+        mine = refunds[0] if refunds else {}
+        self.check("recorded with no money moved by WooCommerce (api_refund false)", mine.get("refunded_payment") is False)
+        lines = [(row["quantity"], row["total"], row["total_tax"]) for row in mine.get("line_items", [])]
+        self.check("the sweater, one unit, net and VAT apart", lines == [(-1, "-" + self.woo_sweater["total"], "-" + self.woo_sweater["total_tax"])],
+                   str(lines))  # fmt: skip
+        self.check("it carries Palautus's key, so a retry finds it", any(m["key"] == "palautus_refund_key" for m in mine.get("meta_data", [])))
+        self.check("the sweater went back to stock", store["stock_returned"] == {str(self.woo_sweater["variation_id"]): 1},
+                   str(store["stock_returned"]))
+        self.check("an order note names the return", any(self.woo_ret["code"] in n["note"] for n in order["notes"]))
+        failed = self.api("GET", "/events", self.woo_key, params={"status": "failed"})
+        self.check("no webhook failed in Palautus", not failed, f"{len(failed)} failed")
+        deliveries = [d for d in self.control("GET", "/webhooks")["deliveries"] if d["url"] == self.woo_url]
+        self.check("every delivery and ping was answered 200", bool(deliveries) and all(d["answer"] == 200 for d in deliveries),
+                   f"{len(deliveries)} deliveries")  # fmt: skip
         self.done()
 
     # --- the end ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The sandbox server: a sandbox Shopify and a sandbox Stripe behind one local socket, and the shop's webhooks.
+"""The sandbox server: sandbox Shopify shops, WooCommerce stores and a Stripe behind one local socket, and their webhooks.
 
     python -m sandbox            # http://127.0.0.1:8010, or SANDBOX_URL's port
 
@@ -19,6 +19,12 @@ memory and is gone when it stops.
 | `POST /sandbox/shopify/shops/<domain>/returns` | a customer asks to return: `{"order_id", "items": [{"line_item_id", "quantity", "reason", "note"?}]}` |
 | `GET /sandbox/shopify/shops/<domain>` | the shop's orders, refunds, returns and webhooks |
 | `GET /sandbox/stripe/payments/<id>` | a PaymentIntent, its charge and its refunds |
+| `POST /sandbox/woocommerce/stores` | open a WooCommerce store: `{"name", "stripe_secret_key"?}` -> its URL, REST key and Stripe key |
+| `POST /sandbox/woocommerce/stores/<name>/orders` | a customer orders: `{"items": [{"sku", "quantity"}]}`, paid through Stripe |
+| `POST /sandbox/woocommerce/stores/<name>/orders/<id>/refunds` | the merchant refunds in the admin: `{"amount", "lines": {"<line id>": units}}` |
+| `POST /sandbox/woocommerce/stores/<name>/orders/<id>/trash`, `.../restore` | the merchant trashes or restores an order |
+| `GET /sandbox/woocommerce/stores/<name>` | the store's orders, refunds, notes, webhooks |
+| `/woocommerce/<name>/wp-json/wc/v3/...` | the store's REST API (OAuth 1.0a: it is on plain http) |
 | `GET /sandbox/webhooks` | every webhook delivery and how it went |
 """
 from __future__ import annotations
@@ -43,7 +49,9 @@ import requests
 from sandbox.http import SANDBOX_HEADER, Reply, Request, error
 from sandbox.schema import shopify_schema
 from sandbox.shopify import API_VERSION, CATALOG, SandboxShop
+from sandbox.woocommerce import CATALOG as WOO_CATALOG
 from sandbox.stripe import SandboxStripe
+from sandbox.woocommerce import SandboxStore
 
 __all__ = ["HTTPSandbox", "Sandbox", "WebhookSender", "sign"]
 
@@ -55,6 +63,7 @@ RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30)
 DELIVERY_TIMEOUT = 5  # seconds Shopify waits for an answer
 _SHOP_PATH = re.compile(r"^/shopify/([a-z0-9][a-z0-9.-]*)/admin/api/([0-9]{4}-[0-9]{2})/graphql\.json$")
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+_STORE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -136,6 +145,22 @@ class WebhookSender:
             self._wake.notify()
         return entry
 
+    def deliver_once(self, url: str, body: bytes, headers: dict) -> int | None:
+        """One WooCommerce delivery, now and only once (WooCommerce never retries); the status, None if unreachable."""
+        entry = {"id": str(uuid.uuid4()), "topic": headers.get("X-WC-Webhook-Topic", "ping"),
+                 "shop": headers.get("X-WC-Webhook-Source", "").rstrip("/") or None, "url": url, "attempts": 1,
+                 "status": "sending"}  # fmt: skip
+        with self._wake:
+            self.log.append(entry)
+        try:
+            got = self._session.post(url, data=body, headers=headers, timeout=(1, 60), allow_redirects=False).status_code
+        except requests.RequestException as e:
+            got = type(e).__name__
+        with self._wake:
+            entry["answer"] = got
+            entry["status"] = "delivered" if isinstance(got, int) and 200 <= got <= 302 else "gave up"
+        return got if isinstance(got, int) else None
+
     def settled(self) -> bool:
         """Whether every delivery has been answered 2xx or given up on."""
         with self._wake:
@@ -192,7 +217,8 @@ class Sandbox:
         self.stripe = SandboxStripe()
         self.shops: dict[str, SandboxShop] = {}
         self.subscriptions: dict[str, tuple[str, str]] = {}  # domain -> (webhook url, secret)
-        self.stripe_keys: dict[str, str] = {}  # domain -> the Stripe account its checkout charges through
+        self.stripe_keys: dict[str, str] = {}  # domain or store name -> the Stripe account its checkout charges through
+        self.stores: dict[str, SandboxStore] = {}  # name -> a WooCommerce store at /woocommerce/<name>
         self.sender = sender or WebhookSender()
         self._lock = threading.Lock()
 
@@ -220,6 +246,22 @@ class Sandbox:
         return {"domain": domain, "access_token": token, "webhook_secret": secret, "stripe_secret_key": stripe_key,
                 "admin_api": f"/shopify/{domain}/admin/api/{API_VERSION}/graphql.json"}  # fmt: skip
 
+    def open_store(self, name: str, base_url: str, stripe_secret_key: str | None = None) -> dict:
+        """A WooCommerce store at `base_url`/woocommerce/<name> (a WordPress in a folder, on plain http, so its
+        REST API takes OAuth 1.0a); its checkout charges through the Stripe account of `stripe_secret_key`."""
+        name = (name or "").strip().lower()
+        if not _STORE_NAME.match(name):
+            raise ValueError("name must be 1-41 lower-case letters, digits or hyphens, e.g. villa-woo")
+        if stripe_secret_key and stripe_secret_key not in self.stripe.accounts:
+            raise ValueError("stripe_secret_key is not a key of this sandbox's Stripe (POST /sandbox/stripe/accounts)")
+        stripe_key = stripe_secret_key or self.stripe.open_account()
+        store = SandboxStore(f"{base_url.rstrip('/')}/woocommerce/{name}", deliver=self.sender.deliver_once)
+        with self._lock:
+            self.stores[name] = store
+            self.stripe_keys[name] = stripe_key
+        return {"name": name, "url": store.url, "consumer_key": store.consumer_key, "consumer_secret": store.consumer_secret,
+                "stripe_secret_key": stripe_key}  # fmt: skip
+
     def _deliver(self, domain: str, topic: str, payload: dict) -> None:
         url, secret = self.subscriptions[domain]
         self.sender.send(self.shops[domain], url, secret, topic, payload)
@@ -241,6 +283,9 @@ class Sandbox:
         if path.startswith("/stripe/"):
             request.path = path[len("/stripe"):]
             return self.stripe.handle(request)
+        if path.startswith("/woocommerce/"):
+            store = self.stores.get(path.split("/")[2])
+            return store.handle(request) if store else error(404, {"code": "rest_no_route", "message": "No such store."})
         if m := _SHOP_PATH.match(path):
             shop = self.shops.get(m.group(1))
             if shop is None or request.method != "POST":
@@ -275,6 +320,15 @@ class Sandbox:
             if found is None:
                 return error(404, {"error": "not_found", "message": f"no payment {route[3]}"})
             return Reply(200, found)
+        if route == ("POST", "woocommerce", "stores"):
+            given = request.json() or {}
+            base = f"http://{request.header('Host')}"
+            return Reply(201, self.open_store(given.get("name"), base, given.get("stripe_secret_key")))
+        if route[1:3] == ("woocommerce", "stores") and len(route) >= 4:
+            store = self.stores.get(route[3])
+            if store is None:
+                return error(404, {"error": "not_found", "message": f"no sandbox store {route[3]}"})
+            return self._store_control(route[3], store, route[0], route[4:], request)
         if route[1:3] == ("shopify", "shops") and len(route) >= 4:
             shop = self.shops.get(route[3])
             if shop is None:
@@ -302,11 +356,39 @@ class Sandbox:
             return Reply(201, shop.request_return(given["order_id"], items))
         return error(404, {"error": "not_found", "message": "no such sandbox shop action"})
 
+    def _store_control(self, name: str, store: SandboxStore, method: str, rest: tuple, request: Request):
+        if method == "GET" and not rest:
+            return Reply(200, store.summary())
+        given = request.json() or {}
+        if method == "POST" and rest == ("orders",):
+            items = [(item["sku"], int(item.get("quantity", 1))) for item in given.get("items") or []]
+            unknown = [sku for sku, _ in items if sku not in WOO_CATALOG]
+            if not items or unknown:
+                raise ValueError(f"items must name skus of the catalogue ({', '.join(WOO_CATALOG)}); unknown: {unknown}")
+            if given.get("paid_with", "stripe") != "stripe":
+                raise ValueError("paid_with: the sandbox store takes payments through Stripe")
+            return Reply(201, store.create_order(items, stripe=self.stripe, stripe_key=self.stripe_keys[name]))
+        if method == "POST" and len(rest) == 3 and rest[0] == "orders" and rest[1].isdigit():
+            order_id = int(rest[1])
+            if order_id not in store.orders:
+                return error(404, {"error": "not_found", "message": f"no order {order_id}"})
+            if rest[2] == "refunds":  # the merchant refunds in the store's admin
+                lines = {int(k): int(v) for k, v in (given.get("lines") or {}).items()}
+                return Reply(201, store.admin_refund(order_id, str(given["amount"]), lines, given.get("reason", "")))
+            if rest[2] == "trash":
+                store.trash(order_id)
+                return Reply(200, {"status": "trash"})
+            if rest[2] == "restore":
+                store.restore(order_id)
+                return Reply(200, {"status": store.orders[order_id]["status"]})
+        return error(404, {"error": "not_found", "message": "no such sandbox store action"})
+
     # --- what it shows ------------------------------------------------------------------------------
 
     def state(self) -> dict:
         return {
             "sandbox": True, "shops": [shop.summary() for shop in self.shops.values()],
+            "stores": [store.summary() for store in self.stores.values()],
             "stripe": self.stripe.summary(),
             "webhooks": {"delivered": sum(e["status"] == "delivered" for e in self.sender.deliveries()),
                          "total": len(self.sender.deliveries())},

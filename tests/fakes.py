@@ -16,8 +16,9 @@ from sandbox.server import HTTPSandbox
 from sandbox.shopify import SandboxShop, graphql_line, graphql_order, refund_node
 from sandbox.shopify import _bag as bag, _taxes as taxes, _utc as utc
 from sandbox.stripe import SandboxStripe, stripe_sale
+from sandbox.woocommerce import SandboxStore
 
-__all__ = ["FAKE_ROUTES", "FakeServer", "FakeShopify", "FakeStripe", "as_responses", "bag", "graphql_line", "graphql_order",
+__all__ = ["FAKE_ROUTES", "FakeServer", "FakeShopify", "FakeStripe", "FakeWooCommerce", "as_responses", "bag", "graphql_line", "graphql_order",
            "refund_node", "stripe_sale", "taxes", "utc"]  # fmt: skip
 
 STRIPE = "https://api.stripe.com"
@@ -56,6 +57,32 @@ class FakeShopify(SandboxShop):
 
     def invalid(self, problem: InvalidDocument) -> None:
         raise AssertionError(str(problem))
+
+
+class FakeWooCommerce(SandboxStore):
+    """SandboxStore on `responses` at `url`; its webhooks are posted to the app through `client` (Flask's test client).
+
+    WooCommerce delivers only to a public address, so the delivery URL's host is
+    ignored here and its path is posted to the app under test.
+    """
+
+    def __init__(self, http, url: str = "https://store.example", client=None, **kwargs):
+        super().__init__(url, deliver=self._post if client is not None else None, **kwargs)
+        self.client = client
+        self.answers: list[int] = []  # what the app answered each delivery and ping
+        self.unreachable = False  # Palautus is down: deliveries fail without reaching it
+        for method in ("GET", "POST", "PUT"):
+            http.add_callback(method, re.compile(rf"{re.escape(self.url)}/wp-json/.*"), content_type="application/json",
+                              callback=lambda request: as_responses(self.handle(_request(request))))  # fmt: skip
+
+    def _post(self, url: str, body: bytes, headers: dict) -> int | None:
+        if self.unreachable:
+            self.answers.append(None)
+            return None
+        path = "/" + url.split("://", 1)[-1].split("/", 1)[1]
+        status = self.client.post(path, data=body, headers=headers).status_code
+        self.answers.append(status)
+        return status
 
 
 class FakeServer(HTTPSandbox):

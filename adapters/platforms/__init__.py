@@ -51,17 +51,35 @@ class PlatformAdapter:
     normalize_domain: Callable[[str], str]
     connect: Callable[..., Platform]  # (domain, credentials, config, session=None)
     credentials: tuple[str, ...] = ()  # the credential fields an operator can set (names, never values)
+    # Where a shop's deliveries come, under /webhooks: "shopify" (one address, the shop named in a header),
+    # or "woocommerce/{key}" (each shop its own address, with the shop's webhook_key).
+    delivery_path: str = ""
+    # The platform never retries a failed delivery: the catch-up job reads the orders modified since it
+    # last looked (`modified_orders(after)`) and checks the shop's webhooks (`ensure_webhooks`, `webhook_health`).
+    catches_up: bool = False
+    # Credentials Palautus makes itself at registration (a webhook secret), by field name.
+    generated: tuple[str, ...] = ()
 
 
 def _shopify() -> PlatformAdapter:
     from adapters.platforms.shopify import events, platform
 
     return PlatformAdapter(
-        platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS
+        platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
+        delivery_path="shopify",
     )
 
 
-PLATFORMS: dict[str, PlatformAdapter] = {"shopify": _shopify()}
+def _woocommerce() -> PlatformAdapter:
+    from adapters.platforms.woocommerce import events, platform
+
+    return PlatformAdapter(
+        platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
+        delivery_path="woocommerce/{key}", catches_up=True, generated=("webhook_secret",),
+    )
+
+
+PLATFORMS: dict[str, PlatformAdapter] = {"shopify": _shopify(), "woocommerce": _woocommerce()}
 
 
 def platform_adapter(name: str) -> PlatformAdapter:

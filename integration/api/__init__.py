@@ -38,9 +38,10 @@ def init_api(app) -> Api:
     )
     register_error_docs(api)
     api.register_field(Percent, "string", "decimal")
-    from integration.api import events, returns, shop
+    from integration.api import events, orders, returns, shop
 
     api.register_blueprint(returns.bp)
+    api.register_blueprint(orders.bp)
     api.register_blueprint(shop.bp)
     api.register_blueprint(events.bp)
     _serve_swagger_ui(app)

@@ -277,6 +277,80 @@ class ShopOut(ma.Schema):
     currency = ma.fields.String(allow_none=True)
     policy = ma.fields.Nested(PolicySchema)
     installed_at = ma.fields.DateTime()
+    alerts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict(), metadata={"description": (
+        "what an operator should look at, by kind (webhooks, source, store): {message, at}")})
+    synced_until = ma.fields.DateTime(allow_none=True, metadata={"description": (
+        "for platforms that never retry a delivery: orders changed up to here have been caught up")})
+
+
+class OrderLineOut(ma.Schema):
+    line_id = ma.fields.String(attribute="line.platform_line_id")
+    title = ma.fields.String(attribute="line.title")
+    sku = ma.fields.String(attribute="line.sku", allow_none=True)
+    quantity = ma.fields.Integer(attribute="line.quantity")
+    unit_price = ma.fields.Integer(attribute="line.unit_price", metadata={"description": "minor units, before discounts"})
+    discount_total = ma.fields.Integer(attribute="line.discount_total")
+    tax_total = ma.fields.Integer(attribute="line.tax_total")
+    tax_rate = Rate(attribute="line.tax_rate")
+    returnable = ma.fields.Integer(metadata={"description": "units neither refunded nor in a live return"})
+
+
+class OrderPaymentOut(ma.Schema):
+    transaction_id = ma.fields.String(attribute="payment.platform_transaction_id")
+    provider = ma.fields.String(attribute="payment.provider")
+    gateway = ma.fields.String(attribute="payment.gateway")
+    kind = ma.fields.String(attribute="payment.kind")
+    amount = ma.fields.Integer(attribute="payment.amount")
+    currency = ma.fields.String(attribute="payment.currency")
+    refunded = ma.fields.Integer(attribute="payment.refunded", metadata={"description": "as the platform reports it"})
+    refundable = ma.fields.Integer(metadata={"description": "what Palautus could still refund from it"})
+    route = ma.fields.String(metadata={"description": (
+        "provider: Palautus refunds at the provider; platform: the shop's platform moves the money; "
+        "none: Palautus has no route for it")})
+
+
+class ShopRefundOut(ma.Schema):
+    refund_id = ma.fields.String(attribute="platform_refund_id")
+    amount = ma.fields.Integer()
+    currency = ma.fields.String()
+    lines = ma.fields.List(ma.fields.Dict())
+    shipping_refunded = ma.fields.Boolean()
+    pending = ma.fields.Integer()
+    note = ma.fields.String(allow_none=True)
+    by_palautus = ma.fields.Function(lambda row: row.refund_id is not None,
+                                     metadata={"description": "the record of a refund Palautus made"})  # fmt: skip
+    created_at = ma.fields.DateTime()
+
+
+class OrderReturnOut(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    status = ma.fields.String()
+
+
+class OrderOut(ma.Schema):
+    order_id = ma.fields.String(attribute="order.platform_order_id")
+    name = ma.fields.String(attribute="order.name")
+    currency = ma.fields.String(attribute="order.currency")
+    total = ma.fields.Integer(attribute="order.total")
+    taxes_included = ma.fields.Boolean(attribute="order.taxes_included")
+    status = ma.fields.String(attribute="order.financial_status", allow_none=True,
+                              metadata={"description": "the platform's word: Shopify's financial status, WooCommerce's order status"})
+    processed_at = ma.fields.DateTime(attribute="order.processed_at", allow_none=True)
+    cancelled_at = ma.fields.DateTime(attribute="order.cancelled_at", allow_none=True)
+    removed_at = ma.fields.DateTime(attribute="order.removed_at", allow_none=True,
+                                    metadata={"description": "when the shop put the order in its trash"})
+    shipping_total = ma.fields.Integer(attribute="order.shipping_total")
+    shipping_tax = ma.fields.Integer(attribute="order.shipping_tax")
+    updated_at = ma.fields.DateTime(attribute="order.platform_updated_at",
+                                    metadata={"description": "when the platform last changed the order, as far as Palautus knows"})
+    snapshot_changes = ma.fields.Integer(attribute="order.snapshot_changes",
+                                         metadata={"description": "how many newer snapshots replaced the first one"})
+    payments_read_at = ma.fields.DateTime(attribute="order.payments_synced_at", allow_none=True)
+    lines = ma.fields.List(ma.fields.Nested(OrderLineOut))
+    payments = ma.fields.List(ma.fields.Nested(OrderPaymentOut))
+    refunds = ma.fields.List(ma.fields.Nested(ShopRefundOut), metadata={"description": "refunds made anywhere"})
+    returns = ma.fields.List(ma.fields.Nested(OrderReturnOut))
 
 
 class InboxEventQuery(_In):

@@ -11,7 +11,7 @@ from integration.models import Order, OrderLine, Payment, Refund, Return, ShopRe
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData
 from integration.refunds import referenced_key
 
-__all__ = ["order_by_platform_id", "upsert_order", "record_payments", "record_shop_refund", "OrderNotKnown"]
+__all__ = ["order_by_platform_id", "upsert_order", "mark_removed", "record_payments", "record_shop_refund", "OrderNotKnown"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,12 @@ def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tup
     if order is not None and order.platform_updated_at >= snapshot.updated_at:
         return order, False
     if order is None:
-        order = Order(shop_id=shop_id, platform_order_id=snapshot.platform_order_id)
+        order = Order(shop_id=shop_id, platform_order_id=snapshot.platform_order_id, snapshot_changes=0)
         session.add(order)
+    else:
+        order.snapshot_changes = (order.snapshot_changes or 0) + 1
+    if order.removed_at is not None and snapshot.updated_at > order.removed_at:
+        order.removed_at = None  # back from the shop's trash
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
     order.platform_updated_at = snapshot.updated_at
@@ -63,6 +67,15 @@ def _merge_lines(order: Order, snapshot: OrderSnapshot) -> None:
             order.lines.append(line)
         for name in _LINE_FIELDS:
             setattr(line, name, getattr(data, name))
+
+
+def mark_removed(session: Session, shop_id: int, platform_order_id: str, when) -> Order | None:
+    """The shop put the order in its trash: no new return starts on it until a newer snapshot restores it."""
+    order = order_by_platform_id(session, shop_id, platform_order_id)
+    if order is not None and order.removed_at is None:
+        order.removed_at = when
+        session.flush()
+    return order
 
 
 def record_payments(session: Session, order: Order, payments: list[PaymentData]) -> None:

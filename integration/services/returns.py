@@ -52,7 +52,7 @@ def _new_code(ctx: Ctx, shop_id: int) -> str:
     raise Conflict("could not find a free return code")  # 31^8 codes: practically unreachable
 
 
-def _returnable(ctx: Ctx, order: Order) -> dict[int, int]:
+def returnable(ctx: Ctx, order: Order) -> dict[int, int]:
     """Units per order line that are neither refunded nor in another live return."""
     refunded = ledger.refunded_units(ctx.session, order)
     taken: dict[int, int] = {}
@@ -112,7 +112,7 @@ def open_return(
 
 
 def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: datetime) -> ReturnRequest:
-    returnable = _returnable(ctx, order)
+    left = returnable(ctx, order)
     wanted: dict[int, int] = {}  # per order line: two items on one line (two fulfillments) add up
     for item in items:
         wanted[item.order_line.id] = wanted.get(item.order_line.id, 0) + item.quantity
@@ -120,8 +120,9 @@ def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: 
     return ReturnRequest(
         method=method, requested_at=now, order_processed_at=order.processed_at,
         order_cancelled=order.cancelled_at is not None, financial_status=order.financial_status,
+        order_removed=order.removed_at is not None,
         items=tuple(
-            RequestedItem(lines[line_id].sku, lines[line_id].title, quantity, returnable.get(line_id, 0))
+            RequestedItem(lines[line_id].sku, lines[line_id].title, quantity, left.get(line_id, 0))
             for line_id, quantity in wanted.items()
         ),
     )  # fmt: skip

@@ -1,6 +1,8 @@
 """Shops: registration, lookup by domain or API key, credentials, uninstall."""
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,9 @@ __all__ = [
     "rotate_api_key",
     "shop_by_domain",
     "shop_by_api_key",
+    "shop_by_webhook_key",
+    "raise_alert",
+    "clear_alert",
     "uninstall_shop",
 ]
 
@@ -45,6 +50,7 @@ def register_shop(
         currency=currency,
         credentials=vault.seal(credentials),
         policy=ReturnPolicy.from_dict(policy).to_dict(),
+        webhook_key=secrets.token_urlsafe(24),
     )
     key = _set_api_key(shop)
     session.add(shop)
@@ -99,6 +105,26 @@ def shop_by_domain(session: Session, platform: str, domain: str, include_uninsta
     if shop and shop.uninstalled_at and not include_uninstalled:
         return None
     return shop
+
+
+def shop_by_webhook_key(session: Session, key: str) -> Shop | None:
+    """The shop whose webhook URL carries `key` (uninstalled ones too: what they send is still stored)."""
+    if not key or len(key) > 64:
+        return None
+    return session.scalar(select(Shop).where(Shop.webhook_key == key))
+
+
+def raise_alert(shop: Shop, kind: str, message: str) -> bool:
+    """Flag something about the shop for an operator (not committed); False when it was flagged already."""
+    if (shop.alerts or {}).get(kind, {}).get("message") == message:
+        return False
+    shop.alerts = {**(shop.alerts or {}), kind: {"message": message, "at": utcnow().isoformat()}}
+    return True
+
+
+def clear_alert(shop: Shop, kind: str) -> None:
+    if kind in (shop.alerts or {}):
+        shop.alerts = {k: v for k, v in shop.alerts.items() if k != kind}
 
 
 def shop_by_api_key(session: Session, key: str) -> Shop | None:

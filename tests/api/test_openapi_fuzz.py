@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import FailureGroup
 
-from tests.api.conftest import JACKET
+from tests.api.conftest import JACKET, ORDER_ID
 from tests.conftest import auth
 
 
@@ -58,6 +58,7 @@ OPERATIONS = [
     ("POST", "/api/v1/returns/{return_id}/refund"),
     ("POST", "/api/v1/returns/{return_id}/close"),
     ("GET", "/api/v1/refunds"),
+    ("GET", "/api/v1/orders/{order_id}"),
     ("GET", "/api/v1/shop"),
     ("PUT", "/api/v1/shop/policy"),
     ("GET", "/api/v1/events"),
@@ -108,6 +109,8 @@ def _cases(operation, return_ids):
         modes += [
             operation.as_strategy(path_parameters={"return_id": i}).filter(_valid) for i in return_ids
         ]  # fmt: skip
+    if "{order_id}" in operation.path:  # and at the shop's real order
+        modes.append(operation.as_strategy(path_parameters={"order_id": ORDER_ID}))
     return st.one_of(modes)
 
 

@@ -1,0 +1,351 @@
+"""WooCommerce REST v3 bodies to platform-neutral records: orders (with their payment), refunds. No I/O.
+
+- Amounts are strings in the order's currency, formatted to the store's price
+  decimals; line `total`s are **before tax** and `total_tax` carries the VAT,
+  whatever `prices_include_tax` says (that flag is how the merchant typed prices).
+  So an order is taxes-excluded for the ledger, with each line's tax beside it.
+- A line's unit price is its `subtotal` (before coupons) per unit, rounded up to
+  a whole minor unit; the difference to `total` is the line's discount, so
+  unit x quantity - discount + tax is exactly what the customer paid.
+- VAT rates come from the order's own `tax_lines` (`rate_id` -> `rate_percent`),
+  matched to each line's `taxes[].id`: never from a rate table.
+- Timestamps: the `*_gmt` fields, which carry no offset and are UTC.
+- The payment is in the order itself: `payment_method` names the gateway
+  plugin, looked up in GATEWAYS (an explicit table of the plugins' ids, never a
+  substring guess); `transaction_id` and the plugin's meta give the provider's
+  reference.
+- Refunds (GET /orders/{id}/refunds) carry negative quantities and totals; a
+  refund line names the order line it refunds in its `_refunded_item_id` meta.
+
+Messages name JSON paths, never values: bodies hold personal data.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+
+from adapters import fields as f
+from adapters.errors import PayloadError
+from integration.money import exponent
+from integration.records import OrderLineData, OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
+
+__all__ = ["GATEWAYS", "Gateway", "DRAFT_STATUSES", "PAID_STATUSES", "parse_order", "parse_refund", "payment_of",
+           "order_id_of"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A gateway plugin's payment method id and where its provider reference is."""
+
+    provider: str  # the payment route's name in adapters.payments.ROUTES, or the provider's own name
+    reference_meta: tuple[str, ...] = ()  # meta keys holding the provider's payment id, best first
+    transaction_prefixes: tuple[str, ...] = ("",)  # what a usable transaction_id starts with ("" = anything)
+    required_meta: str | None = None  # a meta key the plugin always writes: without it, another plugin took the id
+    uncaptured: tuple[str, str] | None = None  # (meta key, value) meaning only authorized: no money taken yet
+
+
+# WooCommerce Stripe Gateway (woocommerce/woocommerce-gateway-stripe): transaction_id is the charge
+# (ch_, or py_ for non-card methods), `_stripe_intent_id` the PaymentIntent; Stripe refunds either.
+# Other Stripe plugins reuse some of these ids, on the merchant's own Stripe account all the same.
+_STRIPE = Gateway("stripe", ("_stripe_intent_id",), ("pi_", "ch_", "py_"), uncaptured=("_stripe_charge_captured", "no"))
+_STRIPE_METHODS = (
+    "stripe", "stripe_sepa", "stripe_sepa_debit", "stripe_ideal", "stripe_bancontact", "stripe_giropay", "stripe_eps",
+    "stripe_p24", "stripe_sofort", "stripe_alipay", "stripe_boleto", "stripe_oxxo", "stripe_multibanco", "stripe_klarna",
+    "stripe_affirm", "stripe_afterpay_clearpay", "stripe_us_bank_account", "stripe_acss_debit", "stripe_bacs_debit",
+    "stripe_au_becs_debit", "stripe_blik", "stripe_cashapp", "stripe_wechat_pay", "stripe_amazon_pay", "stripe_link",
+)  # fmt: skip
+# WooCommerce PayPal Payments: transaction_id is the capture (the authorization while only authorized).
+_PAYPAL = Gateway("paypal", (), ("",), uncaptured=("_ppcp_paypal_captured", "false"))
+_PAYPAL_METHODS = (
+    "ppcp-gateway", "ppcp-credit-card-gateway", "ppcp-card-button-gateway", "ppcp-axo-gateway", "ppcp-applepay",
+    "ppcp-googlepay", "ppcp-pay-upon-invoice-gateway", "ppcp-oxxo-gateway", "ppcp-bancontact", "ppcp-blik", "ppcp-eps",
+    "ppcp-ideal", "ppcp-mybank", "ppcp-p24", "ppcp-trustly", "ppcp-multibanco", "ppcp-pwc",
+)  # fmt: skip
+_KLARNA = Gateway("klarna", ("_wc_klarna_order_id",))
+_NEXI = Gateway("nexi", ("_dibs_payment_id",))
+
+# payment_method -> Gateway: the plugins' own ids, as their source registers them (`$this->id`).
+GATEWAYS: dict[str, Gateway] = {
+    **{method: _STRIPE for method in _STRIPE_METHODS},
+    **{method: _PAYPAL for method in _PAYPAL_METHODS},
+    # Paytrail for WooCommerce: transaction_id is Paytrail's transactionId.
+    "paytrail": Gateway("paytrail"),
+    # Klarna Payments, and Klarna (now Kustom) Checkout: transaction_id is Klarna's order_id.
+    "klarna_payments": _KLARNA, "kco": _KLARNA, "klarna_checkout_for_woocommerce": _KLARNA,
+    # WooPayments runs on Stripe, but on WooCommerce's account: the merchant's own Stripe key cannot refund it.
+    "woocommerce_payments": Gateway("woopayments"),
+    # Nexi Checkout (Nets Easy) by Krokedil: transaction_id is the paymentId.
+    "dibs_easy": _NEXI, "nets_easy_card": _NEXI, "nets_easy_sofort": _NEXI, "nets_easy_trustly": _NEXI,
+    "nets_easy_swish": _NEXI, "nets_easy_ratepay_sepa": _NEXI,
+    # Vipps MobilePay; other plugins register "vipps" too, so only with the plugin's own order id.
+    "vipps": Gateway("vipps", ("_vipps_orderid",), required_meta="_vipps_orderid"),
+    "svea_checkout": Gateway("svea", ("_svea_co_order_id",)),
+}  # fmt: skip
+
+# WooCommerce's own offline methods: the money came by bank transfer, cheque or cash, outside any provider.
+OFFLINE_METHODS = frozenset({"bacs", "cheque", "cod"})
+OFFLINE, UNKNOWN = "offline", "unknown"  # providers no payment route is named after
+
+# Statuses in which the customer's money has been taken (on-hold: taken, or awaiting a bank transfer,
+# so only with date_paid).
+PAID_STATUSES = ("processing", "completed", "on-hold", "refunded")
+DRAFT_STATUSES = ("checkout-draft", "auto-draft")
+_NUMBER = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?")
+_MAX_ID = 2**63 - 1
+
+
+def order_id_of(payload: object) -> str:
+    """The order's id from any order body (order.deleted carries nothing else)."""
+    return _id(f.object_(payload, ""), "id", "")
+
+
+def parse_order(payload: object) -> OrderSnapshot:
+    """An order body (webhook or GET /orders/{id}) as an OrderSnapshot, with its payment."""
+    order = f.object_(payload, "")
+    currency = f.field(order, "currency", "", f.currency).upper()
+    order_id = _id(order, "id", "")
+    rates = _rates(order, currency)
+    status = f.field(order, "status", "", f.text)
+    paid_at = _gmt(order, "date_paid_gmt", "")
+    modified = _gmt(order, "date_modified_gmt", "") or _gmt(order, "date_created_gmt", "")
+    if modified is None:
+        raise PayloadError("date_modified_gmt: expected a timestamp")
+    lines = tuple(_line(row, path, currency, rates) for path, row in f.each(order, "line_items", ""))
+    shipping = [_shipping(row, path, currency, rates) for path, row in f.each(order, "shipping_lines", "")]
+    shipping_total = sum(amount + tax for amount, tax, _ in shipping)
+    shipping_tax = sum(tax for _, tax, _ in shipping)
+    number = f.field(order, "number", "", f.text, required=False) or order_id
+    paid = paid_at is not None and status in PAID_STATUSES
+    total = _money(order, "total", "", currency)
+    refund_ids = tuple(_id(r, "id", p) for p, r in f.each(order, "refunds", ""))
+    return OrderSnapshot(
+        platform_order_id=order_id,
+        name=f"#{number}",
+        currency=currency,
+        shop_currency=currency,
+        taxes_included=False,
+        updated_at=modified,
+        lines=lines,
+        email=_email(order),
+        financial_status=status,
+        processed_at=paid_at or _gmt(order, "date_created_gmt", ""),
+        cancelled_at=modified if status == "cancelled" else None,
+        total=total,
+        platform_gid=None,
+        paid=paid,
+        shipping_total=shipping_total,
+        shipping_tax=shipping_tax,
+        shipping_tax_rate=max((rate for _, _, rate in shipping), default=Decimal(0)),
+        payments=(payment_of(order, order_id, currency, total),) if paid and _captured(order) else (),
+        refund_ids=refund_ids,
+    )
+
+
+def payment_of(order: dict, order_id: str, currency: str, total: int) -> PaymentData:
+    """The order's one payment: the gateway plugin, its provider and the provider's reference."""
+    method = f.field(order, "payment_method", "", f.note, required=False) or ""
+    gateway = _gateway(order)
+    transaction = f.field(order, "transaction_id", "", f.note, required=False)
+    refunded = sum(_signed(r, "total", p, currency) for p, r in f.each(order, "refunds", ""))
+    return PaymentData(
+        platform_transaction_id=order_id,  # WooCommerce has no transaction object: the order is the payment
+        provider=gateway.provider if gateway else (OFFLINE if method in OFFLINE_METHODS else UNKNOWN),
+        gateway=method or "unknown",
+        payment_id=_reference(order, gateway, transaction) if gateway else transaction,
+        amount=total,
+        currency=currency,
+        kind="sale",
+        platform_managed=False,
+        refunded=abs(refunded),
+    )
+
+
+def _gateway(order: dict) -> Gateway | None:
+    """The gateway plugin the order's payment_method names, if it is one we know (and it is that plugin)."""
+    method = f.field(order, "payment_method", "", f.note, required=False) or ""
+    # WooPayments names each method woocommerce_payments_<type>: all of them are WooPayments.
+    gateway = GATEWAYS.get("woocommerce_payments" if method.startswith("woocommerce_payments_") else method)
+    if gateway is not None and gateway.required_meta and not _meta(order).get(gateway.required_meta):
+        return None  # the id, but not the plugin we know
+    return gateway
+
+
+def _captured(order: dict) -> bool:
+    """False while the gateway only authorized the payment: nothing was taken, so nothing can be refunded."""
+    gateway = _gateway(order)
+    if gateway is None or gateway.uncaptured is None:
+        return True
+    key, value = gateway.uncaptured
+    return str(_meta(order).get(key, "")).lower() != value
+
+
+def _reference(order: dict, gateway: Gateway, transaction: str | None) -> str | None:
+    meta = _meta(order)
+    for key in gateway.reference_meta:
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if transaction and any(transaction.startswith(prefix) for prefix in gateway.transaction_prefixes):
+        return transaction
+    return None
+
+
+def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundData:
+    """A refund (GET /orders/{id}/refunds) as ShopRefundData: units per order line, the amount, shipping."""
+    refund = f.object_(payload, "")
+    rows = f.each(refund, "line_items", "")
+    amount = _money(refund, "amount", "", currency)
+    created = _gmt(refund, "date_created_gmt", "")
+    if created is None:
+        raise PayloadError("date_created_gmt: expected a timestamp")
+    lines = tuple(line for line in (_refund_line(row, path) for path, row in rows) if line is not None)
+    shipping = any(_signed(row, "total", path, currency) for path, row in f.each(refund, "shipping_lines", ""))
+    return ShopRefundData(
+        platform_refund_id=_id(refund, "id", ""),
+        platform_order_id=order_id,
+        amount=amount,
+        currency=currency,
+        created_at=created,
+        lines=lines,
+        note=f.field(refund, "reason", "", f.note, required=False),
+        parent_transaction_ids=(order_id,),
+        refunded_by_parent=((order_id, amount),),
+        platform_return_id=None,
+        shipping_refunded=shipping,
+        pending=0,
+    )
+
+
+def _refund_line(row: dict, path: str) -> ShopRefundLine | None:
+    item = _meta(row).get("_refunded_item_id")
+    units = abs(_signed_int(row, "quantity", path))
+    if item is None or not units:
+        return None  # an amount-only row: no units to count
+    if not isinstance(item, (str, int)) or not str(item).isdigit():
+        raise PayloadError(f"{path}.meta_data._refunded_item_id: expected an order line id")
+    return ShopRefundLine(platform_line_id=str(item), quantity=units)
+
+
+# --- pieces -----------------------------------------------------------------------------------------
+
+
+def _rates(order: dict, currency: str) -> dict[str, Decimal]:
+    """Tax rate id -> rate as a fraction, from the order's own tax lines."""
+    rates = {}
+    for path, row in f.each(order, "tax_lines", ""):
+        rate_id = _id(row, "rate_id", path)
+        percent = f.field(row, "rate_percent", path, f.decimal, required=False)
+        rates[rate_id] = (percent or Decimal(0)) / 100
+    return rates
+
+
+def _line_rate(row: dict, path: str, currency: str, rates: dict[str, Decimal]) -> Decimal:
+    """The VAT rate of a line: the rates of the taxes actually charged on it, added (a compound stack is rare)."""
+    taxed = [_id(t, "id", p) for p, t in f.each(row, "taxes", path) if _signed(t, "total", p, currency, required=False)]
+    missing = [rate_id for rate_id in taxed if rate_id not in rates]
+    if missing:
+        raise PayloadError(f"{path}.taxes: a tax rate the order's tax_lines do not list")
+    return sum((rates[rate_id] for rate_id in taxed), Decimal(0))
+
+
+def _line(row: dict, path: str, currency: str, rates: dict[str, Decimal]) -> OrderLineData:
+    quantity = f.field(row, "quantity", path, f.quantity)
+    subtotal = _money(row, "subtotal", path, currency)
+    total = _money(row, "total", path, currency)
+    unit = int((Decimal(subtotal) / quantity).to_integral_value(ROUND_CEILING))
+    variation = _id(row, "variation_id", path, required=False)
+    return OrderLineData(
+        platform_line_id=_id(row, "id", path),
+        title=f.field(row, "name", path, f.text),
+        quantity=quantity,
+        unit_price=unit,
+        discount_total=unit * quantity - total,
+        tax_total=_money(row, "total_tax", path, currency),
+        tax_rate=_line_rate(row, path, currency, rates),
+        sku=f.field(row, "sku", path, f.note, required=False),
+        product_id=_id(row, "product_id", path, required=False),
+        variant_id=variation if variation != "0" else None,
+    )
+
+
+def _shipping(row: dict, path: str, currency: str, rates: dict[str, Decimal]) -> tuple[int, int, Decimal]:
+    return _money(row, "total", path, currency), _money(row, "total_tax", path, currency), _line_rate(row, path, currency, rates)
+
+
+def _email(order: dict) -> str | None:
+    billing = f.field(order, "billing", "", f.object_, required=False) or {}
+    return f.field(billing, "email", "billing", f.note, required=False)
+
+
+def _meta(obj: dict) -> dict:
+    """meta_data as {key: value}; the first of a repeated key wins."""
+    found = {}
+    for path, row in f.each(obj, "meta_data", ""):
+        key = row.get("key")
+        if isinstance(key, str) and key not in found:
+            found[key] = row.get("value")
+    return found
+
+
+def _gmt(obj: dict, key: str, path: str) -> datetime | None:
+    """A WooCommerce *_gmt timestamp ("2026-03-02T12:05:11", UTC without an offset)."""
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        f.fail(f.at(path, key), "a timestamp", value)
+    return parsed.replace(tzinfo=timezone.utc) if parsed.utcoffset() is None else parsed.astimezone(timezone.utc)
+
+
+def _decimal(obj: dict, key: str, path: str, *, required: bool = True) -> Decimal | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            f.fail(f.at(path, key), "a decimal amount", value)
+        return None
+    text = value if isinstance(value, str) else (repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None)
+    if text is None or not _NUMBER.fullmatch(text):
+        f.fail(f.at(path, key), "a decimal amount", value)
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        f.fail(f.at(path, key), "a decimal amount", value)
+
+
+def _signed(obj: dict, key: str, path: str, currency: str, *, required: bool = True) -> int:
+    """A signed amount in minor units, rounded half up (taxes[] keep more decimals than the currency)."""
+    value = _decimal(obj, key, path, required=required)
+    if value is None:
+        return 0
+    return int(value.scaleb(exponent(currency)).to_integral_value(ROUND_HALF_UP))
+
+
+def _money(obj: dict, key: str, path: str, currency: str) -> int:
+    amount = _signed(obj, key, path, currency)
+    if amount < 0:
+        f.fail(f.at(path, key), "a non-negative amount", obj.get(key))
+    return amount
+
+
+def _signed_int(obj: dict, key: str, path: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= f.MAX_QUANTITY:
+        return value
+    f.fail(f.at(path, key), "an integer", value)
+
+
+def _id(obj: dict, key: str, path: str, *, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID:
+        return str(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19 and int(value) <= _MAX_ID:
+        return str(int(value))
+    f.fail(f.at(path, key), "a numeric id", value)

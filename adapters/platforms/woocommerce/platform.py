@@ -1,0 +1,280 @@
+"""The platform port on WooCommerce: Palautus's neutral requests as REST v3 calls to one store.
+
+WooCommerce has no returns of its own (returns come through Palautus's API),
+no order transactions (the payment is in the order) and no order tags (a meta
+field stands in). A refund Palautus made at the provider is recorded with
+`api_refund: false`, so WooCommerce moves no money, and carries its key in a
+meta field, so a retry finds it instead of recording it twice.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from adapters.errors import ProviderRejected
+from adapters.platforms.woocommerce import orders as wc
+from adapters.platforms.woocommerce.client import WooClient
+from integration.errors import InvalidInput, MissingCredentials
+from integration.money import to_decimal
+from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
+
+__all__ = ["WooCommercePlatform", "connect", "normalize_domain", "NAME", "CREDENTIALS", "TOPICS", "REFUND_KEY_META"]
+
+logger = logging.getLogger(__name__)
+
+NAME = "woocommerce"
+# consumer_key/consumer_secret: a REST API key with read/write access; webhook_secret: Palautus generates it.
+CREDENTIALS = ("consumer_key", "consumer_secret", "webhook_secret")
+TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+REFUND_KEY_META = "palautus_refund_key"
+STATUS_META = "palautus_status"
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def normalize_domain(url: str) -> str:
+    """The store's base URL in one canonical form (scheme, host, port, path); InvalidInput if it is not one.
+
+    A store is known by the URL its REST API lives under: `https://shop.example`,
+    or a WordPress in a folder, `https://example.com/shop`. Plain http:// is for a
+    development store; production refuses it when the store is registered.
+    """
+    text = (url or "").strip()
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"{url!r} is not a store URL") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.match(host) or parts.username or parts.password:
+        raise InvalidInput(f"{url!r} is not a store URL such as https://shop.example.com")
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}[scheme]
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    path = re.sub(r"/+$", "", parts.path)
+    if path.endswith("/wp-json") or "/wp-json/" in path + "/":
+        path = path[: path.index("/wp-json")]
+    return f"{scheme}://{netloc}{path}"[:255]
+
+
+def connect(domain: str, credentials: dict, config: dict, session=None) -> WooCommercePlatform:
+    """The port for one store, with its REST key; MissingCredentials without one."""
+    key, secret = credentials.get("consumer_key"), credentials.get("consumer_secret")
+    if not key or not secret:
+        raise MissingCredentials(f"the store {domain} has no WooCommerce REST key in Palautus", platform=NAME)
+    client = WooClient(domain, key, secret, timeout=config["HTTP_TIMEOUT"], session=session)
+    return WooCommercePlatform(client)
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    """One of the store's webhooks as Palautus wants it, and what was done about it."""
+
+    topic: str
+    webhook_id: int
+    status: str  # active, paused, disabled
+    action: str  # created, reactivated, kept
+
+
+class WooCommercePlatform:
+    """What the jobs ask of a WooCommerce store."""
+
+    name = NAME
+
+    def __init__(self, client: WooClient):
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"WooCommercePlatform({self.client!r})"
+
+    # --- orders -----------------------------------------------------------------------------------------
+
+    def _order(self, platform_order_id: str) -> dict:
+        order = self.client.get(f"/orders/{_numeric(platform_order_id)}")
+        if not isinstance(order, dict):
+            raise ProviderRejected("the store answered an order that is not an object", provider=NAME, code="malformed")
+        return order
+
+    def fetch_order(self, platform_order_id: str) -> OrderSnapshot:
+        """The order as the store has it now (one no webhook told us about, or a catch-up)."""
+        return wc.parse_order(self._order(platform_order_id))
+
+    def order_payments(self, platform_order_id: str) -> list[PaymentData]:
+        """The order's payment, from the order itself; none while it is unpaid or only authorized."""
+        snapshot = self.fetch_order(platform_order_id)
+        return list(snapshot.payments or ())
+
+    def order_refunds(self, platform_order_id: str) -> list[ShopRefundData]:
+        """Every refund the order has in the store, with the order lines each one gave back."""
+        order_id = _numeric(platform_order_id)
+        currency = str(self.client.get(f"/orders/{order_id}", {"_fields": "id,currency"}).get("currency") or "").upper()
+        return [wc.parse_refund(row, order_id, currency) for row in self.client.pages(f"/orders/{order_id}/refunds")]
+
+    def modified_orders(self, after) -> list[OrderSnapshot]:
+        """Every order modified after `after` (UTC), oldest first: the catch-up for deliveries that never came."""
+        rows = self.client.pages("/orders", {"modified_after": after.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true",
+                                             "orderby": "modified", "order": "asc", "status": "any"})  # fmt: skip
+        return [wc.parse_order(row) for row in rows if row.get("status") not in wc.DRAFT_STATUSES]
+
+    # --- recording our refund ------------------------------------------------------------------------------
+
+    def record_refund(self, refund: RefundToRecord) -> str:
+        """Record on the order a refund made at the provider (`api_refund: false`), at most once per key."""
+        order_id = _numeric(refund.platform_order_id)
+        mine = self._refund_with_key(order_id, refund.idempotency_key)
+        order = self._order(order_id)
+        if mine is None:
+            created = self.client.post(f"/orders/{order_id}/refunds", self._refund_body(order, refund))
+            mine = str(created.get("id")) if isinstance(created, dict) else None
+            if not mine or not mine.isdigit():
+                raise ProviderRejected("the store answered a refund without an id", provider=NAME, code="malformed")
+        self._note_once(order_id, refund.note)
+        return mine
+
+    def _refund_with_key(self, order_id: str, key: str) -> str | None:
+        for row in self.client.pages(f"/orders/{order_id}/refunds"):
+            meta = {m.get("key"): m.get("value") for m in row.get("meta_data") or [] if isinstance(m, dict)}
+            if meta.get(REFUND_KEY_META) == key:
+                return str(row["id"])
+        return None
+
+    def _note_once(self, order_id: str, note: str) -> None:
+        """The order note naming the return and the provider's refund; not again if a retry finds it there."""
+        for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}):
+            if isinstance(row, dict) and row.get("note") == note:
+                return
+        self.client.post(f"/orders/{order_id}/notes", {"note": note, "customer_note": False})
+
+    def _refund_body(self, order: dict, refund: RefundToRecord) -> dict:
+        currency = refund.amount.currency
+        lines = {str(row.get("id")): row for row in order.get("line_items") or []}
+        items = []
+        shares = _shares(refund)
+        for line, (amount, tax) in zip(refund.lines, shares):
+            row = lines.get(line.platform_line_id)
+            if row is None:
+                raise ProviderRejected(f"order line {line.platform_line_id} is not on the order", provider=NAME,
+                                       code="unknown_line")  # fmt: skip
+            items.append({"id": int(line.platform_line_id), "quantity": line.quantity,
+                          "refund_total": _amount(amount - tax, currency), "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
+        if refund.shipping:
+            amount, tax = shares[len(refund.lines)]
+            for row in order.get("shipping_lines") or []:  # the whole shipping, on its first line
+                items.append({"id": int(row["id"]), "refund_total": _amount(amount - tax, currency),
+                              "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
+                break
+        restock = bool(refund.lines) and all(line.restock for line in refund.lines)
+        if any(line.restock for line in refund.lines) and not restock:
+            logger.warning("woocommerce restocks all of a refund's lines or none: none restocked",
+                           extra={"order": order_id_of(order)})  # fmt: skip
+        return {
+            "amount": _amount(refund.amount.amount, currency), "reason": refund.note[:400], "api_refund": False,
+            "api_restock": restock, "line_items": items, "meta_data": [{"key": REFUND_KEY_META, "value": refund.idempotency_key}],
+        }  # fmt: skip
+
+    # --- what WooCommerce has no word for -------------------------------------------------------------------
+
+    def tag_order(self, platform_order_id: str, tags: list[str]) -> None:
+        """WooCommerce orders have no tags: the order's `palautus_status` meta field says the same."""
+        self.client.put(f"/orders/{_numeric(platform_order_id)}", {"meta_data": [{"key": STATUS_META, "value": ",".join(tags)}]})
+
+    def return_steps(self, have: str | None, want: str) -> list[str]:
+        """WooCommerce has no returns of its own: there is never a step to take."""
+        return []
+
+    def set_return_status(self, platform_return_id: str, status: str, reason: str | None = None,
+                          note: str | None = None) -> None:  # fmt: skip
+        """WooCommerce has no returns of its own, so no WooCommerce return ever has a platform id to move."""
+        raise ProviderRejected("WooCommerce has no returns of its own", provider=NAME, code="no_returns")
+
+    # --- webhooks ---------------------------------------------------------------------------------------------
+
+    def check_access(self) -> None:
+        """One cheap read with the REST key: ProviderRejected if the store refuses it (a wrong key, read-only)."""
+        self.client.get("/webhooks", {"per_page": 1})
+
+    def ensure_webhooks(self, delivery_url: str, secret: str) -> list[WebhookState]:
+        """The store's webhooks for TOPICS to `delivery_url`: missing ones created, paused or disabled ones
+        turned back on (with our secret), none duplicated."""
+        existing = [w for w in self.client.pages("/webhooks") if isinstance(w, dict) and w.get("delivery_url") == delivery_url]
+        states = []
+        for topic in TOPICS:
+            found = sorted((w for w in existing if w.get("topic") == topic), key=lambda w: (w.get("status") != "active", w["id"]))
+            if not found:
+                made = self.client.post("/webhooks", {"name": f"Palautus {topic}", "topic": topic, "delivery_url": delivery_url,
+                                                      "secret": secret, "status": "active"})  # fmt: skip
+                states.append(WebhookState(topic, int(made["id"]), str(made.get("status")), "created"))
+                continue
+            hook = found[0]
+            if hook.get("status") != "active":
+                hook = self.client.put(f"/webhooks/{int(hook['id'])}", {"status": "active", "secret": secret})
+                states.append(WebhookState(topic, int(hook["id"]), str(hook.get("status")), "reactivated"))
+            else:
+                states.append(WebhookState(topic, int(hook["id"]), "active", "kept"))
+        return states
+
+    def webhook_health(self, delivery_url: str) -> list[WebhookState]:
+        """Our webhooks as the store has them, without changing anything (a missing topic shows as missing)."""
+        existing = [w for w in self.client.pages("/webhooks") if isinstance(w, dict) and w.get("delivery_url") == delivery_url]
+        states = []
+        for topic in TOPICS:
+            found = [w for w in existing if w.get("topic") == topic]
+            best = min(found, key=lambda w: (w.get("status") != "active", w["id"])) if found else None
+            states.append(WebhookState(topic, int(best["id"]) if best else 0, str(best.get("status")) if best else "missing", "seen"))
+        return states
+
+
+def order_id_of(order: dict) -> str | None:
+    value = order.get("id")
+    return str(value) if isinstance(value, int) else None
+
+
+def _numeric(platform_order_id: str) -> str:
+    if not str(platform_order_id).isdigit():
+        raise ProviderRejected("a WooCommerce order id is a number", provider=NAME, code="bad_id")
+    return str(int(platform_order_id))
+
+
+def _amount(minor: int, currency: str) -> str:
+    """An amount as WooCommerce takes it: a string ("5.00"), never a JSON number."""
+    return str(to_decimal(minor, currency))
+
+
+def _shares(refund: RefundToRecord) -> list[tuple[int, int]]:
+    """(amount, tax) per refunded line, then shipping: as planned, scaled down to what the refund moved when
+    fees were kept or the payment had less left, so the lines always add up to the refund's amount and VAT."""
+    planned = [(line.amount, line.tax) for line in refund.lines] + ([(refund.shipping, refund.shipping_tax)] if refund.shipping else [])
+    gross, vat = sum(a for a, _ in planned), sum(t for _, t in planned)
+    if gross == refund.amount.amount and (not refund.tax or vat == refund.tax):
+        return planned
+    amounts = _allocate(refund.amount.amount, [a for a, _ in planned])
+    taxes = _allocate(refund.tax if refund.tax else vat * refund.amount.amount // max(gross, 1), [t for _, t in planned])
+    return [(a, min(t, a)) for a, t in zip(amounts, taxes)]
+
+
+def _allocate(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights`, whole minor units, the remainder to the largest shares."""
+    whole = sum(weights)
+    if not weights:
+        return []
+    if whole <= 0:
+        return [total] + [0] * (len(weights) - 1)
+    exact = [Decimal(total) * w / whole for w in weights]
+    parts = [int(x) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: exact[i] - parts[i], reverse=True)[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def _taxes(row: dict, tax: int, currency: str) -> list[dict]:
+    """`tax` split over the line's own tax rates (their ids), in proportion to what each charged."""
+    rates = [(t.get("id"), abs(Decimal(str(t.get("total") or "0")))) for t in row.get("taxes") or [] if isinstance(t, dict)]
+    rates = [(rate_id, total) for rate_id, total in rates if isinstance(rate_id, int) and total > 0]
+    if not rates or not tax:
+        return []
+    parts = _allocate(tax, [int(total * 10**6) for _, total in rates])
+    return [{"id": rate_id, "refund_total": _amount(part, currency)} for (rate_id, _), part in zip(rates, parts)]

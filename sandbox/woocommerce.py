@@ -1,0 +1,536 @@
+"""A sandbox WooCommerce store: the REST API v3 Palautus calls, the orders behind it, and its webhooks.
+
+Stateful as a real store is for the calls Palautus makes (WooCommerce 9/10, REST v3):
+- authentication as `WC_REST_Authentication` does it: HTTP Basic or the key in
+  the query string on https, OAuth 1.0a one-legged (HMAC-SHA1/SHA256 with
+  WooCommerce's own base string, a 15-minute window, nonces once) on plain
+  http; no credentials or an unknown key is an anonymous request, refused 401
+  `woocommerce_rest_cannot_view`; a wrong secret or signature is 401
+  `woocommerce_rest_authentication_error`;
+- orders with line items, VAT in `taxes[]` against the order's `tax_lines`,
+  shipping, the payment (`payment_method`, `transaction_id`, the gateway's meta);
+  listings paged with `X-WP-Total` / `X-WP-TotalPages`, `modified_after`;
+- refunds: `amount` must be a string; more than is left is HTTP 500
+  `woocommerce_rest_cannot_create_order_refund` "Invalid refund amount."; with
+  `api_refund: true` the gateway would be called, which the sandbox's gateways
+  refuse as WooCommerce's do when they cannot refund ("The payment gateway for
+  this order does not support automatic refunds."); `api_restock` restocks;
+- webhooks: created active with a secret, pinged (`webhook_id=N`, no
+  signature) on creation; deliveries signed (base64 HMAC-SHA256 of the raw body)
+  with the X-WC-Webhook-* headers, the body encoded as PHP's `wp_json_encode`
+  does (`\\/`, `\\uXXXX`); **no retries**, and a webhook is disabled after its
+  failures pass five, as WooCommerce does.
+
+Where it differs on purpose: a real store delivers only to public addresses on
+ports 80, 443 and 8080; the sandbox delivers to 127.0.0.1 too.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import count
+from urllib.parse import quote, urlsplit
+
+from sandbox.http import LOST_AFTER, Reply, Request, error
+
+__all__ = ["SandboxStore", "php_json", "wc_oauth_signature"]
+
+API = "/wp-json/wc/v3"
+CENT = Decimal("0.01")
+VAT_RATE_ID = 1
+VAT_PERCENT = Decimal("25.5")
+CATALOG = {
+    "MERINO-M-GREY": {"name": "Merino wool sweater - M", "price": "89.90", "product_id": 31, "variation_id": 32},
+    "SOCKS-WOOL-3": {"name": "Wool socks, 3-pack", "price": "19.90", "product_id": 41, "variation_id": 0},
+    "BEANIE-RED": {"name": "Wool beanie - Red", "price": "29.00", "product_id": 51, "variation_id": 52},
+}  # fmt: skip
+SHIPPING = {"method_title": "Posti SmartPost", "method_id": "flat_rate", "price": "5.90"}
+MAX_FAILURES = 5  # woocommerce_max_webhook_delivery_failures: disabled once failures pass it
+OAUTH_WINDOW = 15 * 60  # seconds a signed request's timestamp may be off
+
+
+def _php_values(value):
+    """What PHP's json_encode changes: a whole float loses its ".0", an empty object is an empty array."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _php_values(v) for k, v in value.items()} if value else []
+    if isinstance(value, list):
+        return [_php_values(v) for v in value]
+    return value
+
+
+def php_json(value) -> bytes:
+    """JSON as PHP's `wp_json_encode` writes it: compact, `/` escaped, non-ASCII as \\uXXXX."""
+    return json.dumps(_php_values(value), separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
+
+
+def _rfc3986(text: str) -> str:
+    return quote(text, safe="-._~")
+
+
+def wc_oauth_signature(method: str, url: str, params: dict, secret: str, algorithm: str = "HMAC-SHA256") -> str:
+    """The signature WooCommerce computes for a one-legged OAuth 1.0a request (WC_REST_Authentication).
+
+    `params` are the request's parameters as PHP decoded them ($_GET). The base string is METHOD &
+    rawurlencode(home URL + path) & the pairs, sorted by key with strcmp, each rawurlencode(key)=rawurlencode(value)
+    and the whole encoded again (so `=` is %3D and `&` is %26); the key is the consumer secret and "&".
+    """
+    pairs = sorted((k, v) for k, v in params.items() if k != "oauth_signature")
+    query = "&".join(f"{_rfc3986(k)}={_rfc3986(v)}" for k, v in pairs)
+    base = "&".join((method.upper(), _rfc3986(url), _rfc3986(query)))
+    digest = hashlib.sha256 if algorithm == "HMAC-SHA256" else hashlib.sha1
+    return base64.b64encode(hmac.new(f"{secret}&".encode(), base.encode(), digest).digest()).decode()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _gmt(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")  # the sandbox store's time zone is UTC
+
+
+def _amount(value: Decimal) -> str:
+    return str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+def _split(gross: Decimal) -> tuple[Decimal, Decimal]:
+    """(net, tax) of a price entered with VAT, each rounded to the cent, adding up to it."""
+    tax = (gross * VAT_PERCENT / (100 + VAT_PERCENT)).quantize(CENT, ROUND_HALF_UP)
+    return gross - tax, tax
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return error(status, {"code": code, "message": message, "data": {"status": status}})
+
+
+class SandboxStore:
+    """One WooCommerce store's REST API and its data, stateful; see the module docstring."""
+
+    def __init__(self, url: str = "https://store.example", *, consumer_key: str | None = None,
+                 consumer_secret: str | None = None, currency: str = "EUR", deliver=None):  # fmt: skip
+        """`deliver(url, body, headers)` posts a webhook and returns the HTTP status (None when unreachable)."""
+        self.url = url.rstrip("/")
+        parts = urlsplit(self.url)
+        self.https = parts.scheme == "https"
+        self.origin, self.base_path = f"{parts.scheme}://{parts.netloc}", parts.path  # WordPress may live in a folder
+        self.consumer_key = consumer_key or f"ck_{secrets.token_hex(20)}"
+        self.consumer_secret = consumer_secret or f"cs_{secrets.token_hex(20)}"
+        self.currency = currency
+        self.deliver = deliver
+        self.orders: dict[int, dict] = {}
+        self.refunds: dict[int, list[dict]] = {}  # order id -> its refunds, newest first (as WooCommerce lists)
+        self.notes: dict[int, list[dict]] = {}
+        self.webhooks: dict[int, dict] = {}  # id -> the webhook, its secret and its failure count
+        self.stock: dict[int, int] = {}  # product or variation id -> units put back in stock by refunds
+        self.calls: list[tuple[str, str]] = []  # (method, path) of every API call
+        self.sent: list[tuple[str, bytes]] = []  # (topic, body) of every webhook delivery attempted
+        self.pings: list[tuple[int, int | None]] = []  # (webhook id, status answered)
+        self.faults: list[int] = []  # HTTP statuses the next API calls answer instead
+        self.lost_answers: list[str] = []  # "POST refunds": the next such call is done, and its answer lost
+        self.nonces: set[str] = set()
+        self.strip_authorization = False  # a host that drops the Authorization header (some do)
+        self._ids = count(100)
+        self._lock = threading.RLock()
+
+    # --- HTTP ---------------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        path = request.path[len(self.base_path):] if request.path.startswith(self.base_path + "/") else request.path
+        if not path.startswith(API):
+            return _error(404, "rest_no_route", "No route was found matching the URL and request method.")
+        with self._lock:
+            refused = self._authenticate(request)
+            if refused:
+                return refused
+            self.calls.append((request.method, path[len(API):]))
+            if self.faults:
+                status = self.faults.pop(0)
+                return _error(status, "internal_server_error", "There has been a critical error on this website.")
+            reply = self._route(request.method, path[len(API):], request)
+            what = f"{request.method} {path.rsplit('/', 1)[-1]}"
+            if what in self.lost_answers:
+                self.lost_answers.remove(what)
+                return LOST_AFTER
+            return reply
+
+    def _authenticate(self, request: Request) -> Reply | None:
+        params = request.query
+        if not self.https:
+            return self._oauth(request)
+        scheme, _, token = request.header("Authorization").partition(" ")
+        key = secret = None
+        if params.get("consumer_key") and params.get("consumer_secret"):  # both in the query: they win over the header
+            key, secret = params.get("consumer_key"), params.get("consumer_secret")
+        elif scheme.lower() == "basic" and not self.strip_authorization:
+            try:
+                key, _, secret = base64.b64decode(token).decode().partition(":")
+            except ValueError:
+                key = None
+        if not key or key != self.consumer_key:  # no key, or one it does not know: an anonymous request
+            return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if not hmac.compare_digest(secret or "", self.consumer_secret):
+            return _error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        return None
+
+    def _oauth(self, request: Request) -> Reply | None:
+        params = dict(request.query)
+        needed = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
+        missing = [k for k in needed if not params.get(k)]
+        if len(missing) == len(needed):  # no OAuth at all: an anonymous request, refused by the endpoint
+            return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if missing:
+            return _error(401, "woocommerce_rest_authentication_missing_parameter",
+                          f"Missing OAuth parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        if params["oauth_consumer_key"] != self.consumer_key:
+            return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        method = params["oauth_signature_method"]
+        if method not in ("HMAC-SHA1", "HMAC-SHA256"):
+            return _error(401, "woocommerce_rest_authentication_error", "Invalid signature - signature method is invalid.")
+        expected = wc_oauth_signature(request.method, self.origin + request.path, params, self.consumer_secret, method)
+        if not hmac.compare_digest(expected, params["oauth_signature"].replace(" ", "+")):
+            return _error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.")
+        stamp = params["oauth_timestamp"]
+        if not stamp.isdigit() or abs(int(stamp) - time.time()) > OAUTH_WINDOW:
+            return _error(401, "woocommerce_rest_authentication_error", "Invalid timestamp.")
+        if (stamp, params["oauth_nonce"]) in self.nonces:
+            return _error(401, "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.")
+        self.nonces.add((stamp, params["oauth_nonce"]))
+        return None
+
+    def _route(self, method: str, path: str, request: Request) -> Reply:
+        parts = path.strip("/").split("/")
+        body = request.json() if request.body else {}
+        if parts == ["orders"] and method == "GET":
+            return self._list_orders(request.query)
+        if len(parts) >= 2 and parts[0] == "orders":
+            order = self.orders.get(int(parts[1])) if parts[1].isdigit() else None
+            if order is None:
+                return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+            rest = parts[2:]
+            if rest == [] and method == "GET":
+                return Reply(200, _fields(order, request.query.get("_fields")))
+            if rest == [] and method in ("PUT", "POST"):
+                return self._update_order(order, body)
+            if rest == ["refunds"] and method == "GET":
+                return self._page(self.refunds.get(order["id"], []), request.query)
+            if rest == ["refunds"] and method == "POST":
+                return self._refund(order, body)
+            if rest == ["notes"] and method == "GET":
+                notes = self.notes.get(order["id"], [])
+                kind = request.query.get("type", "any")
+                shown = [n for n in notes if kind == "any" or (kind == "customer") == n["customer_note"]]
+                return Reply(200, shown)
+            if rest == ["notes"] and method == "POST":
+                return self._note(order, body)
+        if parts == ["webhooks"] and method == "GET":
+            hooks = [self._shown_hook(w) for w in sorted(self.webhooks.values(), key=lambda w: w["id"])]
+            if request.query.get("status", "all") != "all":
+                hooks = [w for w in hooks if w["status"] == request.query["status"]]
+            return self._page(hooks, request.query)
+        if parts == ["webhooks"] and method == "POST":
+            return self._create_webhook(body)
+        if len(parts) == 2 and parts[0] == "webhooks" and method in ("PUT", "POST"):
+            hook = self.webhooks.get(int(parts[1])) if parts[1].isdigit() else None
+            if hook is None:
+                return _error(404, "woocommerce_rest_webhook_invalid_id", "Invalid ID.")
+            return self._update_webhook(hook, body)
+        return _error(404, "rest_no_route", "No route was found matching the URL and request method.")
+
+    @staticmethod
+    def _page(rows: list, query: dict) -> Reply:
+        per_page = int(query.get("per_page") or 10)
+        page = int(query.get("page") or 1)
+        if not 1 <= per_page <= 100:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        pages = max(1, -(-len(rows) // per_page))
+        chunk = rows[(page - 1) * per_page: page * per_page]
+        return Reply(200, chunk, {"X-WP-Total": str(len(rows)), "X-WP-TotalPages": str(pages)})
+
+    def _list_orders(self, query: dict) -> Reply:
+        rows = sorted(self.orders.values(), key=lambda o: (o["date_modified_gmt"], o["id"]))
+        if query.get("modified_after"):
+            after = query["modified_after"].replace("Z", "")[:19]
+            rows = [o for o in rows if o["date_modified_gmt"] > after]  # GMT either way: the store's zone is UTC
+        status = query.get("status", "any")
+        if status != "any":
+            rows = [o for o in rows if o["status"] == status]
+        else:
+            rows = [o for o in rows if o["status"] != "trash"]
+        if query.get("order", "desc") == "desc":
+            rows.reverse()
+        return self._page(rows, query)
+
+    # --- the shop's side: a customer orders, the merchant works in the admin --------------------------------
+
+    def create_order(self, items: list[tuple[str, int]], *, email: str = "aino.virtanen@example.com",
+                     stripe=None, stripe_key: str | None = None, status: str = "processing") -> dict:  # fmt: skip
+        """A paid order of `items` (sku, quantity), charged through the sandbox Stripe as the Stripe
+        Gateway plugin does (`transaction_id` the charge, `_stripe_intent_id` the PaymentIntent)."""
+        with self._lock:
+            moment = _now()
+            order_id = next(self._ids)
+            lines, goods_tax = [], Decimal(0)
+            for sku, quantity in items:
+                product = CATALOG[sku]
+                net, tax = _split(Decimal(product["price"]) * quantity)
+                goods_tax += tax
+                lines.append({
+                    "id": next(self._ids), "name": product["name"], "product_id": product["product_id"],
+                    "variation_id": product["variation_id"], "quantity": quantity, "tax_class": "",
+                    "subtotal": _amount(net), "subtotal_tax": _amount(tax), "total": _amount(net), "total_tax": _amount(tax),
+                    "taxes": [{"id": VAT_RATE_ID, "total": _amount(tax), "subtotal": _amount(tax)}], "meta_data": [],
+                    "sku": sku, "price": float(net / quantity), "image": {"id": "", "src": ""}, "parent_name": None,
+                })  # fmt: skip
+            ship_net, ship_tax = _split(Decimal(SHIPPING["price"]))
+            total = sum((Decimal(line["total"]) + Decimal(line["total_tax"]) for line in lines), Decimal(0)) + ship_net + ship_tax
+            order = {
+                "id": order_id, "parent_id": 0, "status": status, "currency": self.currency, "version": "10.3.0",
+                "prices_include_tax": True, "date_created": _local(moment), "date_created_gmt": _gmt(moment),
+                "date_modified": _local(moment), "date_modified_gmt": _gmt(moment),
+                "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": _amount(ship_net),
+                "shipping_tax": _amount(ship_tax), "cart_tax": _amount(goods_tax), "total": _amount(total),
+                "total_tax": _amount(goods_tax + ship_tax), "customer_id": 0, "order_key": f"wc_order_{secrets.token_hex(6)}",
+                "billing": {"first_name": "Aino", "last_name": "Virtanen", "email": email, "country": "FI"},
+                "shipping": {"first_name": "Aino", "last_name": "Virtanen", "country": "FI"},
+                "payment_method": "", "payment_method_title": "", "transaction_id": "",
+                "customer_note": "", "date_completed": None, "date_completed_gmt": None,
+                "date_paid": None, "date_paid_gmt": None, "cart_hash": "", "number": str(order_id),
+                "meta_data": [], "line_items": lines,
+                "tax_lines": [{"id": next(self._ids), "rate_code": "FI-ALV-1", "rate_id": VAT_RATE_ID, "label": "ALV",
+                               "compound": False, "tax_total": _amount(goods_tax), "shipping_tax_total": _amount(ship_tax),
+                               "rate_percent": float(VAT_PERCENT), "meta_data": []}],
+                "shipping_lines": [{"id": next(self._ids), "method_title": SHIPPING["method_title"],
+                                    "method_id": SHIPPING["method_id"], "instance_id": "1", "total": _amount(ship_net),
+                                    "total_tax": _amount(ship_tax), "taxes": [{"id": VAT_RATE_ID, "total": _amount(ship_tax),
+                                                                               "subtotal": ""}], "meta_data": []}],
+                "fee_lines": [], "coupon_lines": [], "refunds": [], "set_paid": False,
+            }  # fmt: skip
+            if stripe is not None and status in ("processing", "completed"):
+                payment = stripe.charge(int(total * 100), self.currency, account_key=stripe_key)
+                order.update(payment_method="stripe", payment_method_title="Credit Card (Stripe)",
+                             transaction_id=payment["latest_charge"], date_paid=_local(moment), date_paid_gmt=_gmt(moment))
+                order["meta_data"] += [{"id": next(self._ids), "key": "_stripe_intent_id", "value": payment["id"]},
+                                       {"id": next(self._ids), "key": "_stripe_charge_captured", "value": "yes"},
+                                       {"id": next(self._ids), "key": "_stripe_currency", "value": self.currency}]  # fmt: skip
+            self.orders[order_id] = order
+            self.refunds[order_id], self.notes[order_id] = [], []
+            self._announce("order.created", order)
+            return order
+
+    def admin_refund(self, order_id: int, amount: str, lines: dict[int, int] | None = None, reason: str = "") -> dict:
+        """The merchant refunds in the store's admin ("Refund manually"): no gateway is called."""
+        order = self.orders[order_id]
+        items = []
+        for line_id, quantity in (lines or {}).items():
+            line = next(row for row in order["line_items"] if row["id"] == line_id)
+            net = Decimal(line["total"]) * quantity / line["quantity"]
+            tax = Decimal(line["total_tax"]) * quantity / line["quantity"]
+            items.append({"id": line_id, "quantity": quantity, "refund_total": _amount(net),
+                          "refund_tax": [{"id": VAT_RATE_ID, "refund_total": _amount(tax)}]})  # fmt: skip
+        with self._lock:
+            answer = self._refund(order, {"amount": amount, "reason": reason, "api_refund": False, "line_items": items})
+        if answer.status != 201:
+            raise ValueError(answer.body["message"])
+        return answer.body
+
+    def trash(self, order_id: int) -> None:
+        with self._lock:
+            order = self.orders[order_id]
+            order["status"] = "trash"
+            self._touch(order)
+            self._announce("order.deleted", {"id": order_id})
+
+    def restore(self, order_id: int, status: str = "processing") -> None:
+        with self._lock:
+            order = self.orders[order_id]
+            order["status"] = status
+            self._touch(order)
+            self._announce("order.restored", order)
+
+    def _touch(self, order: dict) -> None:
+        """date_modified moves on, by at least a second (WooCommerce keeps seconds)."""
+        moment = max(_now(), datetime.fromisoformat(order["date_modified_gmt"]).replace(tzinfo=timezone.utc))
+        if _gmt(moment) == order["date_modified_gmt"]:
+            moment += timedelta(seconds=1)
+        order["date_modified"], order["date_modified_gmt"] = _local(moment), _gmt(moment)
+
+    # --- the REST API's writes --------------------------------------------------------------------------------
+
+    def _update_order(self, order: dict, body: dict) -> Reply:
+        for meta in body.get("meta_data") or []:
+            found = next((m for m in order["meta_data"] if m["key"] == meta.get("key")), None)
+            if found:
+                found["value"] = meta.get("value")
+            else:
+                order["meta_data"].append({"id": next(self._ids), "key": meta.get("key"), "value": meta.get("value")})
+        if "status" in body:
+            order["status"] = body["status"]
+        self._touch(order)
+        self._announce("order.updated", order)
+        return Reply(200, order)
+
+    def _refund(self, order: dict, body: dict) -> Reply:
+        amount = body.get("amount")
+        if amount is not None and not isinstance(amount, str):
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): amount")
+        refunded = sum(Decimal(r["amount"]) for r in self.refunds[order["id"]])
+        left = Decimal(order["total"]) - refunded
+        value = Decimal(amount or "0")
+        if value < 0 or value > left:
+            return _error(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund amount.")
+        if body.get("api_refund", True):
+            # The gateway would be called, synchronously; the sandbox's cannot refund, as a manual gateway cannot.
+            return _error(500, "woocommerce_rest_cannot_create_order_refund",
+                          "The payment gateway for this order does not support automatic refunds.")
+        rows, shipping = [], []
+        lines = {row["id"]: row for row in order["line_items"]}
+        ships = {row["id"]: row for row in order["shipping_lines"]}
+        for item in body.get("line_items") or []:
+            taxes = [{"id": t["id"], "total": "-" + t["refund_total"], "subtotal": "-" + t["refund_total"]}
+                     for t in item.get("refund_tax") or []]  # fmt: skip
+            tax = sum((Decimal(t["refund_total"]) for t in item.get("refund_tax") or []), Decimal(0))
+            if item["id"] in lines:
+                line, quantity = lines[item["id"]], int(item.get("quantity") or 0)
+                if quantity > line["quantity"] - self._refunded_units(order["id"], line["id"]):
+                    return _error(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund quantity.")
+                rows.append({
+                    "id": next(self._ids), "name": line["name"], "product_id": line["product_id"],
+                    "variation_id": line["variation_id"], "quantity": -quantity, "tax_class": "",
+                    "subtotal": "-" + item.get("refund_total", "0"), "subtotal_tax": "-" + _amount(tax),
+                    "total": "-" + item.get("refund_total", "0"), "total_tax": "-" + _amount(tax), "taxes": taxes,
+                    "meta_data": [{"id": next(self._ids), "key": "_refunded_item_id", "value": str(line["id"])}],
+                    "sku": line["sku"], "price": -float(Decimal(item.get("refund_total", "0")) / max(quantity, 1)),
+                })  # fmt: skip
+                if body.get("api_restock") and quantity:
+                    product = line["variation_id"] or line["product_id"]
+                    self.stock[product] = self.stock.get(product, 0) + quantity
+            elif item["id"] in ships:
+                shipping.append({"id": next(self._ids), "method_title": ships[item["id"]]["method_title"],
+                                 "total": "-" + item.get("refund_total", "0"), "total_tax": "-" + _amount(tax), "taxes": taxes,
+                                 "meta_data": [{"id": next(self._ids), "key": "_refunded_item_id", "value": str(item["id"])}]})  # fmt: skip
+            else:
+                return _error(500, "woocommerce_rest_cannot_create_order_refund", "Invalid line item.")
+        moment = _now()
+        refund = {
+            "id": next(self._ids), "date_created": _local(moment), "date_created_gmt": _gmt(moment),
+            "amount": _amount(value), "reason": body.get("reason") or "", "refunded_by": 1, "refunded_payment": False,
+            "meta_data": [{"id": next(self._ids), "key": m.get("key"), "value": m.get("value")} for m in body.get("meta_data") or []],
+            "line_items": rows, "shipping_lines": shipping, "tax_lines": [], "fee_lines": [],
+        }  # fmt: skip
+        self.refunds[order["id"]].insert(0, refund)
+        order["refunds"].insert(0, {"id": refund["id"], "reason": refund["reason"], "total": "-" + refund["amount"]})
+        if value == left:
+            order["status"] = "refunded"
+        self._touch(order)
+        self._announce("order.updated", order)
+        return Reply(201, refund)
+
+    def _refunded_units(self, order_id: int, line_id: int) -> int:
+        return sum(-row["quantity"] for refund in self.refunds[order_id] for row in refund["line_items"]
+                   if any(m["key"] == "_refunded_item_id" and m["value"] == str(line_id) for m in row["meta_data"]))  # fmt: skip
+
+    def _note(self, order: dict, body: dict) -> Reply:
+        if not isinstance(body.get("note"), str) or not body["note"]:
+            return _error(400, "rest_missing_callback_param", "Missing parameter(s): note")
+        moment = _now()
+        note = {"id": next(self._ids), "author": "Palautus", "date_created": _local(moment), "date_created_gmt": _gmt(moment),
+                "note": body["note"], "customer_note": bool(body.get("customer_note"))}  # fmt: skip
+        self.notes[order["id"]].insert(0, note)
+        return Reply(201, note)
+
+    # --- webhooks -----------------------------------------------------------------------------------------------
+
+    def _create_webhook(self, body: dict) -> Reply:
+        topic = body.get("topic")
+        if not isinstance(topic, str) or not re.fullmatch(r"[a-z_]+\.[a-z_]+", topic):
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): topic")
+        if not isinstance(body.get("delivery_url"), str):
+            return _error(400, "rest_missing_callback_param", "Missing parameter(s): delivery_url")
+        moment = _now()
+        hook = {
+            "id": next(self._ids), "name": body.get("name") or f"Webhook created on {_local(moment)}",
+            "status": body.get("status") or "active", "topic": topic, "resource": topic.split(".")[0],
+            "event": topic.split(".")[1], "hooks": [f"woocommerce_{topic.replace('.', '_')}"],
+            "delivery_url": body["delivery_url"], "date_created": _local(moment), "date_created_gmt": _gmt(moment),
+            "date_modified": _local(moment), "date_modified_gmt": _gmt(moment),
+            "secret": body.get("secret") or secrets.token_urlsafe(32), "failures": 0,
+        }  # fmt: skip
+        self.webhooks[hook["id"]] = hook
+        if hook["status"] == "active":
+            self._ping(hook)
+        return Reply(201, self._shown_hook(hook))
+
+    def _update_webhook(self, hook: dict, body: dict) -> Reply:
+        for key in ("name", "status", "delivery_url", "secret"):
+            if key in body:
+                hook[key] = body[key]
+        if body.get("status") == "active":
+            hook["failures"] = 0
+            self._ping(hook)
+        hook["date_modified_gmt"] = _gmt(_now())
+        return Reply(200, self._shown_hook(hook))
+
+    @staticmethod
+    def _shown_hook(hook: dict) -> dict:
+        """The webhook as the REST API shows it: never its secret, nor the failure count."""
+        return {k: v for k, v in hook.items() if k not in ("secret", "failures")}
+
+    def _ping(self, hook: dict) -> None:
+        status = self.deliver(hook["delivery_url"], f"webhook_id={hook['id']}".encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded"}) if self.deliver else None  # fmt: skip
+        self.pings.append((hook["id"], status))
+
+    def _announce(self, topic: str, payload: dict) -> None:
+        """Deliver `topic` to every active webhook for it, once each: WooCommerce never retries."""
+        for hook in list(self.webhooks.values()):
+            if hook["topic"] != topic or hook["status"] != "active":
+                continue
+            body = php_json(payload)
+            headers = {
+                "Content-Type": "application/json", "User-Agent": "WooCommerce/10.3.0 Hookshot (WordPress/6.8)",
+                "X-WC-Webhook-Source": self.url + "/", "X-WC-Webhook-Topic": topic,
+                "X-WC-Webhook-Resource": hook["resource"], "X-WC-Webhook-Event": hook["event"],
+                "X-WC-Webhook-Signature": base64.b64encode(hmac.new(hook["secret"].encode(), body, hashlib.sha256).digest()).decode(),
+                "X-WC-Webhook-ID": str(hook["id"]),
+                "X-WC-Webhook-Delivery-ID": hashlib.md5(f"{hook['id']}{int(time.time())}".encode()).hexdigest(),
+            }  # fmt: skip
+            self.sent.append((topic, body))
+            status = self.deliver(hook["delivery_url"], body, headers) if self.deliver else 200
+            if status is not None and 200 <= status <= 302:
+                hook["failures"] = 0
+            elif hook["failures"] > MAX_FAILURES:
+                hook["status"] = "disabled"
+            else:
+                hook["failures"] += 1
+
+    def summary(self) -> dict:
+        with self._lock:
+            return {
+                "url": self.url,
+                "orders": [{"id": o["id"], "status": o["status"], "total": o["total"], "payment_method": o["payment_method"],
+                            "transaction_id": o["transaction_id"], "refunds": self.refunds[o["id"]],
+                            "notes": self.notes[o["id"]], "meta_data": o["meta_data"]} for o in self.orders.values()],
+                "webhooks": [self._shown_hook(w) | {"failures": w["failures"]} for w in self.webhooks.values()],
+                "stock_returned": self.stock, "deliveries": len(self.sent),
+            }  # fmt: skip
+
+
+def _fields(order: dict, fields: str | None) -> dict:
+    if not fields:
+        return order
+    wanted = {f.strip() for f in fields.split(",")}
+    return {k: v for k, v in order.items() if k in wanted}
