@@ -53,6 +53,7 @@ def _announce(base: str, config) -> None:
         f"\nPalautus is up:\n"
         f"  API             {base}/api/v1  (OpenAPI: {base}/api/v1/openapi.json, docs: {base}/api/v1/docs)\n"
         f"  Shopify webhook {base}/webhooks/shopify\n"
+        f"  WooCommerce     {base}/webhooks/woocommerce/<store key>  (created by `shops register`; PUBLIC_URL must reach it)\n"
         f"  Health          {base}/healthz\n"
         f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n"
         + (f"Sandbox          {config['SANDBOX_URL']}/  (a stand-in Shopify and Stripe: no real shop, no real money)\n"

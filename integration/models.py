@@ -308,6 +308,7 @@ class Refund(Base):
     # alone for a while after, so a backlog is not queued again every minute.
     enqueued_at: Mapped[datetime | None]
     sync_enqueued_at: Mapped[datetime | None]
+    sync_claimed_until: Mapped[datetime | None]  # one sync at a time records a refund in the shop
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_submitted_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

@@ -90,6 +90,8 @@ class OrderSnapshot:
     payments: tuple[PaymentData, ...] | None = None
     # The ids of the refunds the order has on the platform, where its body lists them (WooCommerce).
     refund_ids: tuple[str, ...] | None = None
+    # The shop has the order in its trash (it may restore it).
+    removed: bool = False
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,17 @@ def on_return_status(jc: JobContext, shop: Shop, change: ReturnStatusChange) -> 
 
 
 def on_order_removed(jc: JobContext, shop: Shop, removed: OrderRemoved) -> None:
-    orders.mark_removed(jc.session, shop.id, removed.platform_order_id, _happened_at(jc) or utcnow())
-    jc.session.commit()
+    """The shop says an order went to its trash: read the order, whose own status and time say where it is
+    now (a restore may have come since, and deliveries come in any order)."""
+    try:
+        snapshot = jc.platform(shop).fetch_order(removed.platform_order_id)
+    except ProviderRejected as e:
+        if e.status != 404:
+            raise
+        orders.mark_removed(jc.session, shop.id, removed.platform_order_id, _happened_at(jc) or utcnow())  # deleted for good
+        jc.session.commit()
+        return
+    on_order(jc, shop, snapshot)
 
 
 def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None:

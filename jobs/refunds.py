@@ -226,7 +226,7 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
         _wait_or_stop(refund, f"the order's refunds cannot be read from the shop ({e})")
     jc.session.expire(order, ["shop_refunds"])
     if ledger.incomplete_shop_refunds(order):
-        _wait_or_stop(refund, "a refund made in the shop has more lines than Palautus can read")
+        _wait_or_stop(refund, "a refund made in the shop has items Palautus cannot tell (more lines than it can read, or money beyond its items)")
     unseen = ledger.unseen_refunds(order)
     if unseen:
         _wait_or_stop(refund, f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's "

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from sqlalchemy import or_, update
 
 from integration.models import OrderLine, Refund, Return, Shop, utcnow
 from integration.money import Money
@@ -18,19 +21,45 @@ __all__ = ["sync_refund", "sync_return", "ORDER_TAG"]
 logger = logging.getLogger(__name__)
 
 ORDER_TAG = "palautus-refunded"
+# Longer than a sync's calls take (a few, each within HTTP_TIMEOUT); a worker killed mid-sync frees it by then.
+SYNC_LEASE = timedelta(minutes=5)
 
 
 def sync_refund(refund_id: int) -> None:
-    """Record a succeeded refund on the shop's order, tag the order, close the platform's return."""
+    """Record a succeeded refund on the shop's order, tag the order, close the platform's return.
+
+    One sync at a time per refund (a lease, as the refund job has): an rq retry and
+    the sweeper's run must not both find nothing recorded yet and both record it.
+    """
     with job_context() as jc:
         refund = jc.session.get(Refund, refund_id)
         if refund is None or refund.status != RefundStatus.SUCCEEDED.value or refund.shop_synced_at:
             return
+        if not _claim_sync(jc, refund_id):
+            logger.info("refund sync already running", extra={"refund_id": refund_id})
+            return
         shop = jc.session.get(Shop, refund.ret.shop_id)
-        # A transient failure is not stored as sync_error: the sweeper keeps trying after rq's retries.
-        with calling_out(jc.session, "refund sync", on_refusal=lambda e: _sync_refused(jc, refund_id, e),
-                         refund_id=refund_id):  # fmt: skip
-            _sync_refund(jc, shop, refund)
+        try:
+            # A transient failure is not stored as sync_error: the sweeper keeps trying after rq's retries.
+            with calling_out(jc.session, "refund sync", on_refusal=lambda e: _sync_refused(jc, refund_id, e),
+                             refund_id=refund_id):  # fmt: skip
+                _sync_refund(jc, shop, refund)
+        finally:
+            jc.session.rollback()
+            jc.session.execute(update(Refund).where(Refund.id == refund_id).values(sync_claimed_until=None))
+            jc.session.commit()
+
+
+def _claim_sync(jc: JobContext, refund_id: int) -> bool:
+    now = utcnow()
+    claimed = jc.session.execute(
+        update(Refund).where(
+            Refund.id == refund_id, Refund.shop_synced_at.is_(None),
+            or_(Refund.sync_claimed_until.is_(None), Refund.sync_claimed_until < now),
+        ).values(sync_claimed_until=now + SYNC_LEASE)
+    ).rowcount  # fmt: skip
+    jc.session.commit()
+    return claimed == 1
 
 
 def _sync_refused(jc: JobContext, refund_id: int, error: Exception) -> None:

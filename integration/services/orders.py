@@ -46,8 +46,8 @@ def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tup
         session.add(order)
     else:
         order.snapshot_changes = (order.snapshot_changes or 0) + 1
-    if order.removed_at is not None and snapshot.updated_at > order.removed_at:
-        order.removed_at = None  # back from the shop's trash
+    # In the shop's trash or not, as of this snapshot: the store's own word and time, never our clock's.
+    order.removed_at = (order.removed_at or snapshot.updated_at) if snapshot.removed else None
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
     order.platform_updated_at = snapshot.updated_at
@@ -70,7 +70,7 @@ def _merge_lines(order: Order, snapshot: OrderSnapshot) -> None:
 
 
 def mark_removed(session: Session, shop_id: int, platform_order_id: str, when) -> Order | None:
-    """The shop put the order in its trash: no new return starts on it until a newer snapshot restores it."""
+    """The shop removed the order and cannot show it any more: no new return starts on it."""
     order = order_by_platform_id(session, shop_id, platform_order_id)
     if order is not None and order.removed_at is None:
         order.removed_at = when

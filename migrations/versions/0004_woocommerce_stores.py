@@ -1,5 +1,5 @@
 """WooCommerce stores: the key in a store's webhook URL, what an operator should look at, the catch-up mark;
-orders a store put in its trash, and how many times an order's snapshot changed
+orders a store put in its trash, how many times an order's snapshot changed; the lease on a refund's sync
 
 Revision ID: 0004
 Revises: 0003
@@ -21,6 +21,7 @@ COLUMNS = {
               sa.Column('synced_until', sa.DateTime(timezone=True), nullable=True)],
     'orders': [sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
                sa.Column('snapshot_changes', sa.Integer(), nullable=False, server_default='0')],
+    'refunds': [sa.Column('sync_claimed_until', sa.DateTime(timezone=True), nullable=True)],
 }
 
 

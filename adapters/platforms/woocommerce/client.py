@@ -8,11 +8,14 @@ Authentication, as `WC_REST_Authentication` accepts it:
 - over plain HTTP (a development store), OAuth 1.0a one-legged, HMAC-SHA256,
   the parameters in the query string (requests-oauthlib signs it).
 
-Errors: WordPress answers `{"code", "message", "data": {"status"}}`. 401/403/404
-and every 4xx are refusals; so is a 500 that carries a `woocommerce_rest_*` code
-(WooCommerce answers an over-refund or a gateway's refusal that way), while a
-5xx without such a code, a 429 or a lost connection is an outage, retried later.
-Messages never carry the URL (it may carry credentials) or a body.
+Errors: WordPress answers `{"code", "message", "data": {"status"}}`. Only such
+an answer, with a WordPress or WooCommerce code, is a refusal: a 4xx, or a 500
+carrying a `woocommerce_rest_*` code (WooCommerce answers an over-refund or a
+gateway's refusal that way). Anything else (an HTML page from a firewall, CDN
+or proxy, even as a 401 or 404; a 5xx without such a code; "please try again";
+a 429; a lost connection) is an outage, retried later: a read that failed is
+never taken for an answer. Messages never carry the URL (it may carry
+credentials) or a body.
 """
 from __future__ import annotations
 
@@ -33,8 +36,10 @@ API_PATH = "/wp-json/wc/v3"
 PER_PAGE = 100  # the REST API's maximum page size
 MAX_PAGES = 100  # 10,000 rows: far past anything one call of ours needs
 CANNOT_VIEW = "woocommerce_rest_cannot_view"  # no credentials seen: the host may strip Authorization
-# 500s that are WooCommerce refusing, not failing: the same request would be refused again.
-REFUSED_500_PREFIXES = ("woocommerce_rest_", "woocommerce_", "rest_")
+# Codes WordPress and WooCommerce answer with: only an answer carrying one is theirs, and a refusal.
+OWN_CODE_PREFIXES = ("woocommerce_", "rest_", "wc_")
+# A refusal whose words say it was not one: the refund could not be saved, and may be tried again.
+TRY_AGAIN = "try again"
 
 
 class WooClient:
@@ -118,7 +123,8 @@ class WooClient:
     def _error(response):
         status, code = response.status_code, _code(response)
         message = _message(response) or f"the store answered HTTP {status}"
-        if status == 429 or (status >= 500 and not (code or "").startswith(REFUSED_500_PREFIXES)):
+        theirs = (code or "").startswith(OWN_CODE_PREFIXES) and TRY_AGAIN not in message.lower()
+        if status == 429 or not theirs:
             return ProviderUnavailable(message, provider=PROVIDER, status=status, code=code,
                                        retry_after=retry_after(response))  # fmt: skip
         return ProviderRejected(message, provider=PROVIDER, status=status, code=code)

@@ -22,7 +22,7 @@ Messages name JSON paths, never values: bodies hold personal data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -92,6 +92,9 @@ OFFLINE, UNKNOWN = "offline", "unknown"  # providers no payment route is named a
 # so only with date_paid).
 PAID_STATUSES = ("processing", "completed", "on-hold", "refunded")
 DRAFT_STATUSES = ("checkout-draft", "auto-draft")
+TRASH = "trash"
+# What the catch-up lists: every status but drafts, and the trash (`status=any` leaves the trash out).
+LISTED_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", TRASH)
 _NUMBER = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?")
 _MAX_ID = 2**63 - 1
 
@@ -112,13 +115,14 @@ def parse_order(payload: object) -> OrderSnapshot:
     modified = _gmt(order, "date_modified_gmt", "") or _gmt(order, "date_created_gmt", "")
     if modified is None:
         raise PayloadError("date_modified_gmt: expected a timestamp")
-    lines = tuple(_line(row, path, currency, rates) for path, row in f.each(order, "line_items", ""))
+    lines = [_line(row, path, currency, rates) for path, row in f.each(order, "line_items", "")]
     shipping = [_shipping(row, path, currency, rates) for path, row in f.each(order, "shipping_lines", "")]
     shipping_total = sum(amount + tax for amount, tax, _ in shipping)
     shipping_tax = sum(tax for _, tax, _ in shipping)
     number = f.field(order, "number", "", f.text, required=False) or order_id
     paid = paid_at is not None and status in PAID_STATUSES
     total = _money(order, "total", "", currency)
+    lines = tuple(_fold_in(lines, order, currency, total, shipping_total))
     refund_ids = tuple(_id(r, "id", p) for p, r in f.each(order, "refunds", ""))
     return OrderSnapshot(
         platform_order_id=order_id,
@@ -140,7 +144,51 @@ def parse_order(payload: object) -> OrderSnapshot:
         shipping_tax_rate=max((rate for _, _, rate in shipping), default=Decimal(0)),
         payments=(payment_of(order, order_id, currency, total),) if paid and _captured(order) else (),
         refund_ids=refund_ids,
+        removed=status == TRASH,
     )
+
+
+def _fold_in(lines: list[OrderLineData], order: dict, currency: str, total: int, shipping: int) -> list[OrderLineData]:
+    """The lines as what the customer paid for them, so no return can pay back more than the order took.
+
+    A negative fee line (a gift card or a store credit some plugins book that way)
+    lowered the order's total without touching the lines: its net goes on the
+    lines as discount and its VAT off their VAT, in proportion. Rounding of
+    each line against the order's total (a store with more decimals than the
+    currency, or tax rounded at subtotal) may leave the lines above the total
+    by a few minor units: that goes on as discount too. A positive fee (a
+    surcharge, gift wrap) is the merchant's and stays out of the lines.
+    """
+    fees = [(_signed(row, "total", path, currency), _signed(row, "total_tax", path, currency))
+            for path, row in f.each(order, "fee_lines", "")]  # fmt: skip
+    net_off = -sum(min(net, 0) for net, _ in fees)
+    tax_off = -sum(min(tax, 0) for net, tax in fees if net < 0)
+    kept = sum(net + tax for net, tax in fees if net > 0)
+    gross = [line.unit_price * line.quantity - line.discount_total + line.tax_total for line in lines]
+    extra = _allocate(net_off, [g for g in gross])
+    taxes_off = _allocate(tax_off, [line.tax_total for line in lines])
+    lines = [replace(line, discount_total=line.discount_total + e, tax_total=max(line.tax_total - t, 0))
+             for line, e, t in zip(lines, extra, taxes_off)]  # fmt: skip
+    paid = sum(line.unit_price * line.quantity - line.discount_total + line.tax_total for line in lines)
+    over = paid + shipping + kept - total
+    if over > 0:
+        weights = [line.unit_price * line.quantity - line.discount_total for line in lines]
+        lines = [replace(line, discount_total=line.discount_total + e) for line, e in zip(lines, _allocate(over, weights))]
+    return lines
+
+
+def _allocate(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split in proportion to `weights` (whole minor units, the rest to the largest remainders),
+    never more on a line than its weight."""
+    whole = sum(w for w in weights if w > 0)
+    if amount <= 0 or whole <= 0:
+        return [0] * len(weights)
+    amount = min(amount, whole)
+    exact = [Decimal(amount) * max(w, 0) / whole for w in weights]
+    parts = [int(x) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: exact[i] - parts[i], reverse=True)[: amount - sum(parts)]:
+        parts[i] += 1
+    return parts
 
 
 def payment_of(order: dict, order_id: str, currency: str, total: int) -> PaymentData:
@@ -201,7 +249,16 @@ def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundDat
     if created is None:
         raise PayloadError("date_created_gmt: expected a timestamp")
     lines = tuple(line for line in (_refund_line(row, path) for path, row in rows) if line is not None)
-    shipping = any(_signed(row, "total", path, currency) for path, row in f.each(refund, "shipping_lines", ""))
+    ships = f.each(refund, "shipping_lines", "")
+    shipping = any(_signed(row, "total", path, currency) for path, row in ships)
+    # The money its unit rows, its shipping and its fee rows account for. The admin lets a merchant
+    # type an amount on a line without units, or more than the ticked lines: what no row explains
+    # may have paid for any item, so the refund counts as one whose items are not all known.
+    backed = sum(abs(_signed(row, "total", path, currency)) + abs(_signed(row, "total_tax", path, currency, required=False))
+                 for part in ("line_items", "shipping_lines", "fee_lines") for path, row in f.each(refund, part, "")
+                 if part != "line_items" or _signed_int(row, "quantity", path))  # fmt: skip
+    rows_seen = len(rows) + len(ships) + len(f.each(refund, "fee_lines", ""))
+    explained = amount <= backed + rows_seen  # a minor unit of rounding per row
     return ShopRefundData(
         platform_refund_id=_id(refund, "id", ""),
         platform_order_id=order_id,
@@ -215,6 +272,7 @@ def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundDat
         platform_return_id=None,
         shipping_refunded=shipping,
         pending=0,
+        complete=explained,
     )
 
 

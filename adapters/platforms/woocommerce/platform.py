@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from adapters.errors import ProviderRejected
+from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.platforms.woocommerce import orders as wc
-from adapters.platforms.woocommerce.client import WooClient
+from adapters.platforms.woocommerce.client import PER_PAGE, WooClient
 from integration.errors import InvalidInput, MissingCredentials
-from integration.money import to_decimal
+from integration.money import exponent, to_decimal
+from integration.refunds import note_reference
 from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
 
 __all__ = ["WooCommercePlatform", "connect", "normalize_domain", "NAME", "CREDENTIALS", "TOPICS", "REFUND_KEY_META"]
@@ -100,8 +101,8 @@ class WooCommercePlatform:
         return order
 
     def fetch_order(self, platform_order_id: str) -> OrderSnapshot:
-        """The order as the store has it now (one no webhook told us about, or a catch-up)."""
-        return wc.parse_order(self._order(platform_order_id))
+        """The order as the store has it now (one no webhook told us about, a catch-up, or one just trashed)."""
+        return _parsed(wc.parse_order, self._order(platform_order_id))
 
     def order_payments(self, platform_order_id: str) -> list[PaymentData]:
         """The order's payment, from the order itself; none while it is unpaid or only authorized."""
@@ -112,22 +113,43 @@ class WooCommercePlatform:
         """Every refund the order has in the store, with the order lines each one gave back."""
         order_id = _numeric(platform_order_id)
         currency = str(self.client.get(f"/orders/{order_id}", {"_fields": "id,currency"}).get("currency") or "").upper()
-        return [wc.parse_refund(row, order_id, currency) for row in self.client.pages(f"/orders/{order_id}/refunds")]
+        rows = self.client.pages(f"/orders/{order_id}/refunds")
+        return [_parsed(wc.parse_refund, row, order_id, currency) for row in rows]
 
-    def modified_orders(self, after) -> list[OrderSnapshot]:
-        """Every order modified after `after` (UTC), oldest first: the catch-up for deliveries that never came."""
-        rows = self.client.pages("/orders", {"modified_after": after.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true",
-                                             "orderby": "modified", "order": "asc", "status": "any"})  # fmt: skip
-        return [wc.parse_order(row) for row in rows if row.get("status") not in wc.DRAFT_STATUSES]
+    def modified_orders(self, after, limit: int = PER_PAGE) -> list:
+        """The first `limit` orders modified after `after` (UTC, exclusive), oldest change first, trashed ones
+        too: one page of the catch-up, which asks again from the last change it saw (keyset paging, so an
+        order changing meanwhile shifts nothing). Each is an OrderSnapshot, or a PayloadError for an order
+        the adapter cannot read (reported, not hidden)."""
+        rows = self.client.get("/orders", {"modified_after": after.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true",
+                                           "orderby": "modified", "order": "asc", "per_page": limit,
+                                           "status": ",".join(wc.LISTED_STATUSES)})  # fmt: skip
+        if not isinstance(rows, list):
+            raise ProviderUnavailable("the order listing is not a list", provider=NAME, code="malformed_response")
+        found = []
+        for row in rows:
+            if isinstance(row, dict) and row.get("status") in wc.DRAFT_STATUSES:
+                continue
+            try:
+                found.append(wc.parse_order(row))
+            except PayloadError as e:
+                found.append(e)
+        return found
 
     # --- recording our refund ------------------------------------------------------------------------------
 
     def record_refund(self, refund: RefundToRecord) -> str:
-        """Record on the order a refund made at the provider (`api_refund: false`), at most once per key."""
+        """Record on the order a refund made at the provider (`api_refund: false`), at most once per key.
+
+        WooCommerce itself checks only the amount, so units already refunded on a
+        line are refused here, before anything is written in the store.
+        """
         order_id = _numeric(refund.platform_order_id)
-        mine = self._refund_with_key(order_id, refund.idempotency_key)
+        existing = self.client.pages(f"/orders/{order_id}/refunds")
+        mine = _with_key(existing, refund.idempotency_key)
         order = self._order(order_id)
         if mine is None:
+            _check_units(order, existing, refund)
             created = self.client.post(f"/orders/{order_id}/refunds", self._refund_body(order, refund))
             mine = str(created.get("id")) if isinstance(created, dict) else None
             if not mine or not mine.isdigit():
@@ -135,12 +157,6 @@ class WooCommercePlatform:
         self._note_once(order_id, refund.note)
         return mine
 
-    def _refund_with_key(self, order_id: str, key: str) -> str | None:
-        for row in self.client.pages(f"/orders/{order_id}/refunds"):
-            meta = {m.get("key"): m.get("value") for m in row.get("meta_data") or [] if isinstance(m, dict)}
-            if meta.get(REFUND_KEY_META) == key:
-                return str(row["id"])
-        return None
 
     def _note_once(self, order_id: str, note: str) -> None:
         """The order note naming the return and the provider's refund; not again if a retry finds it there."""
@@ -163,10 +179,13 @@ class WooCommercePlatform:
                           "refund_total": _amount(amount - tax, currency), "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
         if refund.shipping:
             amount, tax = shares[len(refund.lines)]
-            for row in order.get("shipping_lines") or []:  # the whole shipping, on its first line
-                items.append({"id": int(row["id"]), "refund_total": _amount(amount - tax, currency),
-                              "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
-                break
+            ships = [row for row in order.get("shipping_lines") or [] if isinstance(row, dict) and isinstance(row.get("id"), int)]
+            gross = [_minor(row.get("total"), currency) + _minor(row.get("total_tax"), currency) for row in ships]
+            vat = [_minor(row.get("total_tax"), currency) for row in ships]
+            # The whole shipping, each shipping line its own share, with the VAT of its own rates.
+            for row, part, part_tax in zip(ships, _allocate(amount, gross), _allocate(tax, vat)):
+                items.append({"id": row["id"], "refund_total": _amount(part - part_tax, currency),
+                              "refund_tax": _taxes(row, part_tax, currency)})  # fmt: skip
         restock = bool(refund.lines) and all(line.restock for line in refund.lines)
         if any(line.restock for line in refund.lines) and not restock:
             logger.warning("woocommerce restocks all of a refund's lines or none: none restocked",
@@ -226,6 +245,52 @@ class WooCommercePlatform:
             best = min(found, key=lambda w: (w.get("status") != "active", w["id"])) if found else None
             states.append(WebhookState(topic, int(best["id"]) if best else 0, str(best.get("status")) if best else "missing", "seen"))
         return states
+
+
+def _parsed(parse, *args):
+    """An answer in a shape the adapter cannot read is an outage to retry, never a refusal or an empty answer."""
+    try:
+        return parse(*args)
+    except PayloadError as e:
+        raise ProviderUnavailable(f"the store's answer is not in the documented shape: {e}", provider=NAME,
+                                  code="malformed_response") from None  # fmt: skip
+
+
+def _with_key(refunds: list, key: str) -> str | None:
+    """Our refund recorded earlier under `key`: by its meta field, or by the key in its reason, which
+    WooCommerce saves with the refund itself (the meta is saved after it, so a retry may not see it yet)."""
+    reference = note_reference(key)
+    for row in refunds:
+        if not isinstance(row, dict) or not str(row.get("id", "")).isdigit():
+            continue
+        meta = {m.get("key"): m.get("value") for m in row.get("meta_data") or [] if isinstance(m, dict)}
+        if meta.get(REFUND_KEY_META) == key or reference in str(row.get("reason") or ""):
+            return str(row["id"])
+    return None
+
+
+def _check_units(order: dict, refunds: list, refund: RefundToRecord) -> None:
+    """ProviderRejected when a line has fewer units left in the store than the refund records."""
+    sold = {str(row.get("id")): row.get("quantity") for row in order.get("line_items") or [] if isinstance(row, dict)}
+    done: dict[str, int] = {}
+    for row in refunds:
+        for item in (row.get("line_items") or []) if isinstance(row, dict) else []:
+            meta = {m.get("key"): m.get("value") for m in item.get("meta_data") or [] if isinstance(m, dict)}
+            line, units = str(meta.get("_refunded_item_id")), item.get("quantity")
+            if isinstance(units, int):
+                done[line] = done.get(line, 0) + abs(units)
+    for line in refund.lines:
+        left = (sold.get(line.platform_line_id) or 0) - done.get(line.platform_line_id, 0)
+        if line.quantity > left:
+            raise ProviderRejected(f"order line {line.platform_line_id} has {max(left, 0)} unit(s) left to refund in the store",
+                                   provider=NAME, code="units_refunded")  # fmt: skip
+
+
+def _minor(value, currency: str) -> int:
+    try:
+        return abs(int((Decimal(str(value)) * 10 ** exponent(currency)).to_integral_value()))
+    except (ArithmeticError, ValueError):
+        return 0
 
 
 def order_id_of(order: dict) -> str | None:

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import re
+import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -89,6 +90,14 @@ def _token(value: str | None) -> str | None:
     return value if re.fullmatch(r"[\x21-\x7e]{1,255}", value) else None
 
 
+# Topics whose body is the same every time (order.deleted is only {"id": N}): a trash, a restore and a
+# second trash, even within one second, must not look like one delivery. Each of their deliveries is kept
+# (the job reads the order's state from the store, so a repeat does no harm).
+SAME_BODY_TOPICS = ("order.deleted",)
+
+
 def delivery_key(topic: str, resource_id: str | None, body: bytes) -> str:
-    """What makes a delivery the same delivery: its topic, its resource and its exact bytes."""
-    return f"{topic}:{resource_id or '-'}:{hashlib.sha256(body).hexdigest()}"
+    """What makes a delivery the same delivery: its topic, its resource and its exact bytes; for a body that
+    never changes, nothing does, and every delivery is its own."""
+    key = f"{topic}:{resource_id or '-'}:{hashlib.sha256(body).hexdigest()}"
+    return f"{key}:{uuid.uuid4().hex}" if topic in SAME_BODY_TOPICS else key
