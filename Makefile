@@ -19,7 +19,7 @@ deps: $(STAMP)
 run: $(STAMP)
 	$(PY) -m integration.devserver
 
-## demo: start everything on the sandbox (var/demo/), walk a return to its refund, check the result; ARGS=--keep to look around after
+## demo: start everything on the sandbox (var/demo/), walk a return to its refund on Shopify and WooCommerce, check the result; ARGS=--keep to look around after
 demo: $(STAMP)
 	$(PY) -m sandbox.demo $(ARGS)
 
