@@ -124,6 +124,9 @@ class ShopRefundData:
     pending: int = 0
     # False when the read was cut short: not all of its lines are here
     complete: bool = True
+    # The Palautus refund key the platform keeps as data on the refund (not note text): only Palautus
+    # writes it, so the refund is one of ours, even one recorded twice after a lost answer.
+    recorded_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -80,26 +80,56 @@ def catch_up_shop(shop_id: int) -> int:
 
 
 def _orders(jc: JobContext, shop: Shop) -> int:
-    """Page through the orders changed since the mark, asking each time from the last change seen (keyset
-    paging: an order changing meanwhile moves to the end and is read again, and no other is skipped)."""
+    """Read the orders changed since the mark (every status, then the trash) and apply what is newer.
+
+    The mark moves to the newest change seen (the store's clock, never ours), but never past an order
+    the adapter could not read: that one is flagged and read again next time.
+    """
     platform = jc.platform(shop)
     since = (shop.synced_until or shop.installed_at) - OVERLAP
+    applied, newest, held = 0, None, None
+    for trash in (False, True):
+        count, seen_newest, failed = _listing(jc, shop, platform, since, trash)
+        applied += count
+        newest = max(filter(None, (newest, seen_newest)), default=None)
+        held = min(filter(None, (held, failed)), default=None)
+    mark = newest
+    if held is not None:
+        mark = min(mark or held, held - timedelta(seconds=1))
+    if mark is not None and (shop.synced_until is None or mark > shop.synced_until):
+        shop.synced_until = mark
+    elif shop.synced_until is None:
+        shop.synced_until = since + OVERLAP
+    jc.session.commit()
+    if applied:
+        logger.info("caught up %d order change(s) no delivery brought", applied, extra={"shop_id": shop.id})
+    return applied
+
+
+def _listing(jc: JobContext, shop: Shop, platform, since, trash: bool):
+    """One listing, paged by key (from the last change seen); a second full of changes is paged by number.
+    (changes applied, the newest change seen, the oldest change of an order that could not be read)"""
     seen: set[tuple[str, object]] = set()
-    applied = 0
+    applied, newest, failed = 0, None, None
     for _ in range(MAX_PAGES):
-        batch = platform.modified_orders(since, PAGE)
-        for snapshot in batch:
-            if isinstance(snapshot, Exception):  # an order the adapter cannot read: flagged, the rest go on
-                raise_alert(shop, "orders", f"an order could not be read in the catch-up: {snapshot}"[:500])
+        batch = platform.modified_orders(since, PAGE, trash=trash)
+        times = [item.updated_at if not _unreadable(item) else item.modified for item in batch]
+        times = [t for t in times if t is not None]
+        if times and len(batch) == PAGE and min(times) == max(times):
+            batch += _whole_second(platform, min(times), trash)  # more than a page changed in one second
+        for item in batch:
+            if _unreadable(item):
+                raise_alert(shop, f"order {item.platform_order_id}", f"order {item.platform_order_id} could not be "
+                            f"read in the catch-up; it is read again each time: {item.problem}"[:500])  # fmt: skip
+                failed = min(filter(None, (failed, item.modified)), default=None) or failed
                 continue
-            if (snapshot.platform_order_id, snapshot.updated_at) in seen:
+            if (item.platform_order_id, item.updated_at) in seen:
                 continue
-            seen.add((snapshot.platform_order_id, snapshot.updated_at))
-            applied += _apply(jc, shop, snapshot)
-            if shop.synced_until is None or snapshot.updated_at > shop.synced_until:
-                shop.synced_until = snapshot.updated_at  # the store's own clock, never ours
+            seen.add((item.platform_order_id, item.updated_at))
+            applied += _apply(jc, shop, item)
+            clear_alert(shop, f"order {item.platform_order_id}")
+            newest = max(filter(None, (newest, item.updated_at)))
         jc.session.commit()
-        times = [s.updated_at for s in batch if not isinstance(s, Exception)]
         if len(batch) < PAGE or not times:
             break
         # The next page starts a second before the last change seen: changes in that same second are read
@@ -108,12 +138,24 @@ def _orders(jc: JobContext, shop: Shop) -> int:
     else:
         logger.warning("catch-up stopped after %d pages; it goes on from there next time", MAX_PAGES,
                        extra={"shop_id": shop.id})  # fmt: skip
-    if shop.synced_until is None:
-        shop.synced_until = since + OVERLAP
-    jc.session.commit()
-    if applied:
-        logger.info("caught up %d order change(s) no delivery brought", applied, extra={"shop_id": shop.id})
-    return applied
+    return applied, newest, failed
+
+
+def _whole_second(platform, second, trash: bool) -> list:
+    """Every order changed in one second, page by page (keyset paging cannot tell them apart)."""
+    found, page = [], 2
+    while page <= MAX_PAGES:
+        batch = platform.modified_orders(second - timedelta(seconds=1), PAGE, trash=trash,
+                                         before=second + timedelta(seconds=1), page=page)  # fmt: skip
+        found += batch
+        if len(batch) < PAGE:
+            break
+        page += 1
+    return found
+
+
+def _unreadable(item) -> bool:
+    return hasattr(item, "problem")
 
 
 def _apply(jc: JobContext, shop: Shop, snapshot) -> int:

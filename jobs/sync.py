@@ -35,7 +35,8 @@ def sync_refund(refund_id: int) -> None:
         refund = jc.session.get(Refund, refund_id)
         if refund is None or refund.status != RefundStatus.SUCCEEDED.value or refund.shop_synced_at:
             return
-        if not _claim_sync(jc, refund_id):
+        lease = _claim_sync(jc, refund_id)
+        if lease is None:
             logger.info("refund sync already running", extra={"refund_id": refund_id})
             return
         shop = jc.session.get(Shop, refund.ret.shop_id)
@@ -45,21 +46,24 @@ def sync_refund(refund_id: int) -> None:
                              refund_id=refund_id):  # fmt: skip
                 _sync_refund(jc, shop, refund)
         finally:
-            jc.session.rollback()
-            jc.session.execute(update(Refund).where(Refund.id == refund_id).values(sync_claimed_until=None))
+            jc.session.rollback()  # released only if it is still ours
+            jc.session.execute(update(Refund).where(Refund.id == refund_id, Refund.sync_claimed_until == lease)
+                               .values(sync_claimed_until=None))  # fmt: skip
             jc.session.commit()
 
 
-def _claim_sync(jc: JobContext, refund_id: int) -> bool:
+def _claim_sync(jc: JobContext, refund_id: int):
+    """The lease on the refund's sync (its end), or None when another sync holds it."""
     now = utcnow()
+    until = now + SYNC_LEASE
     claimed = jc.session.execute(
         update(Refund).where(
             Refund.id == refund_id, Refund.shop_synced_at.is_(None),
             or_(Refund.sync_claimed_until.is_(None), Refund.sync_claimed_until < now),
-        ).values(sync_claimed_until=now + SYNC_LEASE)
+        ).values(sync_claimed_until=until)
     ).rowcount  # fmt: skip
     jc.session.commit()
-    return claimed == 1
+    return until if claimed == 1 else None
 
 
 def _sync_refused(jc: JobContext, refund_id: int, error: Exception) -> None:

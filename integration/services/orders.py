@@ -7,9 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.errors import Conflict
-from integration.models import Order, OrderLine, Payment, Refund, Return, ShopRefund, utcnow
+from integration.models import Order, OrderLine, Payment, Refund, Return, Shop, ShopRefund, utcnow
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData
 from integration.refunds import referenced_key
+from integration.services.shops import raise_alert
 
 __all__ = ["order_by_platform_id", "upsert_order", "mark_removed", "record_payments", "record_shop_refund", "OrderNotKnown"]
 
@@ -39,15 +40,19 @@ def order_by_platform_id(session: Session, shop_id: int, platform_order_id: str)
 def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tuple[Order, bool]:
     """Keep the newest snapshot: an older or equal one (late, replayed) changes nothing."""
     order = order_by_platform_id(session, shop_id, snapshot.platform_order_id)
-    if order is not None and order.platform_updated_at >= snapshot.updated_at:
+    if order is not None and order.platform_updated_at >= snapshot.updated_at and not _moves_to_trash(order, snapshot):
         return order, False
     if order is None:
         order = Order(shop_id=shop_id, platform_order_id=snapshot.platform_order_id, snapshot_changes=0)
         session.add(order)
     else:
         order.snapshot_changes = (order.snapshot_changes or 0) + 1
-    # In the shop's trash or not, as of this snapshot: the store's own word and time, never our clock's.
-    order.removed_at = (order.removed_at or snapshot.updated_at) if snapshot.removed else None
+    # In the shop's trash or not, as of this snapshot: the store's own word and time. An order removed for
+    # good (no snapshot said so: our clock) comes back only with a change made after its removal.
+    if snapshot.removed:
+        order.removed_at = order.removed_at or snapshot.updated_at
+    elif order.removed_at is not None and snapshot.updated_at > order.removed_at:
+        order.removed_at = None
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
     order.platform_updated_at = snapshot.updated_at
@@ -67,6 +72,11 @@ def _merge_lines(order: Order, snapshot: OrderSnapshot) -> None:
             order.lines.append(line)
         for name in _LINE_FIELDS:
             setattr(line, name, getattr(data, name))
+
+
+def _moves_to_trash(order: Order, snapshot: OrderSnapshot) -> bool:
+    """A trash in the same second as the order's last change: the store keeps seconds, so the time is equal."""
+    return snapshot.removed and order.removed_at is None and order.platform_updated_at == snapshot.updated_at
 
 
 def mark_removed(session: Session, shop_id: int, platform_order_id: str, when) -> Order | None:
@@ -136,6 +146,14 @@ def _our_refund_id(session: Session, order: Order, data: ShopRefundData) -> int 
     refunds = session.scalars(select(Refund).join(Return).where(Return.order_id == order.id)).all()
     for refund in refunds:
         if refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id:
+            return refund.id
+    for refund in refunds:  # the platform keeps our key on it as data: ours, even a second record of it
+        if data.recorded_key and refund.idempotency_key == data.recorded_key:
+            if refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] != data.platform_refund_id:
+                shop = session.get(Shop, order.shop_id)
+                raise_alert(shop, f"duplicate {data.platform_refund_id}", f"refund {refund.id} is recorded twice in the "
+                            f"shop ({refund.shop_refund_gid} and {data.platform_refund_id}): delete one there; "
+                            f"the money moved once")  # fmt: skip
             return refund.id
     key = referenced_key(data.note)
     linked = set(session.scalars(select(ShopRefund.refund_id).where(ShopRefund.order_id == order.id,

@@ -13,6 +13,12 @@ CONSUMER_SECRET = "cs_0123456789abcdef0123456789abcdef01234567"
 WEBHOOK_SECRET = "whsec_palautus_made_this_for_the_store"
 
 
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    """A lost answer is looked for at once: the sandbox store has saved it by then."""
+    monkeypatch.setattr("adapters.platforms.woocommerce.platform.LOST_ANSWER_WAITS", (0, 0, 0))
+
+
 @pytest.fixture
 def config(config):
     return {**config, "PUBLIC_URL": PUBLIC_URL}

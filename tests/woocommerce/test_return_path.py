@@ -60,12 +60,35 @@ def test_a_store_refund_whose_answer_was_lost_is_found_by_its_key_not_recorded_a
     ret = open_return(client, key, order)
     store.lost_answers = ["POST refunds"]  # the store records the refund; its answer never arrives
     approve_and_receive(client, key, ret["id"])
-    work()  # the sync times out, and rq runs it again
+    work()  # the sync looks for it by its key before giving up on the answer
     refund = db.scalar(select(Refund))
     [recorded] = store.refunds[order["id"]]
-    assert (refund.status, refund.shop_refund_gid) == ("succeeded", str(recorded["id"])) and stripe.money_moved == 8990
-    assert store.calls.count(("POST", f"/orders/{order['id']}/refunds")) == 1  # the retry found it by its key
+    assert (refund.status, refund.shop_refund_gid, refund.sync_claimed_until) == ("succeeded", str(recorded["id"]), None)
+    assert stripe.money_moved == 8990 and store.calls.count(("POST", f"/orders/{order['id']}/refunds")) == 1
     assert len([n for n in store.notes[order["id"]] if n["note"].startswith("Palautus return")]) == 1
+
+
+def test_a_refund_the_store_saves_only_after_the_retry_looked_is_still_recorded_once(client, hooked, store, stripe, work, db, monkeypatch):
+    """PHP runs on after our timeout: the refund shows in the store a while later, not at the first look."""
+    _, key = hooked
+    order = order_in_store(store, stripe)
+    work()
+    ret = open_return(client, key, order)
+    original, looks = store._page, []
+
+    def late(rows, query):  # the first look after the lost answer does not see it yet
+        looks.append(1)
+        reply = original(rows, query)
+        if len(looks) == 3 and isinstance(reply.body, list):
+            reply.body[:] = []
+        return reply
+
+    monkeypatch.setattr(store, "_page", late)
+    store.lost_answers = ["POST refunds"]
+    approve_and_receive(client, key, ret["id"])
+    work()
+    refund = db.scalar(select(Refund))
+    assert len(store.refunds[order["id"]]) == 1 and refund.shop_refund_gid == str(store.refunds[order["id"]][0]["id"])
 
 
 def test_an_older_order_updated_never_overwrites_a_newer_snapshot(client, hooked, store, stripe, work, db):

@@ -11,10 +11,11 @@ Authentication, as `WC_REST_Authentication` accepts it:
 Errors: WordPress answers `{"code", "message", "data": {"status"}}`. Only such
 an answer, with a WordPress or WooCommerce code, is a refusal: a 4xx, or a 500
 carrying a `woocommerce_rest_*` code (WooCommerce answers an over-refund or a
-gateway's refusal that way). Anything else (an HTML page from a firewall, CDN
-or proxy, even as a 401 or 404; a 5xx without such a code; "please try again";
-a 429; a lost connection) is an outage, retried later: a read that failed is
-never taken for an answer. Messages never carry the URL (it may carry
+gateway's refusal that way, and a refund it failed to save as well: the
+platform adapter decides that case by looking the refund up). Anything else (an
+HTML page from a firewall, CDN or proxy, even as a 401 or 404; a 5xx without
+such a code; a 429; a lost connection) is an outage, retried later: a read that
+failed is never taken for an answer. Messages never carry the URL (it may carry
 credentials) or a body.
 """
 from __future__ import annotations
@@ -38,8 +39,7 @@ MAX_PAGES = 100  # 10,000 rows: far past anything one call of ours needs
 CANNOT_VIEW = "woocommerce_rest_cannot_view"  # no credentials seen: the host may strip Authorization
 # Codes WordPress and WooCommerce answer with: only an answer carrying one is theirs, and a refusal.
 OWN_CODE_PREFIXES = ("woocommerce_", "rest_", "wc_")
-# A refusal whose words say it was not one: the refund could not be saved, and may be tried again.
-TRY_AGAIN = "try again"
+
 
 
 class WooClient:
@@ -123,8 +123,7 @@ class WooClient:
     def _error(response):
         status, code = response.status_code, _code(response)
         message = _message(response) or f"the store answered HTTP {status}"
-        theirs = (code or "").startswith(OWN_CODE_PREFIXES) and TRY_AGAIN not in message.lower()
-        if status == 429 or not theirs:
+        if status == 429 or not (code or "").startswith(OWN_CODE_PREFIXES):
             return ProviderUnavailable(message, provider=PROVIDER, status=status, code=code,
                                        retry_after=retry_after(response))  # fmt: skip
         return ProviderRejected(message, provider=PROVIDER, status=status, code=code)

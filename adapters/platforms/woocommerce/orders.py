@@ -99,6 +99,19 @@ _NUMBER = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?")
 _MAX_ID = 2**63 - 1
 
 
+def loose_id(row) -> str | None:
+    """An order's id from a body that may be malformed otherwise (for reports)."""
+    value = row.get("id") if isinstance(row, dict) else None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def loose_modified(row) -> datetime | None:
+    try:
+        return _gmt(row, "date_modified_gmt", "") if isinstance(row, dict) else None
+    except PayloadError:
+        return None
+
+
 def order_id_of(payload: object) -> str:
     """The order's id from any order body (order.deleted carries nothing else)."""
     return _id(f.object_(payload, ""), "id", "")
@@ -161,14 +174,17 @@ def _fold_in(lines: list[OrderLineData], order: dict, currency: str, total: int,
     """
     fees = [(_signed(row, "total", path, currency), _signed(row, "total_tax", path, currency))
             for path, row in f.each(order, "fee_lines", "")]  # fmt: skip
-    net_off = -sum(min(net, 0) for net, _ in fees)
-    tax_off = -sum(min(tax, 0) for net, tax in fees if net < 0)
+    # A negative fee is a discount on the whole order: each line takes its share of the fee's whole amount
+    # (never more than it cost), and that share lowers the line's net and VAT at the line's own rate.
+    off = -sum(net + tax for net, tax in fees if net < 0)
     kept = sum(net + tax for net, tax in fees if net > 0)
     gross = [line.unit_price * line.quantity - line.discount_total + line.tax_total for line in lines]
-    extra = _allocate(net_off, [g for g in gross])
-    taxes_off = _allocate(tax_off, [line.tax_total for line in lines])
-    lines = [replace(line, discount_total=line.discount_total + e, tax_total=max(line.tax_total - t, 0))
-             for line, e, t in zip(lines, extra, taxes_off)]  # fmt: skip
+    folded = []
+    for line, line_gross, share in zip(lines, gross, _allocate(off, gross)):
+        tax_off = (Decimal(share) * line.tax_total / line_gross).to_integral_value(ROUND_HALF_UP) if line_gross else 0
+        folded.append(replace(line, discount_total=line.discount_total + share - int(tax_off),
+                              tax_total=line.tax_total - int(tax_off)))  # fmt: skip
+    lines = folded
     paid = sum(line.unit_price * line.quantity - line.discount_total + line.tax_total for line in lines)
     over = paid + shipping + kept - total
     if over > 0:
@@ -240,8 +256,16 @@ def _reference(order: dict, gateway: Gateway, transaction: str | None) -> str | 
     return None
 
 
-def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundData:
-    """A refund (GET /orders/{id}/refunds) as ShopRefundData: units per order line, the amount, shipping."""
+def parse_refund(payload: object, order_id: str, currency: str, order: dict | None = None,
+                 key_meta: str | None = None) -> ShopRefundData:  # fmt: skip
+    """A refund (GET /orders/{id}/refunds) as ShopRefundData: units per order line, the amount, shipping.
+
+    With the refund's `order`, each row explains at most what its order row could: units x what the
+    customer paid per unit, or the shipping or fee line's whole amount. The admin lets a merchant type
+    any amount on any row; money no row explains may have paid for any item, so the refund then
+    counts as one whose items are not all known (and refunds of the order wait for a person).
+    `key_meta` names the meta field Palautus marks its own recorded refunds with.
+    """
     refund = f.object_(payload, "")
     rows = f.each(refund, "line_items", "")
     amount = _money(refund, "amount", "", currency)
@@ -250,15 +274,23 @@ def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundDat
         raise PayloadError("date_created_gmt: expected a timestamp")
     lines = tuple(line for line in (_refund_line(row, path) for path, row in rows) if line is not None)
     ships = f.each(refund, "shipping_lines", "")
+    fees = f.each(refund, "fee_lines", "")
     shipping = any(_signed(row, "total", path, currency) for path, row in ships)
-    # The money its unit rows, its shipping and its fee rows account for. The admin lets a merchant
-    # type an amount on a line without units, or more than the ticked lines: what no row explains
-    # may have paid for any item, so the refund counts as one whose items are not all known.
-    backed = sum(abs(_signed(row, "total", path, currency)) + abs(_signed(row, "total_tax", path, currency, required=False))
-                 for part in ("line_items", "shipping_lines", "fee_lines") for path, row in f.each(refund, part, "")
-                 if part != "line_items" or _signed_int(row, "quantity", path))  # fmt: skip
-    rows_seen = len(rows) + len(ships) + len(f.each(refund, "fee_lines", ""))
-    explained = amount <= backed + rows_seen  # a minor unit of rounding per row
+    caps = _caps(order, currency) if order is not None else None
+    backed = tolerance = 0
+    for part, found in (("line_items", rows), ("shipping_lines", ships), ("fee_lines", fees)):
+        for path, row in found:
+            gross = abs(_signed(row, "total", path, currency)) + abs(_signed(row, "total_tax", path, currency, required=False))
+            units = abs(_signed_int(row, "quantity", path)) if part == "line_items" else None
+            if units == 0:
+                continue  # money on a line without units explains nothing
+            tolerance += _rounding(row.get("total"), currency) + _rounding(row.get("total_tax"), currency)
+            if caps is not None:
+                cap = caps.get(str(_meta(row).get("_refunded_item_id")))
+                gross = min(gross, (cap * units if units else cap) + 1) if cap is not None else 0
+            backed += gross
+    tolerance += _rounding(refund.get("amount"), currency)
+    recorded = _meta(refund).get(key_meta) if key_meta else None
     return ShopRefundData(
         platform_refund_id=_id(refund, "id", ""),
         platform_order_id=order_id,
@@ -272,8 +304,32 @@ def parse_refund(payload: object, order_id: str, currency: str) -> ShopRefundDat
         platform_return_id=None,
         shipping_refunded=shipping,
         pending=0,
-        complete=explained,
+        complete=amount <= backed + tolerance,
+        recorded_key=recorded if isinstance(recorded, str) and recorded else None,
     )
+
+
+def _caps(order: dict, currency: str) -> dict[str, int]:
+    """What each of the order's rows can explain: per unit for a product line, in whole for shipping and fees."""
+    caps = {}
+    for path, row in f.each(order, "line_items", ""):
+        quantity = row.get("quantity")
+        if isinstance(quantity, int) and quantity > 0:
+            paid = _signed(row, "total", path, currency) + _signed(row, "total_tax", path, currency, required=False)
+            caps[str(row.get("id"))] = -(-max(paid, 0) // quantity)
+    for part in ("shipping_lines", "fee_lines"):
+        for path, row in f.each(order, part, ""):
+            caps[str(row.get("id"))] = abs(_signed(row, "total", path, currency)) + abs(
+                _signed(row, "total_tax", path, currency, required=False))
+    return caps
+
+
+def _rounding(value, currency: str) -> int:
+    """How far a shown amount may be from the stored one, in minor units: half its last shown digit (a store
+    showing 0 decimals rounds to whole euros), at least one."""
+    text = value if isinstance(value, str) else ""
+    shown = len(text.split(".", 1)[1]) if "." in text else 0
+    return max(1, -(-(10 ** max(exponent(currency) - shown, 0)) // 2)) if text else 0
 
 
 def _refund_line(row: dict, path: str) -> ShopRefundLine | None:

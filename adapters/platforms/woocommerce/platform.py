@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ NAME = "woocommerce"
 CREDENTIALS = ("consumer_key", "consumer_secret", "webhook_secret")
 TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
 REFUND_KEY_META = "palautus_refund_key"
+# Seconds between looks for a refund whose answer was lost (about a minute: PHP's usual time limits).
+LOST_ANSWER_WAITS = (2, 4, 8, 16, 30)
 STATUS_META = "palautus_status"
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
@@ -112,18 +115,21 @@ class WooCommercePlatform:
     def order_refunds(self, platform_order_id: str) -> list[ShopRefundData]:
         """Every refund the order has in the store, with the order lines each one gave back."""
         order_id = _numeric(platform_order_id)
-        currency = str(self.client.get(f"/orders/{order_id}", {"_fields": "id,currency"}).get("currency") or "").upper()
+        order = self.client.get(f"/orders/{order_id}", {"_fields": "id,currency,line_items,shipping_lines,fee_lines"})
+        currency = str(order.get("currency") or "").upper() if isinstance(order, dict) else ""
         rows = self.client.pages(f"/orders/{order_id}/refunds")
-        return [_parsed(wc.parse_refund, row, order_id, currency) for row in rows]
+        return [_parsed(wc.parse_refund, row, order_id, currency, order, REFUND_KEY_META) for row in rows]
 
-    def modified_orders(self, after, limit: int = PER_PAGE) -> list:
-        """The first `limit` orders modified after `after` (UTC, exclusive), oldest change first, trashed ones
-        too: one page of the catch-up, which asks again from the last change it saw (keyset paging, so an
-        order changing meanwhile shifts nothing). Each is an OrderSnapshot, or a PayloadError for an order
-        the adapter cannot read (reported, not hidden)."""
-        rows = self.client.get("/orders", {"modified_after": after.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true",
-                                           "orderby": "modified", "order": "asc", "per_page": limit,
-                                           "status": ",".join(wc.LISTED_STATUSES)})  # fmt: skip
+    def modified_orders(self, after, limit: int = PER_PAGE, *, trash: bool = False, before=None, page: int = 1) -> list:
+        """One page of the orders modified after `after` (UTC, exclusive; before `before` if given), oldest
+        change first: every status (plugins' own ones too), or with `trash` the trashed ones. The catch-up
+        asks again from the last change it saw (keyset paging: an order changing meanwhile shifts nothing),
+        and pages by number only within one second. Each is an OrderSnapshot, or an UnreadableOrder."""
+        query = {"modified_after": _gmt(after), "dates_are_gmt": "true", "orderby": "modified", "order": "asc",
+                 "per_page": limit, "page": page, "status": wc.TRASH if trash else "any"}  # fmt: skip
+        if before is not None:
+            query["modified_before"] = _gmt(before)
+        rows = self.client.get("/orders", query)
         if not isinstance(rows, list):
             raise ProviderUnavailable("the order listing is not a list", provider=NAME, code="malformed_response")
         found = []
@@ -133,7 +139,7 @@ class WooCommercePlatform:
             try:
                 found.append(wc.parse_order(row))
             except PayloadError as e:
-                found.append(e)
+                found.append(UnreadableOrder(wc.loose_id(row), wc.loose_modified(row), str(e)))
         return found
 
     # --- recording our refund ------------------------------------------------------------------------------
@@ -146,17 +152,49 @@ class WooCommercePlatform:
         """
         order_id = _numeric(refund.platform_order_id)
         existing = self.client.pages(f"/orders/{order_id}/refunds")
-        mine = _with_key(existing, refund.idempotency_key)
+        mine = _with_key(existing, refund)
         order = self._order(order_id)
+        note = refund.note
         if mine is None:
-            _check_units(order, existing, refund)
-            created = self.client.post(f"/orders/{order_id}/refunds", self._refund_body(order, refund))
+            _check_left(order, existing, refund)
+            body = self._refund_body(order, refund)
+            if _units_taken(order, existing, refund):
+                # The merchant refunded some of these units by hand meanwhile: the money moved at the provider
+                # all the same, so it is recorded by its amount alone, restocking nothing, and the note says why.
+                logger.warning("units already refunded in the store: recorded by amount only", extra={"order": order_id})
+                note += " Recorded by amount only: the store had refunded some of these items by hand."
+                body.update(line_items=[], api_restock=False, reason=note[:400])
+            try:
+                created = self.client.post(f"/orders/{order_id}/refunds", body)
+            except ProviderRejected as e:
+                if e.status is None or e.status < 500:
+                    raise
+                # WooCommerce answers a refund it failed to save, and one it refused, alike: retried, the
+                # lookup by key tells which it was, and _check_left stops a real over-refund.
+                created = {"id": self._saved_meanwhile(order_id, refund, ProviderUnavailable(
+                    str(e.message), provider=NAME, status=e.status, code=e.code))}  # fmt: skip
+            except ProviderUnavailable as e:
+                created = {"id": self._saved_meanwhile(order_id, refund, e)}
             mine = str(created.get("id")) if isinstance(created, dict) else None
             if not mine or not mine.isdigit():
-                raise ProviderRejected("the store answered a refund without an id", provider=NAME, code="malformed")
-        self._note_once(order_id, refund.note)
+                raise ProviderUnavailable("the store answered a refund without an id", provider=NAME, code="malformed")
+        self._note_once(order_id, note)
         return mine
 
+
+    def _saved_meanwhile(self, order_id: str, refund: RefundToRecord, error: ProviderUnavailable) -> str:
+        """The answer to our refund was lost: a slow store may still be saving it (PHP runs on after our
+        timeout). Look for it by its key for a while; only if it never shows is the error raised, for a
+        retry that will look again first."""
+        for wait in LOST_ANSWER_WAITS:
+            time.sleep(wait)
+            try:
+                found = _with_key(self.client.pages(f"/orders/{order_id}/refunds"), refund)
+            except ProviderUnavailable:
+                continue
+            if found:
+                return found
+        raise error
 
     def _note_once(self, order_id: str, note: str) -> None:
         """The order note naming the return and the provider's refund; not again if a retry finds it there."""
@@ -256,21 +294,44 @@ def _parsed(parse, *args):
                                   code="malformed_response") from None  # fmt: skip
 
 
-def _with_key(refunds: list, key: str) -> str | None:
-    """Our refund recorded earlier under `key`: by its meta field, or by the key in its reason, which
-    WooCommerce saves with the refund itself (the meta is saved after it, so a retry may not see it yet)."""
-    reference = note_reference(key)
+def _with_key(refunds: list, refund: RefundToRecord) -> str | None:
+    """Our refund recorded earlier: by its meta field, or (the meta is saved after the refund, so a retry
+    soon after a lost answer may not see it) by the key in its reason, if it also moved no money and is
+    of our amount: a merchant's own refund quoting our note is never taken for ours."""
+    reference, amount = note_reference(refund.idempotency_key), _amount(refund.amount.amount, refund.amount.currency)
     for row in refunds:
         if not isinstance(row, dict) or not str(row.get("id", "")).isdigit():
             continue
         meta = {m.get("key"): m.get("value") for m in row.get("meta_data") or [] if isinstance(m, dict)}
-        if meta.get(REFUND_KEY_META) == key or reference in str(row.get("reason") or ""):
+        if meta.get(REFUND_KEY_META) == refund.idempotency_key:
+            return str(row["id"])
+        if (reference in str(row.get("reason") or "") and row.get("refunded_payment") is False
+                and _same_amount(row.get("amount"), amount)):  # fmt: skip
             return str(row["id"])
     return None
 
 
-def _check_units(order: dict, refunds: list, refund: RefundToRecord) -> None:
-    """ProviderRejected when a line has fewer units left in the store than the refund records."""
+def _same_amount(shown, ours: str) -> bool:
+    try:
+        return Decimal(str(shown)) == Decimal(ours)
+    except ArithmeticError:
+        return False
+
+
+def _check_left(order: dict, refunds: list, refund: RefundToRecord) -> None:
+    """ProviderRejected when the store has less left to refund than our refund moved: someone refunded the
+    same money in the store meanwhile, and a person must look (the customer may have been paid twice)."""
+    currency = refund.amount.currency
+    taken = sum(_minor(row.get("amount"), currency) for row in refunds if isinstance(row, dict))
+    left = _minor(order.get("total"), currency) - taken
+    if refund.amount.amount > left:
+        raise ProviderRejected(f"the store has {to_decimal(max(left, 0), currency)} {currency} left to refund, less than "
+                               f"this refund moved: it may have been refunded in the store as well", provider=NAME,
+                               code="refunded_in_store")  # fmt: skip
+
+
+def _units_taken(order: dict, refunds: list, refund: RefundToRecord) -> bool:
+    """Whether a line has fewer units left in the store than the refund records (WooCommerce checks only money)."""
     sold = {str(row.get("id")): row.get("quantity") for row in order.get("line_items") or [] if isinstance(row, dict)}
     done: dict[str, int] = {}
     for row in refunds:
@@ -279,11 +340,21 @@ def _check_units(order: dict, refunds: list, refund: RefundToRecord) -> None:
             line, units = str(meta.get("_refunded_item_id")), item.get("quantity")
             if isinstance(units, int):
                 done[line] = done.get(line, 0) + abs(units)
-    for line in refund.lines:
-        left = (sold.get(line.platform_line_id) or 0) - done.get(line.platform_line_id, 0)
-        if line.quantity > left:
-            raise ProviderRejected(f"order line {line.platform_line_id} has {max(left, 0)} unit(s) left to refund in the store",
-                                   provider=NAME, code="units_refunded")  # fmt: skip
+    return any(line.quantity > (sold.get(line.platform_line_id) or 0) - done.get(line.platform_line_id, 0)
+               for line in refund.lines)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UnreadableOrder:
+    """An order in a listing the adapter cannot read: flagged, and read again until it can be."""
+
+    platform_order_id: str | None
+    modified: object  # datetime | None
+    problem: str
+
+
+def _gmt(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _minor(value, currency: str) -> int:
