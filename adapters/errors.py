@@ -7,6 +7,7 @@ __all__ = [
     "PayloadError",
     "ProviderError",
     "ProviderUnavailable",
+    "ProviderMalformed",
     "ProviderRejected",
 ]
 
@@ -67,6 +68,11 @@ class ProviderUnavailable(ProviderError):
     """Worth trying again later: 429, 5xx, a timeout, a dropped connection."""
 
     should_retry = True
+
+
+class ProviderMalformed(ProviderUnavailable):
+    """An answer not in the shape the provider documents: tried again, but it may never mend by itself, so a
+    refund that depends on it waits only as long as for any other answer it cannot read."""
 
 
 class ProviderRejected(ProviderError):

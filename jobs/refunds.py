@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 
-from adapters.errors import ProviderRejected, ProviderUnavailable
+from adapters.errors import ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.payments import PaymentRef, ProviderRefund, RefundLine, RefundRequest
 from integration.db import lock_row
 from integration.errors import InvalidInput, MissingCredentials
@@ -193,7 +193,7 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
     try:
         read_payments(jc, shop, ret.order)  # captures and order edits change them
         jc.session.commit()
-    except (ProviderRejected, MissingCredentials) as e:
+    except (ProviderRejected, ProviderMalformed, MissingCredentials) as e:
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's payments cannot be read from the shop ({e})")
     _reconcile(jc, shop, refund)
@@ -221,7 +221,7 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
     try:
         for data in jc.platform(shop).order_refunds(order.platform_order_id):
             _record_shop_refund(jc, shop, data)
-    except (ProviderRejected, MissingCredentials) as e:
+    except (ProviderRejected, ProviderMalformed, MissingCredentials) as e:
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's refunds cannot be read from the shop ({e})")
     jc.session.expire(order, ["shop_refunds"])

@@ -333,3 +333,29 @@ def test_an_order_deleted_for_good_is_not_brought_back_by_an_older_update(client
     work()
     db.expire_all()
     assert db.scalar(select(Order)).removed_at is not None
+
+
+def test_a_store_refund_the_adapter_cannot_read_holds_the_refund_and_then_fails_it(client, hooked, store, stripe, work, db):
+    """An answer that will not mend by itself is not retried for ever: the refund waits, as for any refund it
+    cannot read, and after the waiting limit fails with nothing sent."""
+    from datetime import timedelta
+
+    _, key = hooked
+    order = store.create_order([("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], stripe=stripe)
+    work()
+    made = store.admin_refund(order["id"], "19.90", {order["line_items"][1]["id"]: 1})
+    made["line_items"][0]["quantity"] = "minus one"  # a plugin wrote something the adapter cannot read
+    ret = open_return(client, key, order)
+    approve_and_receive(client, key, ret["id"])
+    work()
+    refund = db.scalar(select(Refund))
+    assert refund.status == "pending" and "not in the documented shape" in refund.last_error and refund.waiting_since
+    refund.waiting_since -= timedelta(hours=13)
+    db.commit()
+    from jobs.refunds import push_refund
+
+    with client.application.app_context():
+        push_refund(refund.id)
+    db.expire_all()
+    refund = db.get(Refund, refund.id)
+    assert refund.status == "failed" and "Nothing was sent" in refund.last_error and stripe.money_moved == 0

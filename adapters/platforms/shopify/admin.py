@@ -64,7 +64,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
+from adapters.errors import PayloadError, ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send
 from adapters.platforms.shopify import graphql as gql
 from adapters.platforms.shopify import orders
@@ -444,7 +444,7 @@ def _numeric_id(gid: str) -> str:
 def _malformed(message: str) -> ProviderUnavailable:
     # Shopify answered but not in its documented shape: worth another try, and
     # every call that changes something carries an idempotency guarantee.
-    return ProviderUnavailable(message, provider=PROVIDER, code="bad_response")
+    return ProviderMalformed(message, provider=PROVIDER, code="bad_response")
 
 
 def _raise_for_status(response, request_id) -> None:

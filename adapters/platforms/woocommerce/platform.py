@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
+from adapters.errors import PayloadError, ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.platforms.woocommerce import orders as wc
 from adapters.platforms.woocommerce.client import PER_PAGE, WooClient
 from integration.errors import InvalidInput, MissingCredentials
@@ -100,7 +100,7 @@ class WooCommercePlatform:
     def _order(self, platform_order_id: str) -> dict:
         order = self.client.get(f"/orders/{_numeric(platform_order_id)}")
         if not isinstance(order, dict):
-            raise ProviderRejected("the store answered an order that is not an object", provider=NAME, code="malformed")
+            raise ProviderMalformed("the store answered an order that is not an object", provider=NAME, code="malformed_response")
         return order
 
     def fetch_order(self, platform_order_id: str) -> OrderSnapshot:
@@ -290,8 +290,8 @@ def _parsed(parse, *args):
     try:
         return parse(*args)
     except PayloadError as e:
-        raise ProviderUnavailable(f"the store's answer is not in the documented shape: {e}", provider=NAME,
-                                  code="malformed_response") from None  # fmt: skip
+        raise ProviderMalformed(f"the store's answer is not in the documented shape: {e}", provider=NAME,
+                                code="malformed_response") from None  # fmt: skip
 
 
 def _with_key(refunds: list, refund: RefundToRecord) -> str | None:
