@@ -70,6 +70,23 @@ def prorate(total: int, whole: int, part: int, before: int = 0) -> int:
     return total * (before + part) // whole - total * before // whole
 
 
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """`total` split in whole minor units in proportion to `weights`, by the rule of `prorate` (each share
+    rounds down on its cumulative weight, so the shares add up to `total` exactly); a negative weight counts
+    as none, and when no weight counts the whole total goes on the first."""
+    weights = [max(w, 0) for w in weights]
+    whole = sum(weights)
+    if not weights:
+        return []
+    if whole == 0:
+        return [total] + [0] * (len(weights) - 1)
+    shares, before = [], 0
+    for weight in weights:
+        shares.append(prorate(total, whole, weight, before))
+        before += weight
+    return shares
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An amount in minor units of one currency."""

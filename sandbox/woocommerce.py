@@ -18,7 +18,7 @@ Stateful as a real store is for the calls Palautus makes (WooCommerce 9/10, REST
 - webhooks: created active with a secret, pinged (`webhook_id=N`, no
   signature) on creation; deliveries signed (base64 HMAC-SHA256 of the raw body)
   with the X-WC-Webhook-* headers, the body encoded as PHP's `wp_json_encode`
-  does (`\\/`, `\\uXXXX`); **no retries**, and a webhook is disabled after its
+  does (`\\/`, ä as `\\u00e4`); **no retries**, and a webhook is disabled after its
   failures pass five, as WooCommerce does.
 
 Where it differs on purpose: a real store delivers only to public addresses on
@@ -69,7 +69,7 @@ def _php_values(value):
 
 
 def php_json(value) -> bytes:
-    """JSON as PHP's `wp_json_encode` writes it: compact, `/` escaped, non-ASCII as \\uXXXX."""
+    """JSON as PHP's `wp_json_encode` writes it: compact, `/` escaped, ä as \\u00e4."""
     return json.dumps(_php_values(value), separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
 
 

@@ -37,8 +37,8 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def check_json(body: bytes) -> None:
-    """PayloadError unless the body is one JSON object in strict UTF-8 that a database can store."""
+def check_json(body: bytes) -> dict:
+    """The body as one JSON object in strict UTF-8 that a database can store; PayloadError if it is not."""
     # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32 and
     # encoded lone surrogates. RecursionError is what absurd nesting raises.
     try:
@@ -49,6 +49,7 @@ def check_json(body: bytes) -> None:
         raise PayloadError(f"body is not valid UTF-8 JSON: {e}") from None
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object")
+    return payload
 
 
 def accept(shop: Shop, event: WebhookEvent):

@@ -7,7 +7,6 @@ The key in the URL picks the store: each store's webhooks carry their own secret
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import current_app, jsonify, request
@@ -38,16 +37,16 @@ def receive_woocommerce(shop_key: str):
     delivery = woo.read_delivery(request.headers)
     secret = current_app.extensions["vault"].open(shop.credentials).get("webhook_secret")
     woo.verify(body, delivery.signature, secret)
-    check_json(body)
+    payload = check_json(body)
     _check_source(shop, delivery.source)
     return accept(shop, WebhookEvent(
-        topic=delivery.topic, delivery_id=woo.delivery_key(delivery.topic, _resource_id(body), body),
+        topic=delivery.topic, delivery_id=woo.delivery_key(delivery.topic, _resource_id(payload), body),
         event_id=delivery.delivery_id, body=body,
     ))  # fmt: skip
 
 
-def _resource_id(body: bytes) -> str | None:
-    value = json.loads(body).get("id")
+def _resource_id(payload: dict) -> str | None:
+    value = payload.get("id")
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 

@@ -1,14 +1,12 @@
 """Shopify webhook deliveries: the headers Shopify sends and its HMAC signature."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from adapters.errors import PayloadError, SignatureError
+from adapters.webhook_signatures import sign, verify  # what X-Shopify-Hmac-Sha256 carries
 
 __all__ = ["HEADER_HMAC", "Delivery", "read_delivery", "verify", "sign"]
 
@@ -40,20 +38,6 @@ class Delivery:
     event_id: str | None
     api_version: str | None
     triggered_at: datetime | None
-
-
-def sign(body: bytes, secret: str) -> str:
-    """base64(HMAC-SHA256(secret, body)): what Shopify puts in X-Shopify-Hmac-Sha256."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def verify(body: bytes, signature: str, secret: str) -> None:
-    """Raise SignatureError unless `signature` is the HMAC of exactly these bytes; constant time."""
-    if not signature or not secret:
-        raise SignatureError("missing signature")
-    if not hmac.compare_digest(sign(body, secret).encode(), signature.strip().encode()):
-        raise SignatureError("signature does not match the body")
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -28,7 +28,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from adapters import fields as f
 from adapters.errors import PayloadError
-from integration.money import exponent
+from integration.money import allocate, exponent
 from integration.records import OrderLineData, OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
 
 __all__ = ["GATEWAYS", "Gateway", "DRAFT_STATUSES", "PAID_STATUSES", "parse_order", "parse_refund", "payment_of",
@@ -180,7 +180,7 @@ def _fold_in(lines: list[OrderLineData], order: dict, currency: str, total: int,
     kept = sum(net + tax for net, tax in fees if net > 0)
     gross = [line.unit_price * line.quantity - line.discount_total + line.tax_total for line in lines]
     folded = []
-    for line, line_gross, share in zip(lines, gross, _allocate(off, gross)):
+    for line, line_gross, share in zip(lines, gross, _spread(off, gross)):
         tax_off = (Decimal(share) * line.tax_total / line_gross).to_integral_value(ROUND_HALF_UP) if line_gross else 0
         folded.append(replace(line, discount_total=line.discount_total + share - int(tax_off),
                               tax_total=line.tax_total - int(tax_off)))  # fmt: skip
@@ -189,22 +189,24 @@ def _fold_in(lines: list[OrderLineData], order: dict, currency: str, total: int,
     over = paid + shipping + kept - total
     if over > 0:
         weights = [line.unit_price * line.quantity - line.discount_total for line in lines]
-        lines = [replace(line, discount_total=line.discount_total + e) for line, e in zip(lines, _allocate(over, weights))]
+        lines = [replace(line, discount_total=line.discount_total + e) for line, e in zip(lines, _spread(over, weights))]
     return lines
 
 
-def _allocate(amount: int, weights: list[int]) -> list[int]:
-    """`amount` split in proportion to `weights` (whole minor units, the rest to the largest remainders),
-    never more on a line than its weight."""
-    whole = sum(w for w in weights if w > 0)
+def _spread(amount: int, weights: list[int]) -> list[int]:
+    """`amount` over the lines in proportion to `weights`, never more in all than the weights add up to."""
+    whole = sum(max(w, 0) for w in weights)
     if amount <= 0 or whole <= 0:
         return [0] * len(weights)
-    amount = min(amount, whole)
-    exact = [Decimal(amount) * max(w, 0) / whole for w in weights]
-    parts = [int(x) for x in exact]
-    for i in sorted(range(len(weights)), key=lambda i: exact[i] - parts[i], reverse=True)[: amount - sum(parts)]:
-        parts[i] += 1
-    return parts
+    return allocate(min(amount, whole), weights)
+
+
+def minor(value, currency: str) -> int:
+    """A shown amount ("89.90", "-5.00") as whole minor units, rounded half up, without its sign; 0 if unreadable."""
+    try:
+        return abs(int(Decimal(str(value)).scaleb(exponent(currency)).to_integral_value(ROUND_HALF_UP)))
+    except (ArithmeticError, ValueError):
+        return 0
 
 
 def payment_of(order: dict, order_id: str, currency: str, total: int) -> PaymentData:

@@ -19,7 +19,7 @@ from adapters.errors import PayloadError, ProviderMalformed, ProviderRejected, P
 from adapters.platforms.woocommerce import orders as wc
 from adapters.platforms.woocommerce.client import PER_PAGE, WooClient
 from integration.errors import InvalidInput, MissingCredentials
-from integration.money import exponent, to_decimal
+from integration.money import allocate, to_decimal
 from integration.refunds import note_reference
 from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
 
@@ -218,10 +218,10 @@ class WooCommercePlatform:
         if refund.shipping:
             amount, tax = shares[len(refund.lines)]
             ships = [row for row in order.get("shipping_lines") or [] if isinstance(row, dict) and isinstance(row.get("id"), int)]
-            gross = [_minor(row.get("total"), currency) + _minor(row.get("total_tax"), currency) for row in ships]
-            vat = [_minor(row.get("total_tax"), currency) for row in ships]
+            gross = [wc.minor(row.get("total"), currency) + wc.minor(row.get("total_tax"), currency) for row in ships]
+            vat = [wc.minor(row.get("total_tax"), currency) for row in ships]
             # The whole shipping, each shipping line its own share, with the VAT of its own rates.
-            for row, part, part_tax in zip(ships, _allocate(amount, gross), _allocate(tax, vat)):
+            for row, part, part_tax in zip(ships, allocate(amount, gross), allocate(tax, vat)):
                 items.append({"id": row["id"], "refund_total": _amount(part - part_tax, currency),
                               "refund_tax": _taxes(row, part_tax, currency)})  # fmt: skip
         restock = bool(refund.lines) and all(line.restock for line in refund.lines)
@@ -322,8 +322,8 @@ def _check_left(order: dict, refunds: list, refund: RefundToRecord) -> None:
     """ProviderRejected when the store has less left to refund than our refund moved: someone refunded the
     same money in the store meanwhile, and a person must look (the customer may have been paid twice)."""
     currency = refund.amount.currency
-    taken = sum(_minor(row.get("amount"), currency) for row in refunds if isinstance(row, dict))
-    left = _minor(order.get("total"), currency) - taken
+    taken = sum(wc.minor(row.get("amount"), currency) for row in refunds if isinstance(row, dict))
+    left = wc.minor(order.get("total"), currency) - taken
     if refund.amount.amount > left:
         raise ProviderRejected(f"the store has {to_decimal(max(left, 0), currency)} {currency} left to refund, less than "
                                f"this refund moved: it may have been refunded in the store as well", provider=NAME,
@@ -357,13 +357,6 @@ def _gmt(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _minor(value, currency: str) -> int:
-    try:
-        return abs(int((Decimal(str(value)) * 10 ** exponent(currency)).to_integral_value()))
-    except (ArithmeticError, ValueError):
-        return 0
-
-
 def order_id_of(order: dict) -> str | None:
     value = order.get("id")
     return str(value) if isinstance(value, int) else None
@@ -387,23 +380,9 @@ def _shares(refund: RefundToRecord) -> list[tuple[int, int]]:
     gross, vat = sum(a for a, _ in planned), sum(t for _, t in planned)
     if gross == refund.amount.amount and (not refund.tax or vat == refund.tax):
         return planned
-    amounts = _allocate(refund.amount.amount, [a for a, _ in planned])
-    taxes = _allocate(refund.tax if refund.tax else vat * refund.amount.amount // max(gross, 1), [t for _, t in planned])
+    amounts = allocate(refund.amount.amount, [a for a, _ in planned])
+    taxes = allocate(refund.tax if refund.tax else vat * refund.amount.amount // max(gross, 1), [t for _, t in planned])
     return [(a, min(t, a)) for a, t in zip(amounts, taxes)]
-
-
-def _allocate(total: int, weights: list[int]) -> list[int]:
-    """`total` split in proportion to `weights`, whole minor units, the remainder to the largest shares."""
-    whole = sum(weights)
-    if not weights:
-        return []
-    if whole <= 0:
-        return [total] + [0] * (len(weights) - 1)
-    exact = [Decimal(total) * w / whole for w in weights]
-    parts = [int(x) for x in exact]
-    for i in sorted(range(len(weights)), key=lambda i: exact[i] - parts[i], reverse=True)[: total - sum(parts)]:
-        parts[i] += 1
-    return parts
 
 
 def _taxes(row: dict, tax: int, currency: str) -> list[dict]:
@@ -412,5 +391,5 @@ def _taxes(row: dict, tax: int, currency: str) -> list[dict]:
     rates = [(rate_id, total) for rate_id, total in rates if isinstance(rate_id, int) and total > 0]
     if not rates or not tax:
         return []
-    parts = _allocate(tax, [int(total * 10**6) for _, total in rates])
+    parts = allocate(tax, [int(total * 10**6) for _, total in rates])
     return [{"id": rate_id, "refund_total": _amount(part, currency)} for (rate_id, _), part in zip(rates, parts)]

@@ -4,7 +4,7 @@ From WooCommerce's `includes/class-wc-webhook.php`:
 - a webhook is pinged when it is created or activated: a form body `webhook_id=N`
   with no signature and no X-WC headers; only an exact 200 clears it;
 - `X-WC-Webhook-Signature` is base64(HMAC-SHA256(secret, raw body)); the body is
-  PHP's `wp_json_encode` output (`/` escaped as `\\/`, non-ASCII as `\\uXXXX`), so
+  PHP's `wp_json_encode` output (`/` escaped as `\\/`, ä as `\\u00e4`), so
   only the bytes as received verify, never a re-serialisation;
 - `X-WC-Webhook-Delivery-ID` is a hash of the webhook id and the current second,
   not unique per event, so a delivery is known by shop, topic, resource id and a
@@ -13,15 +13,14 @@ From WooCommerce's `includes/class-wc-webhook.php`:
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from adapters.errors import PayloadError, SignatureError
+from adapters.webhook_signatures import sign, verify  # what X-WC-Webhook-Signature carries
 
 __all__ = ["Delivery", "delivery_key", "is_ping", "read_delivery", "sign", "verify"]
 
@@ -53,19 +52,6 @@ def is_ping(headers, body: bytes) -> bool:
 
 def ping_webhook_id(body: bytes) -> str:
     return dict(parse_qsl(body.decode("ascii", "replace")))["webhook_id"]
-
-
-def sign(body: bytes, secret: str) -> str:
-    """What WooCommerce puts in X-WC-Webhook-Signature for this body."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def verify(body: bytes, signature: str, secret: str) -> None:
-    """SignatureError unless `signature` is the HMAC of exactly these bytes; constant time."""
-    if not signature or not secret:
-        raise SignatureError("missing signature")
-    if not hmac.compare_digest(sign(body, secret).encode(), signature.strip().encode()):
-        raise SignatureError("signature does not match the body")
 
 
 def read_delivery(headers) -> Delivery:
