@@ -7,6 +7,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from adapters.payments import ROUTES
+from adapters.platforms import PLATFORMS
 from integration import db
 from integration.config import load_config
 from integration.logs import configure_logging
@@ -32,6 +33,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["vault"] = vault_from_config(settings)
     _init_tasks(app)
     app.extensions["providers"] = dict(ROUTES)  # payment routes Palautus can refund through, by provider
+    # Each platform's own gateway route, where it has one: which of its payments it can refund.
+    app.extensions["gateways"] = {name: adapter.gateway for name, adapter in PLATFORMS.items() if adapter.gateway}
     _register_blueprints(app)
     from integration.cli import register_cli
 

@@ -1,4 +1,5 @@
-"""Command-line tools: `flask --app wsgi shops register|webhooks|set-credentials|rotate-key`, `events list|retry`,
+"""Command-line tools: `flask --app wsgi shops register|webhooks|stripe-webhook|set-credentials|rotate-key`,
+`events list|retry`,
 `db upgrade`.
 
 Credentials come from `--credential FIELD=VALUE` (repeatable) or, better, from
@@ -16,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from adapters.payments import ROUTES
+from adapters.payments import ROUTES, stripe
 from adapters.platforms import PLATFORMS
 from adapters.errors import ProviderError
 from adapters.platforms import platform_adapter
@@ -155,6 +156,36 @@ def _webhooks(session, shop) -> None:
     click.echo(f"Webhooks deliver to {url}:")
     for state in states:
         click.echo(f"  {state.topic:16} webhook {state.webhook_id:<8} {state.status:9} {state.action}")
+
+
+@shops.command("stripe-webhook")
+@_platform
+@click.option("--domain", required=True)
+def stripe_webhook(platform, domain):
+    """Create the shop's Stripe webhook endpoint for refunds that change later, and keep its signing secret.
+
+    Made with the shop's Stripe key, at the shop's own address, with Palautus's pinned API
+    version (the endpoint's version decides which events arrive). Run again to replace the
+    secret: the one it replaces is still accepted while Stripe signs with both.
+    """
+    app = current_app
+    with app.extensions["db"].session() as session:
+        shop = _find(session, platform, domain)
+        credentials = app.extensions["vault"].open(shop.credentials).get("payments", {}).get(stripe.PROVIDER, {})
+        try:
+            url = delivery_url(app.config, shop, f"payments/{stripe.PROVIDER}/{{key}}")
+            provider = stripe.connect(credentials, app.config)
+            endpoint_id, secret = provider.create_webhook_endpoint(url)
+        except NoPublicUrl as e:
+            raise click.ClickException(str(e)) from None
+        except (ProviderError, MissingCredentials) as e:
+            raise click.ClickException(f"Stripe refused or could not be reached: {e}") from None
+        fields = {"webhook_secret": secret, "webhook_endpoint": endpoint_id}
+        if credentials.get("webhook_secret"):
+            fields["previous_webhook_secret"] = credentials["webhook_secret"]
+        replace_credentials(session, app.extensions["vault"], shop, {"payments": {stripe.PROVIDER: fields}})
+        click.echo(f"Stripe webhook endpoint {endpoint_id} delivers refund changes to {url}; its secret is kept "
+                   f"with the shop's credentials.")  # fmt: skip
 
 
 @shops.command("set-credentials")

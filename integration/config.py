@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT, PRODUCTION = "development", "production"
 ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
 # Outbound base URLs that must be https:// in production; a later URL setting joins this tuple.
-HTTPS_SETTINGS = ("SHOPIFY_API_BASE", "STRIPE_API_BASE", "PUBLIC_URL")
+HTTPS_SETTINGS = ("SHOPIFY_API_BASE", "STRIPE_API_BASE", "KLARNA_API_BASE", "PAYPAL_API_BASE", "PAYTRAIL_API_BASE",
+                  "PUBLIC_URL")
 
 # Config keys read from an environment variable of another name. `ENV` alone is too generic to read.
 _ENV_NAMES = {"ENV": "PALAUTUS_ENV"}
@@ -56,6 +57,11 @@ def _defaults(var_dir: Path) -> dict:
         "SHOPIFY_API_BASE": "https://{shop}",
         "SHOPIFY_API_VERSION": "2026-10",
         "STRIPE_API_BASE": "https://api.stripe.com",
+        # Each payment provider's API base is the operator's to set, never a merchant's: a shop's
+        # credentials go only where the operator points them. Klarna's EU region; PayPal's live API.
+        "KLARNA_API_BASE": "https://api.klarna.com",
+        "PAYPAL_API_BASE": "https://api-m.paypal.com",
+        "PAYTRAIL_API_BASE": "https://services.paytrail.com",
         # The public address platforms deliver webhooks to (WooCommerce stores reach Palautus only on a
         # public URL on port 80, 443 or 8080); Palautus creates a WooCommerce store's webhooks with it.
         "PUBLIC_URL": "",
@@ -90,7 +96,10 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
 
 
 # Where each API base points when SANDBOX is on: the sandbox server's paths for each outside system.
-SANDBOX_BASES = {"SHOPIFY_API_BASE": "{url}/shopify/{{shop}}", "STRIPE_API_BASE": "{url}/stripe"}
+SANDBOX_BASES = {
+    "SHOPIFY_API_BASE": "{url}/shopify/{{shop}}", "STRIPE_API_BASE": "{url}/stripe", "KLARNA_API_BASE": "{url}/klarna",
+    "PAYPAL_API_BASE": "{url}/paypal", "PAYTRAIL_API_BASE": "{url}/paytrail",
+}  # fmt: skip
 
 
 def _point_at_sandbox(config: dict, given: set[str]) -> None:

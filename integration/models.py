@@ -182,6 +182,7 @@ class Payment(Base):
     platform_managed: Mapped[bool] = mapped_column(Boolean, default=False)
     # What the platform last said was refunded from this payment (money that moved, by anyone).
     refunded: Mapped[int] = mapped_column(Minor, default=0)
+    stored_value: Mapped[bool] = mapped_column(Boolean, default=False)  # a gift card or store credit: refunded last
 
     order: Mapped[Order] = relationship(back_populates="payments")
 
@@ -291,7 +292,10 @@ class Refund(Base):
     # Since when it waits for the shop's payments and refunds to be read and explained (None: not waiting).
     waiting_since: Mapped[datetime | None]
     lines: Mapped[list] = mapped_column(JSON, default=list)
-    provider: Mapped[str | None] = mapped_column(String(40))
+    provider: Mapped[str | None] = mapped_column(String(40))  # who holds the money (the payment's provider)
+    # Who moves it back: a provider's own route (its name), or the shop's platform's gateway (the platform's
+    # name). Chosen with the payment when the refund is planned; fixed once it is sent.
+    route: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)
     provider_refund_id: Mapped[str | None] = mapped_column(String(255))
     provider_status: Mapped[str | None] = mapped_column(String(40))

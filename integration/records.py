@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from integration.money import Money
+from integration.refunds import RefundStatus
 
 __all__ = [
     "OrderLineData",
@@ -22,8 +23,14 @@ __all__ = [
     "ReturnStatusChange",
     "ShopUninstalled",
     "OrderRemoved",
+    "RefundMoneyMoved",
     "RefundLineToRecord",
     "RefundToRecord",
+    "ProviderRefund",
+    "PaymentRef",
+    "RefundLine",
+    "RefundRequest",
+    "ProviderRefundUpdate",
 ]
 
 
@@ -60,6 +67,9 @@ class PaymentData:
     platform_managed: bool = False
     # What the platform says was refunded from it so far (its successful refund transactions).
     refunded: int = 0
+    # A gift card or store credit: refunded from last, after every card and wallet (money back to the
+    # customer's own means of payment first, as consumer rules and the platforms' own refunds do).
+    stored_value: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,14 @@ class OrderRemoved:
 
 
 @dataclass(frozen=True)
+class RefundMoneyMoved:
+    """The platform's gateway settled or failed a refund's money on this order (a payments app answered): the
+    refunds on their way through it are asked about again."""
+
+    platform_order_id: str
+
+
+@dataclass(frozen=True)
 class RefundLineToRecord:
     """Units of one order line a refund covers, and whether the shop should put them back in stock."""
 
@@ -201,3 +219,82 @@ class RefundToRecord:
     shipping: int = 0  # the order's shipping, given back in full (tax included)
     shipping_tax: int = 0  # the VAT in `shipping`
     tax: int = 0  # the VAT in `amount`: what the refund's lines and shipping carry, shrunk with any fee kept
+
+
+# --- the payment-route port's records: one refund asked of a route, and its answer -----------------
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    """A refund as the route reports it, in our vocabulary."""
+
+    provider_refund_id: str
+    status: RefundStatus  # SUBMITTED while the provider (or the platform's gateway) still works on it
+    amount: Money
+    provider_status: str  # the provider's own word, for operators
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """Where the money is: the provider, its payment id, and the platform's transaction and order."""
+
+    provider: str
+    payment_id: str | None
+    platform_transaction_id: str
+    order_reference: str  # the order's name as the customer knows it (#1001)
+    gateway: str
+    platform_order_id: str = ""  # the order on the shop's platform (its numeric id)
+    kind: str = "sale"  # sale or capture
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """One refunded order line, for routes that itemise refunds (the platforms, Klarna, Paytrail)."""
+
+    reference: str  # the platform's line id
+    title: str
+    sku: str | None
+    quantity: int
+    amount: int  # minor units, tax included, before any fee is kept
+    tax: int
+    tax_rate: str  # "0.24"
+    restock: bool = False  # the merchant asked for its units back in stock
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """Everything a route may need to pay one Refund back; the same request for every retry.
+
+    `amount` is what goes back: the lines' and shipping's worth less any fee the
+    policy keeps. `note` names the refund for people and carries its key
+    (`note_reference`), so a refund recorded by a platform is known as ours.
+    """
+
+    payment: PaymentRef
+    amount: Money
+    idempotency_key: str
+    lines: tuple[RefundLine, ...] = ()
+    email: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    shipping: int = 0  # of the amount, the order's shipping given back in full (tax included)
+    shipping_tax: int = 0  # the VAT in `shipping`
+    tax: int = 0  # the VAT in `amount`
+    platform_return_id: str | None = None  # the platform's own return, where it has one
+    # Where a provider that answers later (Paytrail's signed refund callbacks) reaches Palautus about this
+    # refund: the shop's own address for the route's callbacks; the route adds its own path and query.
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderRefundUpdate:
+    """A payment provider says (in a signed webhook or callback) what became of a refund: its state now."""
+
+    provider: str
+    provider_refund_id: str | None
+    status: RefundStatus  # SUBMITTED while it is still on its way
+    amount: Money | None
+    provider_status: str
+    failure_reason: str | None = None
+    idempotency_key: str | None = None  # our key, where the provider echoes it (metadata, a stamp, our URL)

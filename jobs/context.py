@@ -49,12 +49,15 @@ class JobContext:
         """The shop's platform, with its credentials; MissingCredentials when it has none."""
         return platform_adapter(shop.platform).connect(shop.domain, self.credentials(shop), self.app.config)
 
-    def route(self, shop: Shop, provider: str) -> PaymentRoute:
-        """The payment route for a provider with the shop's own credentials; MissingCredentials if it has none."""
-        credentials = self.credentials(shop).get("payments", {}).get(provider)
-        if not credentials or provider not in self.ctx.providers:
-            raise MissingCredentials(f"the shop has no {provider} credentials in Palautus", provider=provider)
-        return route_for(provider, credentials, self.app.config)
+    def route(self, shop: Shop, name: str) -> PaymentRoute:
+        """A refund route by name: the shop platform's own gateway (the platform's name), or a provider's route
+        with the shop's credentials for it; MissingCredentials when the shop has none."""
+        if name == shop.platform:
+            return self.platform(shop).payment_route()
+        credentials = self.credentials(shop).get("payments", {}).get(name)
+        if not credentials or name not in self.ctx.providers:
+            raise MissingCredentials(f"the shop has no {name} credentials in Palautus", provider=name)
+        return route_for(name, credentials, self.app.config)
 
 
 @contextmanager
@@ -62,4 +65,12 @@ def job_context():
     """An app context and a session for one job run."""
     app = _app()
     with app.app_context(), app.extensions["db"].session() as session:
-        yield JobContext(app, Ctx(session, app.extensions["tasks"], app.extensions["providers"]))
+        yield JobContext(app, new_ctx(app, session))
+
+
+def new_ctx(app: Flask, session) -> Ctx:
+    """The use-case context with the app's routes: every provider's, each platform's gateway, and which
+    providers a shop has given credentials for (read from its sealed credentials, names only)."""
+    vault = app.extensions["vault"]
+    return Ctx(session, app.extensions["tasks"], app.extensions["providers"], app.extensions["gateways"],
+               lambda shop: vault.open(shop.credentials).get("payments", {}).keys())  # fmt: skip

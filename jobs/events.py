@@ -11,18 +11,25 @@ import logging
 from datetime import timedelta
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
-from adapters.platforms import platform_adapter
+from adapters.payments import ROUTES
+from adapters.platforms import PLATFORMS, platform_adapter
+from sqlalchemy import select, update
+
 from integration.db import lock_row
 from integration.errors import PalautusError
-from integration.models import Order, Shop, WebhookEvent, utcnow
+from integration.models import Order, Refund, Return, Shop, WebhookEvent, utcnow
 from integration.records import (
-    OrderRemoved, OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopUninstalled,
+    OrderRemoved, OrderSnapshot, ProviderRefundUpdate, RefundMoneyMoved, ReturnRequestData, ReturnStatusChange, ShopRefundData,
+    ShopUninstalled,
 )
+from integration.refunds import RefundStatus
+from integration.money import Money
 from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
-from integration.services import orders, returns
+from integration.services import orders, refunds, returns
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
-from integration.services.shops import uninstall_shop
+from integration.services.shops import raise_alert, uninstall_shop
+from integration.services.timeline import record
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.outcomes import REFUSALS
@@ -165,6 +172,73 @@ def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None
     uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
 
 
+def on_refund_money_moved(jc: JobContext, shop: Shop, moved: RefundMoneyMoved) -> None:
+    """A gateway answered about a refund's money on this order: ask again now about every refund of ours on
+    its way through the platform there (the refund job reads each one's final status; nothing is sent)."""
+    order = orders.order_by_platform_id(jc.session, shop.id, moved.platform_order_id)
+    if order is None:
+        return  # no return of ours can be on it
+    waiting = jc.session.scalars(
+        select(Refund.id).join(Return).where(Return.order_id == order.id, Refund.route == shop.platform,
+                                             Refund.status == RefundStatus.SUBMITTED.value)
+    ).all()  # fmt: skip
+    if waiting:
+        jc.session.execute(update(Refund).where(Refund.id.in_(waiting)).values(next_attempt_at=None))
+    jc.session.commit()
+    for refund_id in waiting:
+        jc.ctx.tasks.push_refund(refund_id)
+
+
+def on_provider_refund(jc: JobContext, shop: Shop, change: ProviderRefundUpdate) -> None:
+    """A payment provider says what became of a refund (a signed webhook or callback: its own word).
+
+    A final word on a refund of ours still on its way ends it (compare-and-set: a
+    job recording the same answer meanwhile changes nothing); a word that it is
+    still on its way asks the refund job to look now. A failure after the refund
+    was booked as paid (a card refund that bounced days later) cannot undo the
+    booking: the return's timeline and the shop's alerts say the customer was
+    not paid back, for a person to act. A refund Palautus did not make is not its
+    to book.
+    """
+    refund = refunds.refund_for_provider(jc.session, shop, change.provider, change.provider_refund_id, change.idempotency_key)
+    if refund is None:
+        logger.info("provider refund not made by Palautus", extra={"provider": change.provider})
+        return
+    extra = {"refund_id": refund.id, "provider_status": change.provider_status}
+    asked = Money(refund.amount, refund.currency)
+    final = change.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED)
+    if refund.status == RefundStatus.SUBMITTED.value and final and change.amount in (None, asked):
+        provider = {"provider_status": change.provider_status[:40]}
+        if change.provider_refund_id:
+            provider["provider_refund_id"] = change.provider_refund_id
+        if change.status == RefundStatus.SUCCEEDED:
+            refunds.refund_succeeded(jc.ctx, refund, **provider)
+        else:
+            reason = change.failure_reason or f"{change.provider_status} at {change.provider}"
+            refunds.refund_failed(jc.ctx, refund, reason, only_from=RefundStatus.SUBMITTED, **provider)
+        logger.info("refund settled by the provider's word", extra=extra)
+    elif refund.status == RefundStatus.SUCCEEDED.value and change.status == RefundStatus.FAILED:
+        message = (f"refund {refund.id} ({asked}) failed at {change.provider} after it had succeeded "
+                   f"({change.failure_reason or change.provider_status}): the customer was not paid back; refund them again")
+        record(jc.ctx, refund.ret, Actor.SYSTEM, "refund_failed_after_success", refund_id=refund.id,
+               provider_status=change.provider_status, reason=change.failure_reason)  # fmt: skip
+        raise_alert(shop, f"refund {refund.id}", message)
+        jc.ctx.commit()
+        logger.error("refund failed at the provider after it succeeded", extra=extra)
+    elif refund.status == RefundStatus.FAILED.value and change.status == RefundStatus.SUCCEEDED:
+        record(jc.ctx, refund.ret, Actor.SYSTEM, "provider_paid_failed_refund", refund_id=refund.id,
+               provider_refund_id=change.provider_refund_id)  # fmt: skip
+        raise_alert(shop, f"refund {refund.id}", f"refund {refund.id} is failed in Palautus but {change.provider} says it "
+                                                 f"paid {change.amount or asked}: check it before refunding again")  # fmt: skip
+        jc.ctx.commit()
+        logger.error("provider paid a refund Palautus has as failed", extra=extra)
+    elif refund.status in (RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value):
+        # Still on its way, or an amount not ours: the refund job reads it and decides (a person, if need be).
+        jc.session.execute(update(Refund).where(Refund.id == refund.id).values(next_attempt_at=None))
+        jc.session.commit()
+        jc.ctx.tasks.push_refund(refund.id)
+
+
 def _happened_at(jc: JobContext):
     event = jc.event
     return (event.triggered_at or event.received_at) if event is not None else None
@@ -178,6 +252,8 @@ HANDLERS = {
     ReturnStatusChange: on_return_status,
     ShopUninstalled: on_uninstalled,
     OrderRemoved: on_order_removed,
+    RefundMoneyMoved: on_refund_money_moved,
+    ProviderRefundUpdate: on_provider_refund,
 }
 
 
@@ -197,7 +273,12 @@ def process_webhook(event_id: int) -> None:
 
 
 def _interpret(event: WebhookEvent):
-    return platform_adapter(event.platform).interpret(event.topic, json.loads(event.body))
+    """What the delivery means, by who sent it: the shop's platform, or a payment provider (its route)."""
+    payload = json.loads(event.body)
+    if event.platform in PLATFORMS:
+        return platform_adapter(event.platform).interpret(event.topic, payload)
+    entry = ROUTES.get(event.platform)
+    return entry.interpret(event.topic, payload) if entry is not None and entry.interpret is not None else None
 
 
 def _run(jc: JobContext, event: WebhookEvent) -> None:

@@ -30,7 +30,7 @@ from integration.errors import InvalidInput, MissingCredentials
 from integration.models import Order, OrderLine, Payment, Refund, Shop, utcnow
 from integration.money import Money
 from integration.policy import ReturnPolicy
-from integration.refunds import RefundStatus
+from integration.refunds import RefundStatus, note_reference
 from integration.returns import Actor, ReturnStatus
 from integration.services import ledger, orders
 from integration.services import refunds as book
@@ -123,7 +123,7 @@ def _perform(jc: JobContext, refund: Refund, fence: int) -> None:
             return
     else:
         payment = refund.payment
-        route = _route(jc, shop, refund, payment)
+        route = _route(jc, shop, refund, refund.route or refund.provider)
         if not book.mark_submitted(jc.session, refund, fence):  # still ours to send?
             return
     request = _request(jc, shop, refund, payment)
@@ -136,9 +136,9 @@ def _perform(jc: JobContext, refund: Refund, fence: int) -> None:
         raise
 
 
-def _route(jc: JobContext, shop: Shop, refund: Refund, payment: Payment):
+def _route(jc: JobContext, shop: Shop, refund: Refund, name: str | None):
     try:
-        return jc.route(shop, payment.provider)
+        return jc.route(shop, name or "")
     except MissingCredentials as e:
         if refund.first_submitted_at is None:
             raise _Stop(e.message, only_from=R.PENDING) from None
@@ -199,9 +199,9 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
     _reconcile(jc, shop, refund)
     lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
     jc.session.expire_all()
-    plan, payment = _plan(jc, shop, refund)
-    route = _route(jc, shop, refund, payment)
-    if not _replan(jc, refund, plan, payment, fence) or not book.mark_submitted(jc.session, refund, fence):
+    plan, payment, name = _plan(jc, shop, refund)
+    route = _route(jc, shop, refund, name)
+    if not _replan(jc, refund, plan, payment, name, fence) or not book.mark_submitted(jc.session, refund, fence):
         jc.session.rollback()  # lets the order go; mark_submitted commits it otherwise
         return None, None
     return route, payment
@@ -252,10 +252,10 @@ def _wait_or_stop(refund: Refund, reason: str) -> None:
 
 
 def _plan(jc: JobContext, shop: Shop, refund: Refund):
-    ret = refund.ret
+    ret, routes = refund.ret, jc.ctx.routes_for(shop)
     try:
         policy = ReturnPolicy.from_dict(refund.policy or shop.policy)  # the policy the refund was started under
-        plan, payment = ledger.plan_for(jc.session, ret, policy, jc.ctx.providers, refund)
+        plan, payment = ledger.plan_for(jc.session, ret, policy, routes, refund)
     except InvalidInput as e:
         raise _Stop(e.message, only_from=R.PENDING) from None
     planned = {line.return_item_id: line.quantity for line in plan.lines}
@@ -263,7 +263,7 @@ def _plan(jc: JobContext, shop: Shop, refund: Refund):
         raise _Stop("the shop has refunded some of these items since this refund was planned; nothing was sent",
                     only_from=R.PENDING)  # fmt: skip
     if payment is None:
-        raise _Stop(_no_payment_reason(ret.order), only_from=R.PENDING)
+        raise _Stop(_no_payment_reason(ret.order, routes), only_from=R.PENDING)
     left = ledger.order_left(jc.session, ret.order, refund)
     if plan.amount > left:
         raise _Stop(f"{Money(plan.amount, ret.order.currency)} is more than the {Money(max(left, 0), ret.order.currency)} "
@@ -275,36 +275,30 @@ def _plan(jc: JobContext, shop: Shop, refund: Refund):
                     "items: it may be this return's money, so Palautus sends nothing; refund what is still owed in "
                     "the shop's admin", only_from=R.PENDING)  # fmt: skip
     if plan.capped:
-        raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, jc.ctx.providers, refund), only_from=R.PENDING)
-    problem = _unsendable(payment, refund)
+        raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, routes, refund), only_from=R.PENDING)
+    name = routes.route_of(payment)
+    problem = _unsendable(payment, refund, direct=name != routes.platform)
     if problem:
         raise _Stop(problem, only_from=R.PENDING)
-    return plan, payment
+    return plan, payment, name
 
 
-def _no_payment_reason(order) -> str:
-    managed = sorted({p.gateway for p in order.payments if p.platform_managed})
-    others = sorted({p.gateway for p in order.payments if not p.platform_managed})
-    if not managed and not others:
+def _no_payment_reason(order, routes) -> str:
+    if not order.payments:
         return "the order has no captured payment to refund"
-    reasons = []
-    if managed:
-        reasons.append(f"{', '.join(managed)} (processed by the shop's platform, which must refund it: "
-                       "refund it in the shop's admin)")  # fmt: skip
-    if others:
-        reasons.append(f"{', '.join(others)} (no payment route in Palautus)")
-    return f"no payment Palautus can refund itself: the order was paid through {'; '.join(reasons)}. Nothing was sent."
+    reasons = sorted({routes.why_not(p) for p in order.payments})
+    return f"no route can refund the order's payments: it was paid through {'; '.join(reasons)}. Nothing was sent."
 
 
-def _unsendable(payment: Payment, refund: Refund) -> str | None:
+def _unsendable(payment: Payment, refund: Refund, direct: bool) -> str | None:
     if payment.currency != refund.currency:
         return f"the payment is in {payment.currency}, the refund in {refund.currency}"
-    if not payment.payment_id:
+    if direct and not payment.payment_id:  # the platform's gateway knows its payment by the platform's transaction
         return f"the {payment.provider} payment has no payment id to refund"
     return None
 
 
-def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) -> bool:
+def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, route: str, fence: int) -> bool:
     """Write the fresh plan on the row (it has not been sent, so it may still change); not committed.
     False when the refund is no longer pending and this run's (a cancel, another run, came first).
 
@@ -314,7 +308,7 @@ def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) 
     before, ret = refund.amount, refund.ret
     result = jc.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == R.PENDING.value, book.held_by(fence))
-        .values(payment_id=payment.id, provider=payment.provider, amount=plan.amount, tax=plan.tax, vat=plan.vat,
+        .values(payment_id=payment.id, provider=payment.provider, route=route, amount=plan.amount, tax=plan.tax, vat=plan.vat,
                 waiting_since=None,
                 fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
         .execution_options(synchronize_session=False)
@@ -329,20 +323,26 @@ def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, fence: int) 
 
 
 def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> RefundRequest:
-    ret = refund.ret
+    """The request every attempt of this refund sends: built from the row alone, so a retry sends the same."""
+    ret, order = refund.ret, refund.ret.order
+    restock = {item.id: bool(item.restock) for item in ret.items}
     lines = []
     for line in refund.lines:
         order_line = jc.session.get(OrderLine, line["order_line_id"])
         lines.append(RefundLine(
             reference=order_line.platform_line_id, title=order_line.title, sku=order_line.sku,
             quantity=line["quantity"], amount=line["amount"], tax=line["tax"], tax_rate=line["tax_rate"],
+            restock=restock.get(line.get("return_item_id"), False),
         ))  # fmt: skip
+    amount = Money(refund.amount, refund.currency)
     return RefundRequest(
-        payment=PaymentRef(payment.provider, payment.payment_id, payment.platform_transaction_id, ret.order.name,
-                           payment.gateway),  # fmt: skip
-        amount=Money(refund.amount, refund.currency), idempotency_key=refund.idempotency_key, lines=tuple(lines),
-        email=ret.order.email,
-        metadata={"return_code": ret.code, "refund_id": str(refund.id), "order": ret.order.name, "shop": shop.domain},
+        payment=PaymentRef(payment.provider, payment.payment_id, payment.platform_transaction_id, order.name,
+                           payment.gateway, order.platform_order_id, payment.kind),  # fmt: skip
+        amount=amount, idempotency_key=refund.idempotency_key, lines=tuple(lines), email=order.email,
+        metadata={"return_code": ret.code, "refund_id": str(refund.id), "order": order.name, "shop": shop.domain},
+        note=f"Palautus return {ret.code}: {amount} refunded. {note_reference(refund.idempotency_key)}",
+        shipping=refund.shipping, shipping_tax=order.shipping_tax if refund.shipping else 0, tax=refund.tax,
+        platform_return_id=ret.platform_return_id,
     )  # fmt: skip
 
 

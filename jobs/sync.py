@@ -28,6 +28,8 @@ SYNC_LEASE = timedelta(minutes=5)
 def sync_refund(refund_id: int) -> None:
     """Record a succeeded refund on the shop's order, tag the order, close the platform's return.
 
+    A refund made through the platform's own gateway is the shop's refund already: only its id is kept.
+
     One sync at a time per refund (a lease, as the refund job has): an rq retry and
     the sweeper's run must not both find nothing recorded yet and both record it.
     """
@@ -75,7 +77,10 @@ def _sync_refused(jc: JobContext, refund_id: int, error: Exception) -> None:
 def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:
     platform, ret = jc.platform(shop), refund.ret
     if not refund.shop_refund_gid:
-        refund.shop_refund_gid = platform.record_refund(_to_record(jc, refund))
+        if refund.route == shop.platform:  # paid through the platform's own gateway: the refund is the shop's already
+            refund.shop_refund_gid = refund.provider_refund_id
+        else:
+            refund.shop_refund_gid = platform.record_refund(_to_record(jc, refund))
         jc.session.commit()
     platform.tag_order(ret.order.platform_order_id, [ORDER_TAG])
     if ret.platform_return_id and ret.status == ReturnStatus.REFUNDED.value:

@@ -12,7 +12,9 @@ memory and is gone when it stops.
 |------|--------------|
 | `GET /` | a page that says what this is, with its state |
 | `POST /shopify/<domain>/admin/api/<version>/graphql.json` | the shop's Admin GraphQL API |
-| `/stripe/v1/...` | Stripe's refunds, PaymentIntents and charges |
+| `/stripe/v1/...` | Stripe's refunds, PaymentIntents and charges, webhook endpoints |
+| `/klarna/ordermanagement/v1/...` | Klarna Order Management: orders and their refunds |
+| `/paypal/v1/oauth2/token`, `/paypal/v2/...` | PayPal: access tokens, capture refunds, orders |
 | `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?, "stripe_secret_key"?}` -> its access token, webhook secret and Stripe key |
 | `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
 | `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with": "stripe"}` |
@@ -50,6 +52,8 @@ from sandbox.http import SANDBOX_HEADER, Reply, Request, error
 from sandbox.schema import shopify_schema
 from sandbox.shopify import API_VERSION, CATALOG, SandboxShop
 from sandbox.woocommerce import CATALOG as WOO_CATALOG
+from sandbox.klarna import SandboxKlarna
+from sandbox.paypal import SandboxPayPal
 from sandbox.stripe import SandboxStripe
 from sandbox.woocommerce import SandboxStore
 
@@ -215,11 +219,14 @@ class Sandbox:
     def __init__(self, schema=None, sender: WebhookSender | None = None):
         self.schema = schema or shopify_schema()
         self.stripe = SandboxStripe()
+        self.klarna = SandboxKlarna()  # Klarna Order Management (refunds of Klarna orders)
+        self.paypal = SandboxPayPal()  # PayPal Payments v2 (OAuth2 tokens, capture refunds)
         self.shops: dict[str, SandboxShop] = {}
         self.subscriptions: dict[str, tuple[str, str]] = {}  # domain -> (webhook url, secret)
         self.stripe_keys: dict[str, str] = {}  # domain or store name -> the Stripe account its checkout charges through
         self.stores: dict[str, SandboxStore] = {}  # name -> a WooCommerce store at /woocommerce/<name>
         self.sender = sender or WebhookSender()
+        self.stripe.deliver = self.sender.deliver_once  # refund events to the shops' Stripe webhook endpoints
         self._lock = threading.Lock()
 
     # --- the control API ---------------------------------------------------------------------------
@@ -280,9 +287,10 @@ class Sandbox:
 
     def _route(self, request: Request):
         path = request.path.rstrip("/") or "/"
-        if path.startswith("/stripe/"):
-            request.path = path[len("/stripe"):]
-            return self.stripe.handle(request)
+        for prefix, provider in (("/stripe/", self.stripe), ("/klarna/", self.klarna), ("/paypal/", self.paypal)):
+            if path.startswith(prefix):
+                request.path = path[len(prefix) - 1:]
+                return provider.handle(request)
         if path.startswith("/woocommerce/"):
             store = self.stores.get(path.split("/")[2])
             return store.handle(request) if store else error(404, {"code": "rest_no_route", "message": "No such store."})

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 
-from sandbox.http import Reply, Request, error
+from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 from sandbox.schema import InvalidDocument, checked_operation
 from sandbox.stripe import stripe_sale
 
@@ -118,12 +118,22 @@ class SandboxShop:
         self.locations: dict[str, str] = {}  # line item id -> Location gid it was fulfilled from
         self.restocked: dict[str, int] = {}  # line item id -> units the shop's own return processing restocked
         self.refunds: dict[str, str] = {}  # idempotency key -> refund gid
+        # Refunds that moved money through the shop's gateway: refund gid -> {input, transactions, createdAt}.
+        self.gateway_refunds: dict[str, dict] = {}
+        # How each gateway settles a refund: "SUCCESS" at once (Shopify Payments, gift cards), "PENDING" (a
+        # payments app: settled later, `settle_refunds`), "FAILURE" (the gateway refuses it at once).
+        self.gateway_modes: dict[str, str] = {"shopify_payments": "SUCCESS", "gift_card": "SUCCESS", "paytrail": "PENDING",
+                                              "klarna": "PENDING", "paypal": "PENDING", "stripe": "SUCCESS"}  # fmt: skip
         self.recorded: dict[str, tuple[str, dict]] = {}  # idempotency key -> (refund gid, the input it recorded)
         self.refund_times: dict[str, str] = {}  # refund gid -> createdAt
         self.tags: dict[str, list[str]] = {}  # order gid -> tags added through the API
         self.faults: list[int] = []  # HTTP statuses the next calls (of any operation) answer instead
         self.faults_for: dict[str, list[int]] = {}  # the same, for one operation only
         self.before: dict[str, object] = {}  # operation -> a callable run as the call arrives (an interleaving)
+        self.lost_answers: list[str] = []  # operations whose next call is carried out and its answer lost
+        # operation -> what its next calls meet: "lost_request" (never arrives: nothing done), "lost_answer"
+        # (done, the answer lost), "500_after" (done, answered 500), "refused" (a userError, nothing done)
+        self.op_faults: dict[str, list[str]] = {}
         self._ids = count(900)
         self._numbers = count(1001)
         self._lock = threading.RLock()
@@ -152,7 +162,23 @@ class SandboxShop:
             if self.faults or own:
                 status = own.pop(0) if own else self.faults.pop(0)
                 return error(status, {"errors": "fault"}, **{"Retry-After": "1"})
-            return Reply(200, {"data": getattr(self, f"_{op}")(variables)}, {"X-Request-Id": "sandbox-req"})
+            kinds = self.op_faults.get(op)
+            kind = kinds.pop(0) if kinds else None
+            if kind not in (None, "lost_request", "lost_answer", "500_after", "refused"):
+                raise ValueError(f"unknown fault {kind!r}")
+            if kind == "lost_request":  # lost on the way there: nothing happened
+                return LOST
+            if kind == "refused":
+                return Reply(200, {"data": {"refundCreate": {"refund": None, "userErrors": [
+                    {"field": ["transactions", "0", "amount"], "message": "Refund amount exceeds the available amount"}]}}})
+            data = getattr(self, f"_{op}")(variables)
+            if op in self.lost_answers or kind == "lost_answer":  # done at Shopify, the answer lost on the way back
+                if op in self.lost_answers:
+                    self.lost_answers.remove(op)
+                return LOST_AFTER
+            if kind == "500_after":  # done, and Shopify answered an error all the same
+                return error(500, {"errors": "Internal error. Looks like something went wrong on our end."})
+            return Reply(200, {"data": data}, {"X-Request-Id": "sandbox-req"})
 
     def invalid(self, problem: InvalidDocument) -> None:
         """A document the schema refused; the test suite's fake makes this fail the test."""
@@ -324,7 +350,9 @@ class SandboxShop:
                 for gid, given in self.recorded.values()
                 if order_gid is None or given["orderId"] == order_gid
                 or (not self.strict and given["orderId"] not in self.orders)]  # fmt: skip
-        return self.refund_nodes + ours
+        gateway = [self._gateway_node(gid, refund) for gid, refund in self.gateway_refunds.items()
+                   if order_gid is None or refund["input"]["orderId"] == order_gid]  # fmt: skip
+        return self.refund_nodes + ours + gateway
 
     def _unknown(self, order_gid: str) -> bool:
         return self.strict and order_gid not in self.orders
@@ -388,6 +416,118 @@ class SandboxShop:
             order["refunds"].append(body)
             self._updated(order, moment)
         return {"refundCreate": {"refund": {"id": refund_gid}, "userErrors": []}}
+
+    # --- refunds that move money through the shop's own gateway ---------------------------------------
+
+    def _GatewayRefundCreate(self, v):
+        key, given = v["idempotencyKey"], v["input"]
+        if not key or not key.strip():
+            return {"refundCreate": {"refund": None, "userErrors": [
+                {"field": ["idempotencyKey"], "message": "Idempotency key must not be blank"}]}}
+        if key in self.refunds:  # the same key: the first refund again, as it is now
+            gid = self.refunds[key]
+            return {"refundCreate": {"refund": self._gateway_node(gid, self.gateway_refunds[gid]), "userErrors": []}}
+        problems = self._over_refund(given) + self._over_paid(given)
+        if problems:
+            return {"refundCreate": {"refund": None, "userErrors": problems}}
+        self.refunds[key] = refund_gid = f"gid://shopify/Refund/{next(self._ids)}"
+        moment = _now()
+        transactions = []
+        for row in given.get("transactions") or []:
+            status = self.gateway_modes.get(row["gateway"], "SUCCESS")
+            transaction = {
+                "id": f"gid://shopify/OrderTransaction/{next(self._ids)}", "kind": "REFUND", "status": status,
+                "gateway": row["gateway"], "errorCode": "GENERIC_ERROR" if status == "FAILURE" else None,
+                "processedAt": _stamp(moment) if status != "PENDING" else None, "paymentId": None,
+                "authorizationCode": None, "receiptJson": "{}",
+                "amountSet": {"presentmentMoney": {"amount": row["amount"], "currencyCode": given.get("currency") or self.currency}},
+                "parentTransaction": {"id": row["parentId"], "paymentId": None, "authorizationCode": None},
+            }  # fmt: skip
+            transactions.append(transaction)
+            self._transactions_of(given["orderId"]).append(transaction)
+        self.gateway_refunds[refund_gid] = refund = {"input": given, "transactions": transactions,
+                                                     "createdAt": _stamp(moment)}  # fmt: skip
+        order = self.orders.get(given["orderId"])
+        if order is not None:
+            body = self._refund_webhook(refund_gid, given, order, moment)
+            body["transactions"] = [self._rest_transaction(t, given["orderId"]) for t in transactions]
+            self._announce("refunds/create", body)
+            order["refunds"].append(body)
+            self._updated(order, moment)
+        for transaction in transactions:
+            if transaction["status"] != "PENDING":  # the topic fires only for success, failure and error
+                self._announce("order_transactions/create", self._rest_transaction(transaction, given["orderId"]))
+        return {"refundCreate": {"refund": self._gateway_node(refund_gid, refund), "userErrors": []}}
+
+    def _GatewayRefund(self, v):
+        refund = self.gateway_refunds.get(v["id"])
+        return {"refund": self._gateway_node(v["id"], refund) if refund else None}
+
+    def settle_refunds(self, status: str = "SUCCESS", gateway: str | None = None) -> int:
+        """The payments app answers: every PENDING refund transaction (of `gateway`) ends SUCCESS, FAILURE or ERROR,
+        and order_transactions/create says so. The number settled."""
+        with self._lock:
+            settled = 0
+            for refund in self.gateway_refunds.values():
+                for transaction in refund["transactions"]:
+                    if transaction["status"] == "PENDING" and gateway in (None, transaction["gateway"]):
+                        transaction.update(status=status, processedAt=_stamp(_now()),
+                                           errorCode=None if status == "SUCCESS" else "GENERIC_ERROR")  # fmt: skip
+                        settled += 1
+                        self._announce("order_transactions/create", self._rest_transaction(transaction, refund["input"]["orderId"]))
+            return settled
+
+    def _over_paid(self, given: dict) -> list[dict]:
+        """Shopify's userErrors for refund transactions that do not fit the order's payments."""
+        if not given.get("transactions"):
+            return []
+        known = {t["id"]: t for t in self._transactions_of(given["orderId"])}
+        problems = []
+        for n, row in enumerate(given["transactions"]):
+            parent = known.get(row.get("parentId"))
+            if row.get("kind") != "REFUND":
+                problems.append({"field": ["transactions", str(n), "kind"], "message": "Kind must be refund"})
+            elif parent is None or parent["kind"] not in ("SALE", "CAPTURE") or parent["status"] != "SUCCESS":
+                problems.append({"field": ["transactions", str(n), "parentId"], "message": "Parent transaction does not exist"})
+            elif parent.get("gateway") != row.get("gateway"):
+                problems.append({"field": ["transactions", str(n), "gateway"], "message": "Gateway does not match the parent transaction"})
+            else:
+                taken = sum(Decimal(t["amountSet"]["presentmentMoney"]["amount"]) for t in known.values()
+                            if t["kind"] == "REFUND" and t["status"] in ("SUCCESS", "PENDING")
+                            and (t.get("parentTransaction") or {}).get("id") == parent["id"])  # fmt: skip
+                left = Decimal(parent["amountSet"]["presentmentMoney"]["amount"]) - taken
+                if Decimal(row["amount"]) > left:
+                    problems.append({"field": ["transactions", str(n), "amount"],
+                                     "message": f"Refund amount must be less than or equal to {_amount(left)}"})  # fmt: skip
+        return problems
+
+    def _gateway_node(self, refund_gid: str, refund: dict) -> dict:
+        """A refund through the gateway as REFUNDS_BY_ID, GATEWAY_REFUND and refundCreate select it."""
+        given = refund["input"]
+        node = refund_node(_numeric(refund_gid), {row["lineItemId"].rsplit("/", 1)[1]: row["quantity"]
+                                                   for row in given.get("refundLineItems") or []},
+                           {}, refund["createdAt"], note=given.get("note"),
+                           shipping=bool((given.get("shipping") or {}).get("fullRefund")))  # fmt: skip
+        node["transactions"]["nodes"] = [
+            {k: t[k] for k in ("id", "kind", "status", "gateway", "errorCode", "processedAt", "amountSet", "parentTransaction")}
+            for t in refund["transactions"]
+        ]  # fmt: skip
+        return node
+
+    @staticmethod
+    def _rest_transaction(transaction: dict, order_gid: str) -> dict:
+        """An OrderTransaction as the REST webhooks show it (order_transactions/create, refunds/create)."""
+        money = transaction["amountSet"]["presentmentMoney"]
+        number = _numeric(transaction["id"])
+        return {
+            "id": number, "admin_graphql_api_id": transaction["id"], "order_id": _numeric(order_gid),
+            "kind": transaction["kind"].lower(), "gateway": transaction["gateway"], "status": transaction["status"].lower(),
+            "message": None, "created_at": transaction.get("processedAt"), "test": True, "authorization": None,
+            "parent_id": _numeric(transaction["parentTransaction"]["id"]), "processed_at": transaction.get("processedAt"),
+            "error_code": (transaction.get("errorCode") or "").lower() or None, "source_name": "external",
+            "amount": money["amount"], "currency": money["currencyCode"], "payment_id": None,
+            "manual_payment_gateway": False,
+        }  # fmt: skip
 
     def _updated(self, order: dict, moment: datetime) -> None:
         """The order changed: Shopify sends orders/updated with its new state."""

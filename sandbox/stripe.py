@@ -16,10 +16,15 @@ sandbox server and the test suite's `responses` mock both call `handle`.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import secrets
 import threading
+import time
 from itertools import count
+from urllib.parse import parse_qs
 
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
@@ -48,6 +53,7 @@ class SandboxStripe:
     """Stripe's refunds, stateful; the fake-provider shape every payment route's sandbox offers."""
 
     name = "stripe"
+    key_header = "Idempotency-Key"  # the header that carries a refund's idempotency key
     # The generic faults of the shape, in this provider's terms.
     FAULTS = {
         "unavailable": "500", "rate_limited": "429", "lost_request": "timeout", "lost_answer": "timeout_after",
@@ -67,6 +73,9 @@ class SandboxStripe:
         self.faults: list[str] = []  # what the next POSTs do instead of answering normally
         self.read_faults: list[int] = []  # HTTP statuses the next GETs answer instead (401: a rotated key)
         self.status = "succeeded"  # what a new refund's status is: "pending" to have it settle later
+        self.endpoints: dict[str, dict] = {}  # webhook endpoint id -> {id, url, secret, enabled_events, api_version, account}
+        self.deliver = None  # callable(url, body: bytes, headers) -> HTTP status or None: how events leave Stripe
+        self.events: list[dict] = []  # every event Stripe sent, in order
         self._ids = count(1)
         self._lock = threading.RLock()
 
@@ -100,6 +109,8 @@ class SandboxStripe:
             account = self._account(request)
             if request.method == "POST" and request.path == "/v1/refunds":
                 return self._create(account, request.header("Idempotency-Key") or None, request.form(), request.headers)
+            if request.method == "POST" and request.path == "/v1/webhook_endpoints":
+                return self._create_endpoint(account, request.body)
             if request.method == "GET":
                 return self._read(request, account)
         return error(404, {"error": {"type": "invalid_request_error",
@@ -296,13 +307,54 @@ class SandboxStripe:
             self.read_faults += list(statuses)
 
     def settle(self, status: str = "succeeded") -> None:
-        """The provider finishes every refund it was still working on."""
+        """The provider finishes every refund it was still working on (and tells the webhook endpoints)."""
         with self._lock:
             for refund in self.refunds.values():
                 if refund["status"] == "pending":
                     refund["status"] = status
                     if status == "failed":
                         self._fail(refund)
+                    self._announce(refund)
+
+    def fail_later(self, refund_id: str, reason: str = "expired_or_canceled_card") -> None:
+        """A refund that had succeeded fails after all (the card was closed): its money comes back to the charge."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund["status"] = "failed"
+            self._fail(refund)
+            refund["failure_reason"] = reason
+            self._announce(refund)
+
+    # --- webhooks -----------------------------------------------------------------------------------
+
+    def _create_endpoint(self, account: str | None, body: str) -> Reply:
+        form = parse_qs(body, keep_blank_values=True)
+        url, events = (form.get("url") or [""])[0], form.get("enabled_events[]") or []
+        if not url or not events:
+            return error(400, {"error": {"type": "invalid_request_error",
+                                         "message": "Missing required param: url and enabled_events."}})  # fmt: skip
+        number = len(self.endpoints) + 1
+        endpoint = {"id": f"we_sandbox{number:04d}", "object": "webhook_endpoint", "url": url, "enabled_events": events,
+                    "api_version": (form.get("api_version") or [None])[0], "status": "enabled", "livemode": False,
+                    "secret": f"whsec_sandbox{secrets.token_hex(16)}", "account": account}  # fmt: skip
+        self.endpoints[endpoint["id"]] = endpoint
+        return Reply(200, {k: v for k, v in endpoint.items() if k != "account"})
+
+    def _announce(self, refund: dict) -> None:
+        """charge.refund.updated to every endpoint of the refund's account that asked for it, signed with its secret."""
+        for endpoint in self.endpoints.values():
+            if endpoint["account"] != refund.get("account") or "charge.refund.updated" not in endpoint["enabled_events"]:
+                continue
+            event = {"id": f"evt_sandbox{len(self.events) + 1:06d}", "object": "event", "type": "charge.refund.updated",
+                     "api_version": endpoint["api_version"], "created": int(time.time()), "livemode": False,
+                     "data": {"object": self._shown_refund(refund)}}  # fmt: skip
+            self.events.append(event)
+            body = json.dumps(event).encode()
+            stamp = int(time.time())
+            signature = hmac.new(endpoint["secret"].encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+            if self.deliver is not None:
+                self.deliver(endpoint["url"], body, {"Content-Type": "application/json",
+                                                     "Stripe-Signature": f"t={stamp},v1={signature}"})  # fmt: skip
 
     @staticmethod
     def sale(number: int = 1001, amount: str = "189.70") -> dict:

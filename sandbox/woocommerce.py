@@ -11,10 +11,25 @@ Stateful as a real store is for the calls Palautus makes (WooCommerce 9/10, REST
   shipping, the payment (`payment_method`, `transaction_id`, the gateway's meta);
   listings paged with `X-WP-Total` / `X-WP-TotalPages`, `modified_after`;
 - refunds: `amount` must be a string; more than is left is HTTP 500
-  `woocommerce_rest_cannot_create_order_refund` "Invalid refund amount."; with
-  `api_refund: true` the gateway would be called, which the sandbox's gateways
-  refuse as WooCommerce's do when they cannot refund ("The payment gateway for
-  this order does not support automatic refunds."); `api_restock` restocks;
+  `woocommerce_rest_cannot_create_order_refund` "Invalid refund amount.";
+  `api_restock` restocks; the 201 answer is in the `edit` context, so without
+  `refunded_payment` (listings and `GET .../refunds/{id}` show it); a refund that
+  is gone answers 404 `woocommerce_rest_shop_order_refund_invalid_id`;
+- `api_refund: true` calls the order's gateway plugin, as `wc_create_refund` /
+  `wc_refund_payment` do, by `gateways[payment_method]`:
+  "sync" refunds at once (`refunded_payment: true`: Stripe, PayPal Payments, Klarna);
+  "paytrail" is Paytrail for WooCommerce: saved with amount "0.00" and the
+  plugin's "Refund is still being processed..." appended to the reason, settled
+  later by `settle_gateway` (the amount and reason restored, or the refund deleted
+  with "Refund was cancelled by the payment provider.");
+  "paytrail-refuse" is Paytrail refusing at once: the plugin deletes the refund
+  and sets the order `failed`, and WooCommerce dies rendering it (HTTP 500
+  `internal_server_error`, a PHP fatal);
+  "refuse" is the plugin's WP_Error: HTTP 500 `woocommerce_rest_cannot_create_order_refund`
+  with its message, nothing saved. Offline methods (bacs, cheque, cod) and
+  methods without a behaviour refuse as WooCommerce does for a gateway without
+  refunds ("The payment gateway for this order does not support automatic
+  refunds."). What each gateway paid back is in `gateway_refunds` / `money_moved`;
 - webhooks: created active with a secret, pinged (`webhook_id=N`, no
   signature) on creation; deliveries signed (base64 HMAC-SHA256 of the raw body)
   with the X-WC-Webhook-* headers, the body encoded as PHP's `wp_json_encode`
@@ -39,7 +54,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 from urllib.parse import quote, urlsplit
 
-from sandbox.http import LOST_AFTER, Reply, Request, error
+from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
 __all__ = ["SandboxStore", "php_json", "wc_oauth_signature"]
 
@@ -55,6 +70,14 @@ CATALOG = {
 SHIPPING = {"method_title": "Posti SmartPost", "method_id": "flat_rate", "price": "5.90"}
 MAX_FAILURES = 5  # woocommerce_max_webhook_delivery_failures: disabled once failures pass it
 OAUTH_WINDOW = 15 * 60  # seconds a signed request's timestamp may be off
+# payment_method -> how the store's gateway plugin answers a refund with api_refund true
+GATEWAYS = {"paytrail": "paytrail", "stripe": "sync", "ppcp-gateway": "sync", "klarna_payments": "sync", "kco": "sync"}
+OFFLINE_METHODS = ("bacs", "cheque", "cod")
+GATEWAY_TITLES = {"paytrail": "Paytrail", "stripe": "Credit Card (Stripe)", "ppcp-gateway": "PayPal",
+                  "klarna_payments": "Klarna", "kco": "Klarna Checkout", "bacs": "Direct bank transfer",
+                  "cheque": "Check payments", "cod": "Cash on delivery"}  # fmt: skip
+PAYTRAIL_PENDING = (" Refund is still being processed. The status and the amount ({}) of the refund will update "
+                    "when the processing is completed.")  # fmt: skip
 
 
 def _php_values(value):
@@ -141,6 +164,17 @@ class SandboxStore:
         self.pings: list[tuple[int, int | None]] = []  # (webhook id, status answered)
         self.faults: list[int] = []  # HTTP statuses the next API calls answer instead
         self.lost_answers: list[str] = []  # "POST refunds": the next such call is done, and its answer lost
+        # "POST refunds" -> what its next calls meet: an HTTP status (answered, nothing done), "lost_request"
+        # (never arrives), "lost_answer" (done, the answer lost), "500_after" (done, answered 500), "refused"
+        # (the gateway plugin refuses: woocommerce_rest_cannot_create_order_refund)
+        self.op_faults: dict[str, list] = {}
+        self.read_faults: list[int] = []  # HTTP statuses the next reads of one refund answer instead
+        self.refund_posts: list[dict] = []  # the body of every refund POST that arrived
+        # payment_method -> how its gateway plugin answers `api_refund: true` (see the module docstring)
+        self.gateways: dict[str, str] = dict(GATEWAYS)
+        self.gateway_refusal = "Refund failed: the payment provider declined the refund."  # what "refuse" answers
+        self.gateway_refunds: list[dict] = []  # {order_id, refund_id, payment_method, amount (cents)}: money moved
+        self._pending: dict[int, dict] = {}  # refund id -> a Paytrail refund waiting for its callback
         self.nonces: set[str] = set()
         self.strip_authorization = False  # a host that drops the Authorization header (some do)
         self._ids = count(100)
@@ -160,11 +194,29 @@ class SandboxStore:
             if self.faults:
                 status = self.faults.pop(0)
                 return _error(status, "internal_server_error", "There has been a critical error on this website.")
-            reply = self._route(request.method, path[len(API):], request)
             what = f"{request.method} {path.rsplit('/', 1)[-1]}"
-            if what in self.lost_answers:
-                self.lost_answers.remove(what)
+            kinds = self.op_faults.get(what)
+            kind = kinds.pop(0) if kinds else None
+            if what == "POST refunds":
+                try:
+                    self.refund_posts.append(request.json())
+                except ValueError:
+                    pass
+            if isinstance(kind, int):
+                return _error(kind, "internal_server_error", "There has been a critical error on this website.")
+            if kind == "lost_request":
+                return LOST
+            if kind == "refused":
+                return _error(500, "woocommerce_rest_cannot_create_order_refund", self.gateway_refusal)
+            if self.read_faults and request.method == "GET" and re.search(r"/refunds/[0-9]+$", path):
+                return _error(self.read_faults.pop(0), "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
+            reply = self._route(request.method, path[len(API):], request)
+            if what in self.lost_answers or kind == "lost_answer":
+                if what in self.lost_answers:
+                    self.lost_answers.remove(what)
                 return LOST_AFTER
+            if kind == "500_after":
+                return _error(500, "internal_server_error", "There has been a critical error on this website.")
             return reply
 
     def _authenticate(self, request: Request) -> Reply | None:
@@ -229,6 +281,11 @@ class SandboxStore:
                 return self._page(self.refunds.get(order["id"], []), request.query)
             if rest == ["refunds"] and method == "POST":
                 return self._refund(order, body)
+            if len(rest) == 2 and rest[0] == "refunds" and method == "GET":
+                refund = next((r for r in self.refunds.get(order["id"], []) if str(r["id"]) == rest[1]), None)
+                if refund is None:
+                    return _error(404, "woocommerce_rest_shop_order_refund_invalid_id", "Invalid ID.")
+                return Reply(200, refund)
             if rest == ["notes"] and method == "GET":
                 notes = self.notes.get(order["id"], [])
                 kind = request.query.get("type", "any")
@@ -275,9 +332,12 @@ class SandboxStore:
     # --- the shop's side: a customer orders, the merchant works in the admin --------------------------------
 
     def create_order(self, items: list[tuple[str, int]], *, email: str = "aino.virtanen@example.com",
-                     stripe=None, stripe_key: str | None = None, status: str = "processing") -> dict:  # fmt: skip
+                     stripe=None, stripe_key: str | None = None, status: str = "processing",
+                     payment_method: str | None = None, transaction_id: str | None = None,
+                     meta: dict | None = None) -> dict:  # fmt: skip
         """A paid order of `items` (sku, quantity), charged through the sandbox Stripe as the Stripe
-        Gateway plugin does (`transaction_id` the charge, `_stripe_intent_id` the PaymentIntent)."""
+        Gateway plugin does (`transaction_id` the charge, `_stripe_intent_id` the PaymentIntent); or, with
+        `payment_method`, paid through that gateway plugin (a bank transfer for "bacs"), no Stripe involved."""
         with self._lock:
             moment = _now()
             order_id = next(self._ids)
@@ -324,6 +384,12 @@ class SandboxStore:
                 order["meta_data"] += [{"id": next(self._ids), "key": "_stripe_intent_id", "value": payment["id"]},
                                        {"id": next(self._ids), "key": "_stripe_charge_captured", "value": "yes"},
                                        {"id": next(self._ids), "key": "_stripe_currency", "value": self.currency}]  # fmt: skip
+            if payment_method is not None and status in ("processing", "completed", "on-hold"):
+                order.update(payment_method=payment_method, payment_method_title=GATEWAY_TITLES.get(payment_method, payment_method),
+                             transaction_id="" if payment_method in OFFLINE_METHODS
+                             else transaction_id or f"{payment_method}-{secrets.token_hex(8)}",
+                             date_paid=_local(moment), date_paid_gmt=_gmt(moment))  # fmt: skip
+                order["meta_data"] += [{"id": next(self._ids), "key": key, "value": value} for key, value in (meta or {}).items()]
             self.orders[order_id] = order
             self.refunds[order_id], self.notes[order_id] = [], []
             self._announce("order.created", order)
@@ -390,10 +456,15 @@ class SandboxStore:
         value = Decimal(amount or "0")
         if value < 0 or value > left:
             return _error(500, "woocommerce_rest_cannot_create_order_refund", "Invalid refund amount.")
+        gateway = None
         if body.get("api_refund", True):
-            # The gateway would be called, synchronously; the sandbox's cannot refund, as a manual gateway cannot.
-            return _error(500, "woocommerce_rest_cannot_create_order_refund",
-                          "The payment gateway for this order does not support automatic refunds.")
+            method = order.get("payment_method") or ""
+            gateway = None if method in OFFLINE_METHODS else self.gateways.get(method)
+            if gateway is None:  # wc_refund_payment: a gateway without refunds (an offline one) cannot pay it back
+                return _error(500, "woocommerce_rest_cannot_create_order_refund",
+                              "The payment gateway for this order does not support automatic refunds.")
+            if gateway == "refuse":  # the plugin's WP_Error: wc_create_refund deletes the refund it saved
+                return _error(500, "woocommerce_rest_cannot_create_order_refund", self.gateway_refusal)
         rows, shipping = [], []
         lines = {row["id"]: row for row in order["line_items"]}
         ships = {row["id"]: row for row in order["shipping_lines"]}
@@ -427,13 +498,67 @@ class SandboxStore:
             "meta_data": [{"id": next(self._ids), "key": m.get("key"), "value": m.get("value")} for m in body.get("meta_data") or []],
             "line_items": rows, "shipping_lines": shipping, "tax_lines": [], "fee_lines": [],
         }  # fmt: skip
+        if gateway == "paytrail-refuse":
+            # Paytrail refused in the plugin's woocommerce_order_refunded hook: the refund deleted, the order failed,
+            # and WooCommerce's controller dies rendering a refund that is gone (a PHP fatal).
+            self._add_note(order, "Refunding process started. Reason: " + refund["reason"])
+            self._add_note(order, "Something went wrong with the refund and it was cancelled.")
+            order["status"] = "failed"
+            self._touch(order)
+            self._announce("order.updated", order)
+            return _error(500, "internal_server_error", "There has been a critical error on this website.")
+        if gateway is not None:
+            refund["refunded_payment"] = True
+        if gateway == "sync":
+            self.gateway_refunds.append({"order_id": order["id"], "refund_id": refund["id"], "payment_method": order["payment_method"],
+                                         "amount": int(value * 100)})  # fmt: skip
+        elif gateway == "paytrail":  # Paytrail took the refund; its callback settles it later
+            self._add_note(order, "Refunding process started. Reason: " + refund["reason"])
+            self._pending[refund["id"]] = {"order_id": order["id"], "amount": value, "reason": refund["reason"]}
+            refund["amount"], refund["reason"] = "0.00", refund["reason"] + PAYTRAIL_PENDING.format(_amount(value))
         self.refunds[order["id"]].insert(0, refund)
         order["refunds"].insert(0, {"id": refund["id"], "reason": refund["reason"], "total": "-" + refund["amount"]})
         if value == left:
             order["status"] = "refunded"
         self._touch(order)
         self._announce("order.updated", order)
-        return Reply(201, refund)
+        return Reply(201, {k: v for k, v in refund.items() if k != "refunded_payment"})  # the `edit` context
+
+    def settle_gateway(self, order_id: int, ok: bool = True) -> list[int]:
+        """Paytrail's callback for the order's pending refunds: `ok` restores each one's amount and reason (the money
+        went back); otherwise the plugin deletes the refund and notes "Refund was cancelled by the payment provider."
+        (its cancel callback leaves the order's status alone). The refunds settled."""
+        with self._lock:
+            order = self.orders[order_id]
+            settled = [rid for rid, p in self._pending.items() if p["order_id"] == order_id]
+            for refund_id in settled:
+                pending = self._pending.pop(refund_id)
+                refund = next(r for r in self.refunds[order_id] if r["id"] == refund_id)
+                summary = next(r for r in order["refunds"] if r["id"] == refund_id)
+                if ok:
+                    refund["amount"], refund["reason"] = _amount(pending["amount"]), pending["reason"]
+                    summary.update(reason=refund["reason"], total="-" + refund["amount"])
+                    self.gateway_refunds.append({"order_id": order_id, "refund_id": refund_id, "payment_method": order["payment_method"],
+                                                 "amount": int(pending["amount"] * 100)})  # fmt: skip
+                    self._add_note(order, "Refund process completed.")
+                else:
+                    self.refunds[order_id].remove(refund)
+                    order["refunds"].remove(summary)
+                    self._add_note(order, "Refund was cancelled by the payment provider.")
+            if settled:
+                self._touch(order)
+                self._announce("order.updated", order)
+            return settled
+
+    @property
+    def money_moved(self) -> int:
+        """Cents the store's gateways paid back, in all."""
+        return sum(row["amount"] for row in self.gateway_refunds)
+
+    def _add_note(self, order: dict, text: str) -> None:
+        moment = _now()
+        self.notes[order["id"]].insert(0, {"id": next(self._ids), "author": "system", "date_created": _local(moment),
+                                           "date_created_gmt": _gmt(moment), "note": text, "customer_note": False})  # fmt: skip
 
     def _refunded_units(self, order_id: int, line_id: int) -> int:
         return sum(-row["quantity"] for refund in self.refunds[order_id] for row in refund["line_items"]

@@ -11,6 +11,8 @@ import re
 import requests
 
 from sandbox.http import Reply, Request
+from sandbox.klarna import SandboxKlarna
+from sandbox.paypal import SandboxPayPal
 from sandbox.schema import InvalidDocument
 from sandbox.server import HTTPSandbox
 from sandbox.shopify import SandboxShop, graphql_line, graphql_order, refund_node
@@ -18,10 +20,13 @@ from sandbox.shopify import _bag as bag, _taxes as taxes, _utc as utc
 from sandbox.stripe import SandboxStripe, stripe_sale
 from sandbox.woocommerce import SandboxStore
 
-__all__ = ["FAKE_ROUTES", "FakeServer", "FakeShopify", "FakeStripe", "FakeWooCommerce", "as_responses", "bag", "graphql_line", "graphql_order",
-           "refund_node", "stripe_sale", "taxes", "utc"]  # fmt: skip
+__all__ = ["FAKE_ROUTES", "FakeKlarna", "FakePayPal", "FakeServer", "FakeShopify", "FakeStripe", "FakeWooCommerce",
+           "ShopifyGatewayFake", "WooCommerceGatewayFake", "as_responses", "bag", "graphql_line", "graphql_order", "refund_node", "shopify_payments_sale",
+           "stripe_sale", "taxes", "utc"]  # fmt: skip
 
 STRIPE = "https://api.stripe.com"
+KLARNA = "https://api.klarna.com"
+PAYPAL = "https://api-m.paypal.com"
 
 
 def as_responses(reply) -> tuple:
@@ -44,7 +49,47 @@ class FakeStripe(SandboxStripe):
             return
         answer = lambda request: as_responses(self.handle(_request(request)))  # noqa: E731
         http.add_callback("POST", f"{api_base}/v1/refunds", callback=answer)
+        http.add_callback("POST", f"{api_base}/v1/webhook_endpoints", callback=answer)
         http.add_callback("GET", re.compile(rf"{re.escape(api_base)}/v1/.*"), callback=answer)
+
+    def deliver_to(self, client) -> None:
+        """Stripe's events go to the app under test (Flask's test client), at their endpoint's path."""
+        self.answers: list[int] = []
+
+        def post(url: str, body: bytes, headers: dict) -> int:
+            status = client.post("/" + url.split("://", 1)[-1].split("/", 1)[1], data=body, headers=headers).status_code
+            self.answers.append(status)
+            return status
+
+        self.deliver = post
+
+
+class FakeKlarna(SandboxKlarna):
+    """SandboxKlarna on `responses`; it refunds orders it never saw (the tests' orders say Klarna took the money)."""
+
+    settles_later = False  # Klarna's refunds are final when made
+
+    def __init__(self, http=None, api_base: str = KLARNA):
+        super().__init__(open_book=True)
+        if http is None:
+            return
+        answer = lambda request: as_responses(self.handle(_request(request)))  # noqa: E731
+        orders = re.escape(f"{api_base}/ordermanagement/v1/orders/")
+        http.add_callback("POST", re.compile(rf"{orders}[^/]+/refunds"), callback=answer)
+        http.add_callback("GET", re.compile(rf"{orders}.*"), callback=answer)
+
+
+class FakePayPal(SandboxPayPal):
+    """SandboxPayPal on `responses`; it refunds captures it never made (the tests' orders say PayPal took them)."""
+
+    def __init__(self, http=None, api_base: str = PAYPAL):
+        super().__init__(open_book=True)
+        if http is None:
+            return
+        answer = lambda request: as_responses(self.handle(_request(request)))  # noqa: E731
+        http.add_callback("POST", f"{api_base}/v1/oauth2/token", callback=answer)
+        http.add_callback("POST", re.compile(rf"{re.escape(api_base)}/v2/payments/captures/[^/]+/refund"), callback=answer)
+        http.add_callback("GET", re.compile(rf"{re.escape(api_base)}/v2/.*"), callback=answer)
 
 
 class FakeShopify(SandboxShop):
@@ -92,6 +137,118 @@ class FakeServer(HTTPSandbox):
     """
 
 
-# Every payment route's fake, by the route's name in adapters.payments.ROUTES: the refund fault
-# matrix (tests/jobs/test_refund_matrix.py) runs for each, and a route without one fails it.
-FAKE_ROUTES = {"stripe": FakeStripe}
+def shopify_payments_sale(number: int = 1001, amount: str = "189.70", gateway: str = "shopify_payments") -> dict:
+    """A payment Shopify's own checkout took (Shopify Payments, or a payments app's gateway): Shopify's to refund."""
+    return {**stripe_sale(number, amount=amount), "gateway": gateway, "paymentId": f"shopify-pay-{number}",
+            "authorizationCode": None}  # fmt: skip
+
+
+class ShopifyGatewayFake:
+    """The fake-provider shape over a FakeShopify's own gateway: the refund route that is the shop itself.
+
+    The generic faults meet GatewayRefundCreate; reads are GatewayRefund; `status = "pending"` makes the
+    gateway a payments app that settles later (`settle`).
+    """
+
+    OP = "GatewayRefundCreate"
+    FAULTS = {"unavailable": 503, "rate_limited": 429, "unknown_outcome": 500, "lost_request": "lost_request",
+              "lost_answer": "lost_answer", "saved_failure": "500_after", "refused": "refused"}  # fmt: skip
+
+    def __init__(self, shopify: SandboxShop, gateway: str = "shopify_payments"):
+        self.shopify, self.gateway = shopify, gateway
+
+    def sale(self, number: int = 1001, amount: str = "189.70") -> dict:
+        return shopify_payments_sale(number, amount, self.gateway)
+
+    def fail_next(self, *kinds: str) -> None:
+        for kind in kinds:
+            fault = self.FAULTS[kind]
+            if isinstance(fault, int):  # answered before anything is done
+                self.shopify.faults_for.setdefault(self.OP, []).append(fault)
+            else:
+                self.shopify.op_faults.setdefault(self.OP, []).append(fault)
+
+    def fail_reads(self, *statuses: int) -> None:
+        self.shopify.faults_for.setdefault("GatewayRefund", []).extend(statuses)
+
+    @property
+    def status(self) -> str:
+        return self.shopify.gateway_modes.get(self.gateway, "SUCCESS")
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.shopify.gateway_modes[self.gateway] = {"pending": "PENDING", "succeeded": "SUCCESS", "failed": "FAILURE"}[value]
+
+    def settle(self, status: str = "succeeded") -> None:
+        self.shopify.settle_refunds("SUCCESS" if status == "succeeded" else "FAILURE")
+
+    @property
+    def posts(self) -> list[dict]:
+        return self.shopify.operations(self.OP)
+
+    def keys_sent(self) -> set[str]:
+        return {variables["idempotencyKey"] for variables in self.posts}
+
+    @property
+    def refunds(self) -> dict:
+        return self.shopify.gateway_refunds
+
+    @property
+    def money_moved(self) -> int:
+        return sum(round(float(t["amountSet"]["presentmentMoney"]["amount"]) * 100)
+                   for refund in self.shopify.gateway_refunds.values() for t in refund["transactions"]
+                   if t["status"] == "SUCCESS")  # fmt: skip
+
+
+class WooCommerceGatewayFake:
+    """The fake-provider shape over a FakeWooCommerce store's own gateway (`api_refund: true`), for Paytrail orders.
+
+    The generic faults meet the refund POST; reads are GETs of one refund; `status = "pending"` is Paytrail
+    for WooCommerce's way (the refund saved at 0, settled by Paytrail's callback: `settle`).
+    """
+
+    OP = "POST refunds"
+    FAULTS = {"unavailable": 503, "rate_limited": 429, "unknown_outcome": "500_after", "lost_request": "lost_request",
+              "lost_answer": "lost_answer", "saved_failure": "500_after", "refused": "refused"}  # fmt: skip
+
+    def __init__(self, store, method: str = "paytrail"):
+        self.store, self.method = store, method
+        store.gateways[method] = "sync"  # settles at once unless told otherwise
+
+    def fail_next(self, *kinds: str) -> None:
+        self.store.op_faults.setdefault(self.OP, []).extend(self.FAULTS[kind] for kind in kinds)
+
+    def fail_reads(self, *statuses: int) -> None:
+        self.store.read_faults.extend(statuses)
+
+    @property
+    def status(self) -> str:
+        return self.store.gateways[self.method]
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.store.gateways[self.method] = {"pending": "paytrail", "succeeded": "sync", "failed": "refuse"}[value]
+
+    def settle(self, status: str = "succeeded") -> None:
+        for order_id in list(self.store.orders):
+            self.store.settle_gateway(order_id, ok=status == "succeeded")
+
+    @property
+    def posts(self) -> list[dict]:
+        return self.store.refund_posts
+
+    def keys_sent(self) -> set[str]:
+        return {m["value"] for body in self.posts for m in body.get("meta_data") or [] if m.get("key") == "palautus_refund_key"}
+
+    @property
+    def refunds(self) -> list[dict]:
+        return self.store.gateway_refunds
+
+    @property
+    def money_moved(self) -> int:
+        return self.store.money_moved
+
+
+# Every direct payment route's fake, by the route's name in adapters.payments.ROUTES: the refund fault
+# matrix (tests/jobs/test_refund_matrix.py) runs for each, and for each platform's own gateway.
+FAKE_ROUTES = {"stripe": FakeStripe, "klarna": FakeKlarna, "paypal": FakePayPal}

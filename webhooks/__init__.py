@@ -1,4 +1,4 @@
-"""HTTP receivers for platform webhooks: verify, store, enqueue, answer. Nothing else."""
+"""HTTP receivers for platform and payment-provider webhooks: verify, store, enqueue, answer. Nothing else."""
 from flask import Blueprint, jsonify
 
 from adapters.errors import SignatureError
@@ -12,6 +12,6 @@ def _unauthorized(error):
     return jsonify({"error": "unauthorized", "message": "webhook signature is missing or invalid"}), 401
 
 
-from webhooks import shopify, woocommerce  # noqa: E402,F401  (registers the routes)
+from webhooks import payments, shopify, woocommerce  # noqa: E402,F401  (registers the routes)
 
 __all__ = ["bp"]

@@ -52,9 +52,12 @@ def check_json(body: bytes) -> dict:
     return payload
 
 
-def accept(shop: Shop, event: WebhookEvent):
-    """Store a verified delivery once, queue its processing, and answer 200; a repeat is acknowledged."""
-    event.shop_id, event.platform = shop.id, shop.platform
+def accept(shop: Shop, event: WebhookEvent, source: str | None = None):
+    """Store a verified delivery once, queue its processing, and answer 200; a repeat is acknowledged.
+
+    `source`: who sent it when not the shop's platform (a payment provider, by its route's name).
+    """
+    event.shop_id, event.platform = shop.id, source or shop.platform
     event, created = store_event(get_session(), event)
     if created or event.status == EventStatus.RECEIVED.value:
         # A repeat of a delivery still waiting (its enqueue may have failed) is enqueued again.

@@ -7,64 +7,16 @@ outcome unknown, and the smallest amount it can refund.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Protocol
 
-from integration.money import Money
-from integration.refunds import RefundStatus
+from integration.records import PaymentRef, ProviderRefund, RefundLine, RefundRequest
 
 __all__ = [
     "ProviderRefund", "PaymentRef", "RefundLine", "RefundRequest", "PaymentRoute", "RouteEntry", "ROUTES",
     "route_for",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ProviderRefund:
-    """A refund as the provider reports it, in our vocabulary."""
-
-    provider_refund_id: str
-    status: RefundStatus  # SUBMITTED while the provider still works on it
-    amount: Money
-    provider_status: str  # the provider's own word, for operators
-    failure_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class PaymentRef:
-    """Where the money is: the provider, its payment id, and the platform's transaction and order."""
-
-    provider: str
-    payment_id: str | None
-    platform_transaction_id: str
-    order_reference: str  # the order's name as the customer knows it (#1001)
-    gateway: str
-
-
-@dataclass(frozen=True)
-class RefundLine:
-    """One refunded order line, for providers that itemise refunds (Klarna, Paytrail)."""
-
-    reference: str  # the platform's line id
-    title: str
-    sku: str | None
-    quantity: int
-    amount: int  # minor units, tax included
-    tax: int
-    tax_rate: str  # "0.24"
-
-
-@dataclass(frozen=True)
-class RefundRequest:
-    """Everything a route may need to pay one Refund back; the same request for every retry."""
-
-    payment: PaymentRef
-    amount: Money
-    idempotency_key: str
-    lines: tuple[RefundLine, ...] = ()
-    email: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class PaymentRoute(Protocol):
@@ -98,15 +50,31 @@ class RouteEntry:
     refund_step: Callable[[str], int]
     connect: Callable[..., PaymentRoute]  # (credentials, config, session=None)
     credentials: tuple[str, ...] = ()  # the credential fields an operator can set (names, never values)
+    # (topic, payload) -> a ProviderRefundUpdate, or None: what a verified delivery from the provider means.
+    interpret: Callable[[str, object], object] | None = None
 
 
 def _stripe() -> RouteEntry:
     from adapters.payments import stripe
 
-    return RouteEntry(stripe.refund_step, stripe.connect, stripe.CREDENTIALS)
+    return RouteEntry(stripe.refund_step, stripe.connect, stripe.CREDENTIALS, interpret=stripe.interpret)
 
 
-ROUTES: dict[str, RouteEntry] = {"stripe": _stripe()}
+def _klarna() -> RouteEntry:
+    from adapters.payments import klarna
+
+    return RouteEntry(klarna.refund_step, klarna.connect, klarna.CREDENTIALS)
+
+
+def _paypal() -> RouteEntry:
+    from adapters.payments import paypal
+
+    return RouteEntry(paypal.refund_step, paypal.connect, paypal.CREDENTIALS)
+
+
+# The direct routes: a provider's own API, with the shop's credentials for it. Refunds through a shop
+# platform's own gateway are each platform adapter's (`PlatformAdapter.gateway`, `Platform.payment_route`).
+ROUTES: dict[str, RouteEntry] = {"stripe": _stripe(), "klarna": _klarna(), "paypal": _paypal()}
 
 
 def route_for(name: str, credentials: dict, config: dict, session=None) -> PaymentRoute:

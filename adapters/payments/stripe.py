@@ -8,23 +8,29 @@ is looked up by key before anything is sent again.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import time
 from datetime import timedelta
 from urllib.parse import quote
 
-from adapters.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from adapters.errors import PayloadError, ProviderError, ProviderRejected, ProviderUnavailable, SignatureError
 from adapters.http import new_session, retry_after, send
 from adapters.payments import ProviderRefund, RefundRequest
+from integration.records import ProviderRefundUpdate
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
 from integration.refunds import RefundStatus
 
-__all__ = ["StripeProvider", "connect", "refund_step"]
+__all__ = ["StripeProvider", "connect", "refund_step", "verify_signature", "event_ids", "interpret", "WEBHOOK_EVENTS"]
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "stripe"
-CREDENTIALS = ("secret_key",)  # a restricted key with write access to refunds is enough
+# secret_key: a restricted key with write access to refunds (and webhook endpoints, to create ours) is enough;
+# webhook_secret: the signing secret of the shop's webhook endpoint for Palautus (made by `shops stripe-webhook`).
+CREDENTIALS = ("secret_key", "webhook_secret")
 STRIPE_VERSION = "2023-08-16"  # pinned to the spec in tests/contracts/, so response shapes stay put
 REFUNDS_PATH = "/v1/refunds"
 LIST_LIMIT = 100
@@ -60,6 +66,15 @@ RETRYABLE_CONFLICT_CODES = frozenset({"lock_timeout", "idempotency_key_in_use"})
 IDEMPOTENCY_ERROR = "idempotency_error"  # error type: the key was used with other parameters
 # Stripe keeps idempotency keys for 24 hours; an hour's margin for clocks and queues.
 KEY_LIFETIME = timedelta(hours=23)
+
+# Webhooks (docs.stripe.com/webhooks, "Verify manually"; stripe-python's _webhook.py).
+SIGNATURE_HEADER = "Stripe-Signature"
+WEBHOOK_TOLERANCE = 300  # seconds, stripe-python's DEFAULT_TOLERANCE: an older signed timestamp is a replay
+WEBHOOK_ENDPOINTS_PATH = "/v1/webhook_endpoints"
+# The endpoint is created with our pinned API version, under which card refunds report their changes as
+# charge.refund.updated (refund.updated covers only refunds without a charge before 2024-10-28.acacia);
+# both carry the refund object. Both are in the 2023-08-16 spec's enabled_events enum.
+WEBHOOK_EVENTS = ("charge.refund.updated", "refund.updated")
 
 
 def refund_step(currency: str) -> int:
@@ -132,6 +147,20 @@ class StripeProvider:
             if (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) == request.idempotency_key:
                 return _parse_refund(refund)
         return None
+
+    def create_webhook_endpoint(self, url: str) -> tuple[str, str]:
+        """A webhook endpoint at `url` for refund changes, with our API version; (its id, its signing secret).
+
+        Stripe shows the secret only in this answer: the caller keeps it (sealed with the shop's credentials).
+        """
+        form = [("url", url), *[("enabled_events[]", name) for name in WEBHOOK_EVENTS], ("api_version", STRIPE_VERSION),
+                ("description", "Palautus: refunds that change after they were made"), ("metadata[palautus]", "refunds")]  # fmt: skip
+        endpoint = self._call("POST", WEBHOOK_ENDPOINTS_PATH, data=form)
+        endpoint_id, secret = endpoint.get("id"), endpoint.get("secret")
+        if not isinstance(endpoint_id, str) or not isinstance(secret, str) or not secret.startswith("whsec_"):
+            raise _malformed("a webhook endpoint without its id or signing secret")
+        logger.info("stripe webhook endpoint created", extra={"endpoint_id": endpoint_id})
+        return endpoint_id, secret
 
     def _refunds_of(self, payment_id: str):
         params = dict([_payment_param(payment_id)], limit=LIST_LIMIT)
@@ -284,3 +313,56 @@ def _malformed(what: str, response=None) -> ProviderUnavailable:
         code="unexpected_response",
         request_id=response.headers.get(HEADER_REQUEST_ID) if response is not None else None,
     )
+
+
+# --- webhooks: a refund that changes after it was made (it may fail days later) -------------------
+
+
+def verify_signature(body: bytes, header: str | None, secrets: list[str], now: float | None = None) -> None:
+    """Raise SignatureError unless one of `secrets` signed this body (during a rotation Stripe signs with each).
+
+    `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`: HMAC-SHA256 with the whole `whsec_...`
+    secret over "<t>.<raw body>", hex, compared in constant time with every v1 (other
+    schemes, such as test mode's v0, are ignored). A timestamp older than
+    WEBHOOK_TOLERANCE is refused (a replay), as stripe-python does.
+    """
+    timestamp, signatures = None, []
+    for part in (header or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            signatures.append(value)
+    secrets = [secret for secret in secrets if secret]
+    if timestamp is None or not signatures or not secrets:
+        raise SignatureError("missing Stripe signature")
+    signed = f"{timestamp}.".encode() + body
+    expected = [hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest() for secret in secrets]
+    if not any(hmac.compare_digest(mine.encode(), theirs.encode()) for mine in expected for theirs in signatures):
+        raise SignatureError("Stripe signature does not match the body")
+    if (now if now is not None else time.time()) - timestamp > WEBHOOK_TOLERANCE:
+        raise SignatureError("Stripe signature is too old")
+
+
+def event_ids(event: dict) -> tuple[str, str]:
+    """(type, id) of a Stripe event; PayloadError if it is not one."""
+    if not isinstance(event.get("id"), str) or not event["id"] or not isinstance(event.get("type"), str):
+        raise PayloadError("not a Stripe event: id and type are required")
+    return event["type"], event["id"]
+
+
+def interpret(topic: str, payload: object) -> ProviderRefundUpdate | None:
+    """A refund event as the refund's new state; None for other events. PayloadError if malformed."""
+    if topic not in WEBHOOK_EVENTS:
+        return None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    refund = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(refund, dict):
+        raise PayloadError("data.object: a refund object is required")
+    try:
+        parsed = _parse_refund(refund)
+    except ProviderError as e:
+        raise PayloadError(f"data.object: {e.message}") from None
+    key = (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) if isinstance(refund.get("metadata"), dict) else None
+    return ProviderRefundUpdate(PROVIDER, parsed.provider_refund_id, parsed.status, parsed.amount, parsed.provider_status,
+                                parsed.failure_reason, idempotency_key=key if isinstance(key, str) else None)  # fmt: skip

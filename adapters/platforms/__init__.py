@@ -41,6 +41,10 @@ class Platform(Protocol):
                           note: str | None = None) -> None:  # fmt: skip
         """Take the platform's own return one step; a return already there counts as done."""
 
+    def payment_route(self):
+        """Refunds through the platform's own gateway (a PaymentRoute named after the platform), for the
+        payments its adapter's `gateway.takes`; only platforms with a `gateway` have one."""
+
 
 @dataclass(frozen=True)
 class PlatformAdapter:
@@ -59,23 +63,26 @@ class PlatformAdapter:
     catches_up: bool = False
     # Credentials Palautus makes itself at registration (a webhook secret), by field name.
     generated: tuple[str, ...] = ()
+    # The platform's own gateway route (GatewayTraits: `takes(provider, platform_managed)`, `refund_step`):
+    # which of its payments the platform can refund itself, through `Platform.payment_route()`.
+    gateway: object | None = None
 
 
 def _shopify() -> PlatformAdapter:
-    from adapters.platforms.shopify import events, platform
+    from adapters.platforms.shopify import events, gateway, platform
 
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
-        delivery_path="shopify",
+        delivery_path="shopify", gateway=gateway.GATEWAY,
     )
 
 
 def _woocommerce() -> PlatformAdapter:
-    from adapters.platforms.woocommerce import events, platform
+    from adapters.platforms.woocommerce import events, gateway, platform
 
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
-        delivery_path="woocommerce/{key}", catches_up=True, generated=("webhook_secret",),
+        delivery_path="woocommerce/{key}", catches_up=True, generated=("webhook_secret",), gateway=gateway.GATEWAY,
     )
 
 

@@ -30,5 +30,6 @@ def current_shop():
 
 def ctx() -> Ctx:
     """The use-case context for this request."""
-    app = current_app
-    return Ctx(get_session(), app.extensions["tasks"], app.extensions["providers"])
+    app, vault = current_app, current_app.extensions["vault"]
+    return Ctx(get_session(), app.extensions["tasks"], app.extensions["providers"], app.extensions["gateways"],
+               lambda shop: vault.open(shop.credentials).get("payments", {}).keys())  # fmt: skip

@@ -31,20 +31,13 @@ def get_order(order_id):
     order = order_by_platform_id(c.session, shop.id, order_id)
     if order is None:
         raise NotFound(f"order {order_id} is not known to Palautus (no webhook has told it of the order yet)")
-    left = uc.returnable(c, order)
+    left, routes = uc.returnable(c, order), c.routes_for(shop)
     returns = c.session.scalars(select(Return).where(Return.order_id == order.id).order_by(Return.id)).all()
     return {
         "order": order,
         "lines": [{"line": line, "returnable": max(left.get(line.id, 0), 0)} for line in order.lines],
-        "payments": [{"payment": p, "route": _route(c, p), "refundable": refundable(c.session, p)} for p in order.payments],
+        "payments": [{"payment": p, "route": routes.route_of(p) or "none", "refundable": refundable(c.session, p)} for p in order.payments],
         "refunds": order.shop_refunds,
         "returns": returns,
     }
 
-
-def _route(c, payment) -> str:
-    """How a refund of this payment would go: `provider` (Palautus refunds at the provider itself),
-    `platform` (the shop's platform moves the money), or `none` (no route Palautus has)."""
-    if payment.platform_managed:
-        return "platform"
-    return "provider" if payment.provider in c.providers else "none"

@@ -87,11 +87,13 @@ def refund_plan(return_id):
     """What a refund of this return would pay back now, and why: a preview that changes nothing"""
     c, shop = ctx(), current_shop()
     ret = uc.get_return(c, shop, return_id)
+    routes = c.routes_for(shop)
     try:
-        plan, payment = ledger.plan_for(c.session, ret, ReturnPolicy.from_dict(shop.policy), c.providers)
+        plan, payment = ledger.plan_for(c.session, ret, ReturnPolicy.from_dict(shop.policy), routes)
     except InvalidInput as e:  # the policy cannot price this order (no return shipping fee in its currency)
         raise Conflict(e.message) from None
-    return {**plan.__dict__, "provider": payment.provider if payment else None}
+    return {**plan.__dict__, "provider": payment.provider if payment else None,
+            "route": routes.route_of(payment) if payment else None}
 
 
 @bp.post(f"{RETURN}/approve")

@@ -164,6 +164,8 @@ class RefundOut(ma.Schema):
     vat = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={"description": "VAT per rate"})
     fees = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     provider = ma.fields.String(allow_none=True)
+    route = ma.fields.String(allow_none=True, metadata={"description": (
+        "who moves the money back: the provider's route (its name) or the shop's platform's gateway (its name)")})
     provider_refund_id = ma.fields.String(allow_none=True)
     provider_status = ma.fields.String(allow_none=True)
     idempotency_key = ma.fields.String()
@@ -227,6 +229,7 @@ class RefundPlanOut(ma.Schema):
     capped = ma.fields.Boolean(metadata={"description": (
         "the payment Palautus would refund from has less left than is owed: such a refund is not sent")})
     provider = ma.fields.String(allow_none=True)
+    route = ma.fields.String(allow_none=True, metadata={"description": "the route the refund would take (see payments)"})
 
 
 class FeeIn(_In):
@@ -305,8 +308,9 @@ class OrderPaymentOut(ma.Schema):
     refunded = ma.fields.Integer(attribute="payment.refunded", metadata={"description": "as the platform reports it"})
     refundable = ma.fields.Integer(metadata={"description": "what Palautus could still refund from it"})
     route = ma.fields.String(metadata={"description": (
-        "provider: Palautus refunds at the provider; platform: the shop's platform moves the money; "
-        "none: Palautus has no route for it")})
+        "the route a refund of it takes: a provider's name (Palautus refunds at the provider directly, with the "
+        "shop's credentials, and records it in the shop), the platform's name (the shop's platform refunds it "
+        "through its own gateway), or none (no route can: it is refunded in the shop's admin)")})
 
 
 class ShopRefundOut(ma.Schema):

@@ -5,8 +5,6 @@ Reads only: every function here looks at rows and computes; nothing is written.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,9 +14,10 @@ from integration.money import Money
 from integration.policy import ReturnPolicy, ShippingRefund
 from integration.refunds import LIVE, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund
 from integration.returns import ReturnStatus
+from integration.services.routes import ShopRoutes
 
 __all__ = [
-    "RouteTraits", "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds",
+    "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds",
     "money_without_items", "order_left", "incomplete_shop_refunds", "lines_to_refund", "refundable", "choose_payment",
     "refund_step", "plan_for", "unpaid_reason",
 ]  # fmt: skip
@@ -26,12 +25,6 @@ __all__ = [
 _LIVE = tuple(s.value for s in LIVE)
 # Returns that can still be owed something: a refused or withdrawn return is owed nothing.
 _NOT_OWED = (ReturnStatus.REJECTED.value, ReturnStatus.CANCELLED.value)
-
-
-class RouteTraits(Protocol):
-    """What planning needs to know of a payment route, without naming it: its smallest refundable step."""
-
-    def refund_step(self, currency: str) -> int: ...
 
 
 def _our_refunds(session: Session, order: Order, exclude: Refund | None) -> list[Refund]:
@@ -234,21 +227,21 @@ def unseen_refunds(order: Order) -> int:
     return sum(max(0, p.refunded - explained(p)) for p in order.payments)
 
 
-def _ours(payment: Payment, routes: Mapping[str, RouteTraits]) -> bool:
-    return payment.provider in routes and not payment.platform_managed
+def _ours(payment: Payment, routes: ShopRoutes) -> bool:
+    return routes.route_of(payment) is not None
 
 
-def choose_payment(session: Session, order: Order, routes: Mapping[str, RouteTraits],
+def choose_payment(session: Session, order: Order, routes: ShopRoutes,
                    exclude: Refund | None = None) -> Payment | None:  # fmt: skip
-    """The payment Palautus can refund itself with the most left on it."""
+    """The payment a route can refund: cards and wallets before gift cards and store credit, then the one with
+    the most left on it."""
     candidates = {(p.provider, p.payment_id or p.id): p for p in reversed(order.payments) if _ours(p, routes)}
-    return max(candidates.values(), key=lambda p: refundable(session, p, exclude), default=None)
+    return max(candidates.values(), key=lambda p: (not p.stored_value, refundable(session, p, exclude)), default=None)
 
 
-def refund_step(payment: Payment | None, routes: Mapping[str, RouteTraits], currency: str) -> int:
+def refund_step(payment: Payment | None, routes: ShopRoutes, currency: str) -> int:
     """The smallest amount, in minor units, the payment's route can refund: 1 unless the route says otherwise."""
-    route = routes.get(payment.provider) if payment is not None else None
-    return route.refund_step(currency) if route is not None else 1
+    return routes.refund_step(routes.route_of(payment) if payment is not None else None, currency)
 
 
 def shipping_owed(session: Session, ret: Return, policy: ReturnPolicy, lines: list[LineToRefund],
@@ -271,7 +264,7 @@ def shipping_owed(session: Session, ret: Return, policy: ReturnPolicy, lines: li
     return ShippingToRefund(order.shipping_total, order.shipping_tax, order.shipping_tax_rate)
 
 
-def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: Mapping[str, RouteTraits],
+def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: ShopRoutes,
              exclude: Refund | None = None) -> tuple[RefundPlan, Payment | None]:  # fmt: skip
     """The refund this return is owed now, against the payment Palautus would refund it from (capped by it)."""
     order = ret.order
@@ -283,7 +276,7 @@ def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: Mappin
     return plan_refund(lines, order.currency, policy.fees_for(order.currency), cap, step, shipping), payment
 
 
-def unpaid_reason(session: Session, plan: RefundPlan, payment: Payment, routes: Mapping[str, RouteTraits],
+def unpaid_reason(session: Session, plan: RefundPlan, payment: Payment, routes: ShopRoutes,
                   exclude: Refund | None = None) -> str:  # fmt: skip
     """Why a plan the payment cannot cover is not sent: the unpaid amount, and what else paid for the order."""
     owed, short = Money(plan.owed, plan.currency), Money(plan.owed - plan.amount, plan.currency)

@@ -96,7 +96,7 @@ def record_payments(session: Session, order: Order, payments: list[PaymentData])
         if payment is None:
             payment = Payment(platform_transaction_id=data.platform_transaction_id)
             order.payments.append(payment)
-        for name in ("provider", "gateway", "payment_id", "kind", "amount", "currency", "platform_managed", "refunded"):
+        for name in ("provider", "gateway", "payment_id", "kind", "amount", "currency", "platform_managed", "refunded", "stored_value"):
             setattr(payment, name, getattr(data, name))
     order.payments_synced_at = utcnow()
     session.flush()

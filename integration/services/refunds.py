@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import exists, func, or_, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from integration.services.timeline import record
 
 __all__ = [
     "start_refund", "claim_refund", "release_refund", "set_status", "mark_submitted", "any_succeeded", "begin",
-    "withdraw", "refund_succeeded", "refund_failed", "line_json", "held_by", "update_held",
+    "withdraw", "refund_succeeded", "refund_failed", "line_json", "held_by", "update_held", "refund_for_provider",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, routes) ->
         idempotency_key=f"palautus-{ret.shop_id}-{ret.code}-{sequence}",
         amount=plan.amount if not plan.capped else plan.owed, currency=plan.currency, tax=plan.tax, vat=plan.vat,
         fees=plan.fees, shipping=plan.shipping, lines=[line_json(line) for line in plan.lines if line.quantity],
-        provider=payment.provider if payment else None, status=R.PENDING.value,
+        provider=payment.provider if payment else None, route=routes.route_of(payment) if payment else None,
+        status=R.PENDING.value,
     )  # fmt: skip
     ret.refunds.append(refund)
     try:
@@ -164,7 +165,7 @@ def begin(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, asked: bool) -> Refun
     if not asked and any(r.status in _IN_FLIGHT for r in ret.refunds):
         return None
     try:
-        refund = start_refund(ctx.session, ret, ReturnPolicy.from_dict(shop.policy), ctx.providers)
+        refund = start_refund(ctx.session, ret, ReturnPolicy.from_dict(shop.policy), ctx.routes_for(shop))
     except Conflict as e:
         if asked:
             raise
@@ -255,3 +256,17 @@ def refund_failed(ctx: Ctx, refund: Refund, reason: str, fence: int | None = Non
                   last_error=reason, **provider):  # fmt: skip
         record(ctx, refund.ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
     ctx.commit()
+
+
+def refund_for_provider(session: Session, shop: Shop, provider: str, provider_refund_id: str | None,
+                        idempotency_key: str | None) -> Refund | None:  # fmt: skip
+    """The shop's refund a provider speaks of: by our key where it echoes it, else by its own refund id."""
+    query = select(Refund).join(Return).where(Return.shop_id == shop.id)
+    if idempotency_key:
+        found = session.scalar(query.where(Refund.idempotency_key == idempotency_key, Refund.route == provider))
+        if found is not None:
+            return found
+    if provider_refund_id:
+        return session.scalar(query.where(Refund.route == provider, Refund.provider_refund_id == provider_refund_id)
+                              .order_by(Refund.id).limit(1))  # fmt: skip
+    return None

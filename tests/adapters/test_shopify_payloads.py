@@ -19,8 +19,9 @@ from adapters.platforms.shopify.payloads import (
     parse_refund,
     parse_return_request,
     parse_return_status,
+    parse_transaction,
 )
-from integration.records import OrderSnapshot, ReturnRequestData, ReturnStatusChange, ShopRefundData
+from integration.records import OrderSnapshot, RefundMoneyMoved, ReturnRequestData, ReturnStatusChange, ShopRefundData
 from integration.returns import Reason
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "shopify"
@@ -338,6 +339,13 @@ def test_a_topic_that_is_not_a_return_status_change_is_refused():
         parse_return_status("returns/request", load("returns__request.sample.json"))
 
 
+def test_shopifys_transaction_sample_is_no_refund_and_a_refund_s_final_status_names_its_order():
+    assert parse_transaction(load("order_transactions__create.sample.json")) is None  # an authorization
+    assert parse_transaction(load("order_transactions__create.refund_failed.json")) == RefundMoneyMoved("5196695273621")
+    with pytest.raises(PayloadError, match="order_id"):
+        parse_transaction({**load("order_transactions__create.refund_failed.json"), "order_id": None})
+
+
 # -- fuzz: any JSON in, a record or PayloadError out --------------------------------------------
 
 KEYS = ["id", "admin_graphql_api_id", "order", "order_id", "line_items", "price", "price_set", "presentment_money",
@@ -359,6 +367,9 @@ PARSERS = {
     "request": (parse_return_request, ReturnRequestData, ["returns__request.two_items.json"]),
     "decline": (partial(parse_return_status, "returns/decline"), ReturnStatusChange, ["returns__decline.sample.json"]),
     "approve": (partial(parse_return_status, "returns/approve"), ReturnStatusChange, ["returns__approve.sample.json"]),
+    # order_transactions/create: a refund's final status asks about our refunds; other kinds give nothing (None).
+    "transaction": (parse_transaction, (RefundMoneyMoved, type(None)),
+                    ["order_transactions__create.sample.json", "order_transactions__create.refund_failed.json"]),
 }
 FIXTURES = {name: load(name) for _, _, names in PARSERS.values() for name in names}
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -428,3 +428,58 @@ def test_a_planned_three_decimal_amount_on_the_step_is_accepted_where_one_off_it
     assert refund(stripe, amount=Money(5120, "KWD")).amount == Money(5120, "KWD")
     with pytest.raises(ProviderRejected, match="whole tens"):
         refund(stripe, amount=Money(5125, "KWD"))
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+from adapters.errors import PayloadError, SignatureError  # noqa: E402
+from adapters.payments import stripe as stripe_module  # noqa: E402
+
+WHSEC = "whsec_test_secret_of_the_shops_endpoint"
+
+
+def stripe_signature(body: bytes, secret: str, stamp: int) -> str:
+    import hashlib
+    import hmac
+
+    return f"t={stamp},v1=" + hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def test_a_signature_is_checked_over_the_timestamp_and_raw_body_with_any_of_the_secrets():
+    body, now = b'{"id":"evt_1","type":"refund.updated"}', 1_764_547_200
+    header = stripe_signature(body, WHSEC, now)
+    stripe_module.verify_signature(body, header, [WHSEC], now=now + 299)
+    stripe_module.verify_signature(body, header, ["whsec_new", WHSEC], now=now)  # a rotation: either secret
+    for bad_body, secrets, at in ((body + b" ", [WHSEC], now), (body, ["whsec_other"], now), (body, [WHSEC], now + 301),
+                                  (body, [""], now)):  # fmt: skip
+        with pytest.raises(SignatureError):
+            stripe_module.verify_signature(bad_body, header, secrets, now=at)
+    with pytest.raises(SignatureError):
+        stripe_module.verify_signature(body, header.replace("v1=", "v0="), [WHSEC], now=now)
+
+
+def test_a_refund_event_is_the_refund_s_new_state_with_our_key_and_other_events_are_nothing():
+    refund = refund_object(status="failed", failure_reason="expired_or_canceled_card")
+    update = stripe_module.interpret("charge.refund.updated", {"data": {"object": refund}})
+    assert (update.provider_refund_id, update.status, update.amount, update.failure_reason, update.idempotency_key) == (
+        "re_123", RefundStatus.FAILED, Money(1250, "EUR"), "expired_or_canceled_card", KEY)
+    assert stripe_module.interpret("charge.succeeded", {"data": {"object": {}}}) is None
+    with pytest.raises(PayloadError, match="data.object"):
+        stripe_module.interpret("refund.updated", {"data": {"object": {"id": "re_1"}}})
+
+
+def test_the_webhook_endpoint_is_created_with_parameters_and_events_stripe_s_spec_knows(api, stripe, spec):
+    api.add(responses.POST, f"{API}/v1/webhook_endpoints", json={"id": "we_1", "object": "webhook_endpoint", "secret": WHSEC})
+    assert stripe.create_webhook_endpoint("https://palautus.example/webhooks/payments/stripe/k") == ("we_1", WHSEC)
+    sent = parse_qs(api.calls[0].request.body)
+    schema = spec["paths"]["/v1/webhook_endpoints"]["post"]["requestBody"]["content"][
+        "application/x-www-form-urlencoded"]["schema"]
+    assert {key.split("[")[0] for key in sent} <= set(schema["properties"])
+    assert set(sent["enabled_events[]"]) <= set(schema["properties"]["enabled_events"]["items"]["enum"])
+    assert sent["api_version"] == ["2023-08-16"]
+
+
+def test_an_endpoint_answer_without_its_secret_is_malformed_never_taken(api, stripe):
+    api.add(responses.POST, f"{API}/v1/webhook_endpoints", json={"id": "we_1", "object": "webhook_endpoint"})
+    with pytest.raises(ProviderUnavailable):
+        stripe.create_webhook_endpoint("https://palautus.example/x")

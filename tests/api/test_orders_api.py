@@ -13,8 +13,8 @@ def test_a_shopify_order_shows_its_lines_payment_route_and_return(client, shop, 
     assert view["name"] == "#1106" and view["currency"] == "EUR" and view["taxes_included"] is True
     assert {line["line_id"]: line["returnable"] for line in view["lines"]} == {SWEATER: 1, SOCKS: 0}  # 1 of 2 and 1 of 1 asked back
     routes = {(p["gateway"], p["route"]) for p in view["payments"]}
-    assert routes == {("stripe", "provider"), ("shopify_payments", "platform")}
-    assert next(p for p in view["payments"] if p["route"] == "provider")["refundable"] == 18970
+    assert routes == {("stripe", "stripe"), ("shopify_payments", "shopify")}  # directly at Stripe; through Shopify
+    assert next(p for p in view["payments"] if p["route"] == "stripe")["refundable"] == 18970
     assert view["refunds"] == [] and view["returns"] == [{"id": ret.id, "code": ret.code, "status": "requested"}]
     assert PI not in str(view)  # the provider's payment id is not shown: nothing customer service needs
 

@@ -11,6 +11,7 @@ from integration.services import refunds as book
 from integration.services.context import Ctx
 from integration.services.returns import approve_return
 from integration.tasks import RecordingTasks
+from jobs.context import new_ctx
 from tests.conftest import auth
 from tests.jobs.helpers import shopify_return
 
@@ -23,10 +24,11 @@ def test_two_refunds_written_at_once_cannot_both_exist(app, shop, post_webhook, 
     with database.session() as first, database.session() as second:
         policy = ReturnPolicy()
         a, b = first.get(Return, ret.id), second.get(Return, ret.id)
-        assert book.start_refund(first, a, policy, app.extensions["providers"]) is not None  # both saw no refund under way
+        routes = new_ctx(app, first).routes_for(first.get(Shop, a.shop_id))
+        assert book.start_refund(first, a, policy, routes) is not None  # both saw no refund under way
         first.commit()
         with pytest.raises(Conflict):
-            book.start_refund(second, b, policy, app.extensions["providers"])
+            book.start_refund(second, b, policy, routes)
     db.expire_all()
     assert len(db.scalars(select(Refund)).all()) == 1
 

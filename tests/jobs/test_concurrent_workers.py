@@ -109,10 +109,10 @@ def test_two_refunds_of_one_order_planned_by_two_workers_at_once_give_back_its_s
 
     real_replan, second = refund_job._replan, SecondWorker(app, refund_job.push_refund, b)
 
-    def b_runs_while_a_plans(jc, refund, plan, payment, fence):
+    def b_runs_while_a_plans(jc, refund, plan, payment, route, fence):
         if refund.id == a and not second.thread.ident:
             second.start_and_let_it_run_ahead()  # the other worker, on the order's other refund
-        return real_replan(jc, refund, plan, payment, fence)
+        return real_replan(jc, refund, plan, payment, route, fence)
 
     monkeypatch.setattr(refund_job, "_replan", b_runs_while_a_plans)
     assert sweep()["refunds"] == 2

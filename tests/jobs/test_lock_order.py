@@ -23,7 +23,7 @@ from integration.models import Refund, Return, Shop
 from integration.returns import Actor
 from integration.services import refunds as book
 from integration.services import returns as returns_service
-from integration.services.context import Ctx
+from jobs.context import new_ctx
 from jobs.refunds import push_refund
 from tests.conftest import auth, payload
 from tests.fakes import stripe_sale
@@ -62,7 +62,7 @@ def test_a_cancel_at_the_moment_the_job_replans_the_refund_never_deadlocks_and_e
 
     def merchant_cancels():
         with app.app_context(), app.extensions["db"].session() as session:
-            ctx = Ctx(session, app.extensions["tasks"], app.extensions["providers"])
+            ctx = new_ctx(app, session)
             try:
                 returns_service.cancel_return(ctx, session.get(Shop, shop_id), ret.id, Actor.MERCHANT)
             except BaseException as e:  # noqa: BLE001 - reported below

@@ -108,7 +108,7 @@ def test_a_return_partly_paid_by_gift_card_is_not_refunded_short_and_the_reason_
     assert ret.status == "received" and refund.status == "failed"
     assert refund.last_error.startswith("15.10 EUR of the 104.80 EUR owed cannot be paid back through stripe, "
                                         "which has only 89.70 EUR left")  # fmt: skip
-    assert "gift_card (100.00 EUR, which Palautus cannot refund)" in refund.last_error
+    assert "also paid by gift_card (100.00 EUR)" in refund.last_error
 
 
 def test_a_capture_after_the_refund_was_planned_is_seen_because_payments_are_read_again_before_sending(

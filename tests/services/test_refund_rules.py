@@ -8,6 +8,7 @@ from integration.models import Refund
 from integration.policy import ReturnPolicy
 from integration.refunds import RefundStatus
 from integration.returns import Actor
+from integration.services.routes import ShopRoutes
 from integration.services import ledger
 from integration.services import refunds as book
 from tests.services.conftest import Route, admin_refund, after, make_order, make_return
@@ -16,7 +17,7 @@ POLICY = ReturnPolicy()
 
 
 def refund_for(ctx, shop, ret) -> Refund:
-    refund = book.start_refund(ctx.session, ret, POLICY, ctx.providers)
+    refund = book.start_refund(ctx.session, ret, POLICY, ctx.routes_for(shop))
     ctx.session.flush()
     return refund
 
@@ -128,11 +129,11 @@ def test_an_admin_refund_from_before_the_return_counts_against_the_line_not_the_
 def test_shipping_goes_back_only_with_the_return_that_completes_the_whole_order(ctx, shop):
     order = make_order(ctx, shop, paid=(("1001", "stripe", 19560),))
     part = make_return(ctx, shop, order, [(1, 1)], code="PART")
-    assert ledger.plan_for(ctx.session, part, POLICY, ctx.providers)[0].shipping == 0
+    assert ledger.plan_for(ctx.session, part, POLICY, ctx.routes_for(shop))[0].shipping == 0
     whole = make_return(ctx, shop, order, [(1, 2), (2, 1)], code="WHOLE")
-    plan, _ = ledger.plan_for(ctx.session, whole, POLICY, ctx.providers)
+    plan, _ = ledger.plan_for(ctx.session, whole, POLICY, ctx.routes_for(shop))
     assert (plan.shipping, plan.amount, plan.vat) == (590, 2 * 8490 + 1990 + 590, {"0.24": 2 * 1643 + 385 + 114})
-    assert ledger.plan_for(ctx.session, whole, ReturnPolicy(refund_shipping="never"), ctx.providers)[0].shipping == 0
+    assert ledger.plan_for(ctx.session, whole, ReturnPolicy(refund_shipping="never"), ctx.routes_for(shop))[0].shipping == 0
 
 
 @pytest.mark.parametrize("refunded_before", ["by the shop", "by us"])
@@ -145,28 +146,28 @@ def test_shipping_refunded_before_is_never_given_back_again(ctx, shop, refunded_
         refund = refund_for(ctx, shop, earlier)
         refund.shipping = 590
     whole = make_return(ctx, shop, order, [(1, 2), (2, 1)], code="WHOLE")
-    assert ledger.plan_for(ctx.session, whole, POLICY, ctx.providers)[0].shipping == 0
+    assert ledger.plan_for(ctx.session, whole, POLICY, ctx.routes_for(shop))[0].shipping == 0
 
 
 def test_a_route_s_step_rounds_the_plan_down_to_what_it_can_refund(ctx, shop):
     order = make_order(ctx, shop, lines=((1, 5125, 0),), paid=(("1001", "stripe", 5125),), currency="KWD", shipping=(0, 0))
     ret = make_return(ctx, shop, order, [(1, 1)])
-    plan, _ = ledger.plan_for(ctx.session, ret, POLICY, {"stripe": Route(step=10)})
+    plan, _ = ledger.plan_for(ctx.session, ret, POLICY, ShopRoutes("shopify", direct={"stripe": Route(step=10)}))
     assert (plan.amount, plan.owed, plan.capped) == (5120, 5125, False)
 
 
 def test_only_a_payment_palautus_can_refund_itself_is_chosen_and_the_one_with_most_left(ctx, shop):
     order = make_order(ctx, shop, paid=(("1", "stripe", 5000), ("2", "stripe", 9000), ("3", "gift_card", 90000)))
-    assert ledger.choose_payment(ctx.session, order, ctx.providers).platform_transaction_id == "2"
-    assert ledger.choose_payment(ctx.session, order, {}) is None
+    assert ledger.choose_payment(ctx.session, order, ctx.routes_for(shop)).platform_transaction_id == "2"
+    assert ledger.choose_payment(ctx.session, order, ShopRoutes("shopify")) is None
 
 
 def test_a_plan_the_payment_cannot_cover_is_capped_and_its_reason_names_the_gap_and_the_other_payments(ctx, shop):
     order = make_order(ctx, shop, paid=(("1", "stripe", 5000), ("3", "gift_card", 15000)))
     ret = make_return(ctx, shop, order, [(1, 1), (2, 1)])
-    plan, payment = ledger.plan_for(ctx.session, ret, POLICY, ctx.providers)
+    plan, payment = ledger.plan_for(ctx.session, ret, POLICY, ctx.routes_for(shop))
     assert plan.capped and (plan.amount, plan.owed) == (5000, 10480)
-    reason = ledger.unpaid_reason(ctx.session, plan, payment, ctx.providers)
+    reason = ledger.unpaid_reason(ctx.session, plan, payment, ctx.routes_for(shop))
     assert reason.startswith("54.80 EUR of the 104.80 EUR owed cannot be paid back through stripe")
     assert "gift_card (150.00 EUR, which Palautus cannot refund)" in reason
 
@@ -174,7 +175,7 @@ def test_a_plan_the_payment_cannot_cover_is_capped_and_its_reason_names_the_gap_
 def test_a_fee_missing_in_the_order_s_currency_is_refused_in_planning(ctx, shop):
     ret = make_return(ctx, shop, make_order(ctx, shop), [(1, 1)])
     with pytest.raises(InvalidInput, match="none in EUR"):
-        ledger.plan_for(ctx.session, ret, ReturnPolicy(return_shipping_fees={"SEK": 4900}), ctx.providers)
+        ledger.plan_for(ctx.session, ret, ReturnPolicy(return_shipping_fees={"SEK": 4900}), ctx.routes_for(shop))
 
 
 # --- claims, paid refunds, pooled payments, refunds not seen yet ------------------------------------
@@ -220,7 +221,7 @@ def test_one_payment_captured_in_two_parts_is_one_payment_to_refund_from(ctx, sh
     order = make_order(ctx, shop, paid=(("1", "stripe", 10000), ("2", "stripe", 8970)))
     order.payments[1].payment_id = order.payments[0].payment_id  # both captures of one PaymentIntent
     ret = make_return(ctx, shop, order, [(1, 1), (2, 1)])
-    plan, payment = ledger.plan_for(ctx.session, ret, POLICY, ctx.providers)
+    plan, payment = ledger.plan_for(ctx.session, ret, POLICY, ctx.routes_for(shop))
     assert not plan.capped and ledger.refundable(ctx.session, payment) == 18970
 
 

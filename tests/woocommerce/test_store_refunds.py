@@ -68,7 +68,7 @@ def test_the_order_view_shows_lines_payments_refunds_and_returns_for_customer_se
         ("MERINO-M-GREY", 1, 0), ("SOCKS-WOOL-3", 1, 0)]  # the sweater is in a return, the socks refunded
     [payment] = view["payments"]
     assert (payment["provider"], payment["gateway"], payment["route"], payment["amount"], payment["refundable"]) == (
-        "stripe", "stripe", "provider", 11570, 11570 - 1990)
+        "stripe", "stripe", "stripe", 11570, 11570 - 1990)
     [refund] = view["refunds"]
     assert (refund["amount"], refund["by_palautus"], refund["note"]) == (1990, False, "Wrong colour, refunded by phone")
     assert [(r["id"], r["status"]) for r in view["returns"]] == [(ret["id"], "requested")]

@@ -90,6 +90,7 @@ GATEWAYS = (
     ("gift_card", "gift_card", True),
 )
 PAYMENT_KINDS = {"SALE": "sale", "CAPTURE": "capture"}
+STORED_VALUE = frozenset({"gift_card"})  # providers that are a gift card or store credit: refunded last
 HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 404: "not_found", 423: "shop_locked"}
 # Top-level error codes worth a retry; every other top-level error is permanent.
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
@@ -222,6 +223,27 @@ class ShopifyAdmin:
             raise _malformed("refundCreate answered with neither a refund nor userErrors")
         return payload["refund"]["id"]
 
+    def refund_through_gateway(self, refund_input: dict, key: str) -> dict:
+        """refundCreate with transactions: Shopify moves the money through the sale's gateway. The Refund as
+        GATEWAY_REFUND_CREATE selects it; a repeated key returns the first refund, nothing new."""
+        data, request_id = self._call(gql.GATEWAY_REFUND_CREATE, {"input": refund_input, "idempotencyKey": key})
+        payload = data.get("refundCreate")
+        if not isinstance(payload, dict):
+            raise _malformed("refundCreate answered without its payload")
+        if payload.get("userErrors"):
+            raise _rejected(payload["userErrors"], request_id)
+        if not isinstance(payload.get("refund"), dict):
+            raise _malformed("refundCreate answered with neither a refund nor userErrors")
+        return payload["refund"]
+
+    def gateway_refund(self, refund_gid: str) -> dict | None:
+        """A Refund with its transactions as GATEWAY_REFUND selects it; None when Shopify has no such refund."""
+        data, _ = self._call(gql.GATEWAY_REFUND, {"id": refund_gid})
+        refund = data.get("refund")
+        if refund is not None and not isinstance(refund, dict):
+            raise _malformed("a refund answer that is not an object")
+        return refund
+
     def approve_return(self, return_gid: str, *, notify_customer: bool = False) -> None:
         """Approve a requested return; a return already approved (open or closed) counts as done."""
         variables = {"input": {"id": return_gid, "notifyCustomer": notify_customer}}
@@ -343,6 +365,7 @@ def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
         currency=money["currencyCode"],
         kind=PAYMENT_KINDS[transaction["kind"]],
         platform_managed=managed,
+        stored_value=provider in STORED_VALUE,
     )
 
 

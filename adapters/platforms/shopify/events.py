@@ -27,6 +27,7 @@ TOPICS = {
     "orders/paid": _order,
     "orders/cancelled": _order,
     "refunds/create": payloads.parse_refund,
+    "order_transactions/create": payloads.parse_transaction,
     "returns/request": payloads.parse_return_request,
     "returns/approve": _status("returns/approve"),
     "returns/decline": _status("returns/decline"),

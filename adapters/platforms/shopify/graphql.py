@@ -21,6 +21,8 @@ __all__ = [
     "ORDER_REFUNDS",
     "REFUNDS_BY_ID",
     "REFUND_CREATE",
+    "GATEWAY_REFUND_CREATE",
+    "GATEWAY_REFUND",
     "RETURN_APPROVE_REQUEST",
     "RETURN_DECLINE_REQUEST",
     "RETURN_CLOSE",
@@ -91,6 +93,49 @@ mutation RefundCreate($input: RefundInput!, $idempotencyKey: String!) {
   }
 }
 """
+
+# The fields of a refund that moves money through Shopify's gateway: its refund transactions say
+# whether the money went back (SUCCESS), may still go (PENDING, AWAITING_RESPONSE, UNKNOWN: a
+# payments app settles later) or will not (FAILURE, ERROR). `Refund.transactions` is a connection.
+_GATEWAY_REFUND_FIELDS = """
+      id
+      createdAt
+      note
+      transactions(first: 10) {
+        pageInfo { hasNextPage }
+        nodes {
+          id kind status gateway errorCode processedAt
+          amountSet { presentmentMoney { amount currencyCode } }
+          parentTransaction { id }
+        }
+      }
+"""
+
+# refundCreate with `transactions`: Shopify refunds through the sale's own gateway (Shopify Payments,
+# a payments app, a gift card), under a key (required since 2026-04) that returns the first refund again.
+GATEWAY_REFUND_CREATE = (
+    """
+mutation GatewayRefundCreate($input: RefundInput!, $idempotencyKey: String!) {
+  refundCreate(input: $input) @idempotent(key: $idempotencyKey) {
+    refund {"""
+    + _GATEWAY_REFUND_FIELDS
+    + """    }
+    userErrors { field message }
+  }
+}
+"""
+)
+
+# One refund's state now: polled while its money is on its way.
+GATEWAY_REFUND = (
+    """
+query GatewayRefund($id: ID!) {
+  refund(id: $id) {"""
+    + _GATEWAY_REFUND_FIELDS
+    + """  }
+}
+"""
+)
 
 RETURN_APPROVE_REQUEST = """
 mutation ReturnApproveRequest($input: ReturnApproveRequestInput!) {

@@ -19,11 +19,13 @@ from adapters import fields as f
 from adapters.errors import PayloadError
 from adapters.platforms.shopify.orders import parse_shipping_lines, shipping_paid
 from integration.records import (
-    OrderLineData, OrderSnapshot, ReturnItemData, ReturnRequestData, ReturnStatusChange, ShopRefundData, ShopRefundLine,
+    OrderLineData, OrderSnapshot, RefundMoneyMoved, ReturnItemData, ReturnRequestData, ReturnStatusChange, ShopRefundData,
+    ShopRefundLine,
 )
 from integration.returns import Reason, ReturnStatus
 
-__all__ = ["REASONS", "STATUS_TOPICS", "parse_order", "parse_refund", "parse_return_request", "parse_return_status"]
+__all__ = ["REASONS", "STATUS_TOPICS", "parse_order", "parse_refund", "parse_return_request", "parse_return_status",
+           "parse_transaction"]
 
 # Shopify's ReturnReason enum (Admin GraphQL 2026-10), lower-cased as webhooks send it.
 # "defective" displays as "Damaged or defective": Shopify does not tell transit damage apart.
@@ -106,6 +108,16 @@ def parse_refund(payload: object) -> ShopRefundData:
         shipping_refunded=_refunds_shipping(refund),
         pending=sum(f.field(t, "amount", path, f.minor_units(currency)) for path, t in pending),
     )
+
+
+def parse_transaction(payload: object) -> RefundMoneyMoved | None:
+    """An order_transactions/create body: a REFUND transaction's final status (success, failure or error: the
+    topic never fires for pending ones) means a refund through the gateway may have ended; other kinds, None."""
+    transaction = f.object_(payload, "")
+    kind = f.field(transaction, "kind", "", f.text)
+    if kind.lower() != "refund":
+        return None
+    return RefundMoneyMoved(platform_order_id=f.field(transaction, "order_id", "", _number_id))
 
 
 def _by_parent(amounts: list[tuple[str | None, int]]) -> tuple[tuple[str, int], ...]:

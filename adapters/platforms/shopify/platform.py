@@ -12,6 +12,7 @@ from dataclasses import replace
 from adapters.errors import ProviderRejected
 from adapters.platforms.shopify import events
 from adapters.platforms.shopify.admin import RefundRecord, ShopifyAdmin
+from adapters.platforms.shopify.gateway import ShopifyGatewayRefunds
 from integration.errors import InvalidInput, MissingCredentials
 from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
 from integration.returns import ShopReturnStatus
@@ -78,7 +79,8 @@ class ShopifyPlatform:
 
     def record_refund(self, refund: RefundToRecord) -> str:
         """Record a refund made at the provider on the order, moving no money; the platform's refund id."""
-        restock_at = self._restock_locations(refund) if any(line.restock for line in refund.lines) else {}
+        wanted = [line.platform_line_id for line in refund.lines if line.restock]
+        restock_at = self.restock_locations(refund.platform_order_id, refund.platform_return_id, wanted)
         lines = tuple(
             (gid("LineItem", line.platform_line_id), line.quantity, restock_at.get(line.platform_line_id))
             for line in refund.lines
@@ -90,26 +92,29 @@ class ShopifyPlatform:
         )  # fmt: skip
         return self.admin.record_refund(record).rsplit("/", 1)[-1]
 
-    def _restock_locations(self, refund: RefundToRecord) -> dict[str, str]:
+    def payment_route(self) -> ShopifyGatewayRefunds:
+        """Refunds through Shopify's own gateway, for the payments Shopify processed."""
+        return ShopifyGatewayRefunds(self)
+
+    def restock_locations(self, platform_order_id: str, platform_return_id: str | None, line_ids: list[str]) -> dict[str, str]:
         """Line id -> where to restock it: where it was fulfilled from, unless the shop's own return
         processing already restocked some of its units (then Palautus restocks none: never twice).
 
         Stock is not money: when either can't be read (refused, or the return is gone),
-        nothing is restocked and the refund is recorded all the same.
+        nothing is restocked and the refund goes ahead all the same.
         """
+        if not line_ids:
+            return {}
         try:
-            locations = self.admin.fulfillment_locations(gid("Order", refund.platform_order_id))
-            restocked = self.admin.return_restocked(gid("Return", refund.platform_return_id)) if refund.platform_return_id else {}
+            locations = self.admin.fulfillment_locations(gid("Order", platform_order_id))
+            restocked = self.admin.return_restocked(gid("Return", platform_return_id)) if platform_return_id else {}
         except ProviderRejected as e:
-            logger.warning("restock skipped: %s", e, extra={"order": refund.platform_order_id})
+            logger.warning("restock skipped: %s", e, extra={"order": platform_order_id})
             return {}
         if restocked is None:
-            logger.warning("restock skipped: the return cannot be read", extra={"order": refund.platform_order_id})
+            logger.warning("restock skipped: the return cannot be read", extra={"order": platform_order_id})
             return {}
-        return {
-            line.platform_line_id: locations[line.platform_line_id] for line in refund.lines
-            if line.restock and line.platform_line_id in locations and not restocked.get(line.platform_line_id)
-        }  # fmt: skip
+        return {line: locations[line] for line in line_ids if line in locations and not restocked.get(line)}
 
     def tag_order(self, platform_order_id: str, tags: list[str]) -> None:
         """Add tags to the order; adding a tag it has is harmless."""

@@ -5,6 +5,10 @@ no order transactions (the payment is in the order) and no order tags (a meta
 field stands in). A refund Palautus made at the provider is recorded with
 `api_refund: false`, so WooCommerce moves no money, and carries its key in a
 meta field, so a retry finds it instead of recording it twice.
+
+A payment Palautus has no direct route for goes back through WooCommerce's own
+gateway instead (`payment_route()`, adapters/platforms/woocommerce/gateway.py):
+the same refund body with `api_refund: true` (`refund_body`, shared by both paths).
 """
 from __future__ import annotations
 
@@ -19,9 +23,9 @@ from adapters.errors import PayloadError, ProviderMalformed, ProviderRejected, P
 from adapters.platforms.woocommerce import orders as wc
 from adapters.platforms.woocommerce.client import PER_PAGE, WooClient
 from integration.errors import InvalidInput, MissingCredentials
-from integration.money import allocate, to_decimal
+from integration.money import Money, allocate, to_decimal
 from integration.refunds import note_reference
-from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
+from integration.records import OrderSnapshot, PaymentData, RefundRequest, RefundToRecord, ShopRefundData
 
 __all__ = ["WooCommercePlatform", "connect", "normalize_domain", "NAME", "CREDENTIALS", "TOPICS", "REFUND_KEY_META"]
 
@@ -204,34 +208,14 @@ class WooCommercePlatform:
         self.client.post(f"/orders/{order_id}/notes", {"note": note, "customer_note": False})
 
     def _refund_body(self, order: dict, refund: RefundToRecord) -> dict:
-        currency = refund.amount.currency
-        lines = {str(row.get("id")): row for row in order.get("line_items") or []}
-        items = []
-        shares = _shares(refund)
-        for line, (amount, tax) in zip(refund.lines, shares):
-            row = lines.get(line.platform_line_id)
-            if row is None:
-                raise ProviderRejected(f"order line {line.platform_line_id} is not on the order", provider=NAME,
-                                       code="unknown_line")  # fmt: skip
-            items.append({"id": int(line.platform_line_id), "quantity": line.quantity,
-                          "refund_total": _amount(amount - tax, currency), "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
-        if refund.shipping:
-            amount, tax = shares[len(refund.lines)]
-            ships = [row for row in order.get("shipping_lines") or [] if isinstance(row, dict) and isinstance(row.get("id"), int)]
-            gross = [wc.minor(row.get("total"), currency) + wc.minor(row.get("total_tax"), currency) for row in ships]
-            vat = [wc.minor(row.get("total_tax"), currency) for row in ships]
-            # The whole shipping, each shipping line its own share, with the VAT of its own rates.
-            for row, part, part_tax in zip(ships, allocate(amount, gross), allocate(tax, vat)):
-                items.append({"id": row["id"], "refund_total": _amount(part - part_tax, currency),
-                              "refund_tax": _taxes(row, part_tax, currency)})  # fmt: skip
-        restock = bool(refund.lines) and all(line.restock for line in refund.lines)
-        if any(line.restock for line in refund.lines) and not restock:
-            logger.warning("woocommerce restocks all of a refund's lines or none: none restocked",
-                           extra={"order": order_id_of(order)})  # fmt: skip
-        return {
-            "amount": _amount(refund.amount.amount, currency), "reason": refund.note[:400], "api_refund": False,
-            "api_restock": restock, "line_items": items, "meta_data": [{"key": REFUND_KEY_META, "value": refund.idempotency_key}],
-        }  # fmt: skip
+        return refund_body(order, refund, api_refund=False)
+
+    def payment_route(self):
+        """Refunds through WooCommerce's own gateway (`api_refund: true`): the gateway plugin that took the payment
+        refunds it, for the payments Palautus has no direct route (or no credentials) for."""
+        from adapters.platforms.woocommerce.gateway import WooCommerceGatewayRefunds
+
+        return WooCommerceGatewayRefunds(self)
 
     # --- what WooCommerce has no word for -------------------------------------------------------------------
 
@@ -298,16 +282,31 @@ def _with_key(refunds: list, refund: RefundToRecord) -> str | None:
     """Our refund recorded earlier: by its meta field, or (the meta is saved after the refund, so a retry
     soon after a lost answer may not see it) by the key in its reason, if it also moved no money and is
     of our amount: a merchant's own refund quoting our note is never taken for ours."""
-    reference, amount = note_reference(refund.idempotency_key), _amount(refund.amount.amount, refund.amount.currency)
+    row = keyed_refund(refunds, refund.idempotency_key, refund.amount, through_gateway=False)
+    return str(row["id"]) if row is not None else None
+
+
+def keyed_refund(refunds: list, key: str, amount: Money, *, through_gateway: bool) -> dict | None:
+    """The store's refund made under our `key`: by its meta field, else by the key in its reason with our amount.
+
+    A refund recorded by us moved no money (`refunded_payment` false); one made through the
+    gateway did (true), and may show 0 while its gateway settles it (Paytrail for WooCommerce),
+    so through the gateway a reason with our key counts at our amount or at 0, whatever
+    `refunded_payment` says (false while the gateway is still being called).
+    """
+    reference, ours = note_reference(key), _amount(amount.amount, amount.currency)
     for row in refunds:
         if not isinstance(row, dict) or not str(row.get("id", "")).isdigit():
             continue
         meta = {m.get("key"): m.get("value") for m in row.get("meta_data") or [] if isinstance(m, dict)}
-        if meta.get(REFUND_KEY_META) == refund.idempotency_key:
-            return str(row["id"])
-        if (reference in str(row.get("reason") or "") and row.get("refunded_payment") is False
-                and _same_amount(row.get("amount"), amount)):  # fmt: skip
-            return str(row["id"])
+        if meta.get(REFUND_KEY_META) == key:
+            return row
+        if reference not in str(row.get("reason") or ""):
+            continue
+        if through_gateway and (_same_amount(row.get("amount"), ours) or _same_amount(row.get("amount"), "0")):
+            return row
+        if not through_gateway and row.get("refunded_payment") is False and _same_amount(row.get("amount"), ours):
+            return row
     return None
 
 
@@ -318,8 +317,8 @@ def _same_amount(shown, ours: str) -> bool:
         return False
 
 
-def _check_left(order: dict, refunds: list, refund: RefundToRecord) -> None:
-    """ProviderRejected when the store has less left to refund than our refund moved: someone refunded the
+def _check_left(order: dict, refunds: list, refund: RefundToRecord | RefundRequest) -> None:
+    """ProviderRejected when the store has less left to refund than our refund moves: someone refunded the
     same money in the store meanwhile, and a person must look (the customer may have been paid twice)."""
     currency = refund.amount.currency
     taken = sum(wc.minor(row.get("amount"), currency) for row in refunds if isinstance(row, dict))
@@ -330,7 +329,7 @@ def _check_left(order: dict, refunds: list, refund: RefundToRecord) -> None:
                                code="refunded_in_store")  # fmt: skip
 
 
-def _units_taken(order: dict, refunds: list, refund: RefundToRecord) -> bool:
+def _units_taken(order: dict, refunds: list, refund: RefundToRecord | RefundRequest) -> bool:
     """Whether a line has fewer units left in the store than the refund records (WooCommerce checks only money)."""
     sold = {str(row.get("id")): row.get("quantity") for row in order.get("line_items") or [] if isinstance(row, dict)}
     done: dict[str, int] = {}
@@ -340,8 +339,8 @@ def _units_taken(order: dict, refunds: list, refund: RefundToRecord) -> bool:
             line, units = str(meta.get("_refunded_item_id")), item.get("quantity")
             if isinstance(units, int):
                 done[line] = done.get(line, 0) + abs(units)
-    return any(line.quantity > (sold.get(line.platform_line_id) or 0) - done.get(line.platform_line_id, 0)
-               for line in refund.lines)  # fmt: skip
+    return any(line.quantity > (sold.get(line.line_id) or 0) - done.get(line.line_id, 0)
+               for line in _shape(refund).lines)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -373,15 +372,82 @@ def _amount(minor: int, currency: str) -> str:
     return str(to_decimal(minor, currency))
 
 
-def _shares(refund: RefundToRecord) -> list[tuple[int, int]]:
-    """(amount, tax) per refunded line, then shipping: as planned, scaled down to what the refund moved when
+@dataclass(frozen=True)
+class _Line:
+    line_id: str  # the order line's id in the store
+    quantity: int
+    amount: int  # planned back for these units, tax included (before fees)
+    tax: int  # the VAT in `amount`
+    restock: bool
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What one refund body says, whichever path asks: a refund recorded (RefundToRecord) or one paid through
+    the gateway (RefundRequest)."""
+
+    amount: Money
+    note: str
+    key: str
+    lines: tuple[_Line, ...]
+    shipping: int  # the order's shipping, tax included, given back in full
+    shipping_tax: int
+    tax: int  # the VAT in `amount`
+
+
+def _shape(refund: RefundToRecord | RefundRequest) -> _Shape:
+    if isinstance(refund, RefundRequest):
+        lines = tuple(_Line(line.reference, line.quantity, line.amount, line.tax, line.restock) for line in refund.lines)
+    else:
+        lines = tuple(_Line(line.platform_line_id, line.quantity, line.amount, line.tax, line.restock) for line in refund.lines)
+    return _Shape(refund.amount, refund.note, refund.idempotency_key, lines, refund.shipping, refund.shipping_tax, refund.tax)
+
+
+def refund_body(order: dict, refund: RefundToRecord | RefundRequest, *, api_refund: bool) -> dict:
+    """POST /orders/{id}/refunds: the amount, the reason (our note, with our key), each line's and the
+    shipping's share with its VAT per tax rate (gateway plugins such as Klarna's build their provider's
+    refund lines from these), restocking, and our key as meta. `api_refund` false records a refund made
+    elsewhere; true has WooCommerce call the order's gateway plugin to pay it back."""
+    shape = _shape(refund)
+    currency = shape.amount.currency
+    lines = {str(row.get("id")): row for row in order.get("line_items") or [] if isinstance(row, dict)}
+    items = []
+    shares = _shares(shape)
+    for line, (amount, tax) in zip(shape.lines, shares):
+        row = lines.get(line.line_id)
+        if row is None or not line.line_id.isdigit():
+            raise ProviderRejected(f"order line {line.line_id} is not on the order", provider=NAME, code="unknown_line")
+        items.append({"id": int(line.line_id), "quantity": line.quantity,
+                      "refund_total": _amount(amount - tax, currency), "refund_tax": _taxes(row, tax, currency)})  # fmt: skip
+    if shape.shipping:
+        amount, tax = shares[len(shape.lines)]
+        ships = [row for row in order.get("shipping_lines") or [] if isinstance(row, dict) and isinstance(row.get("id"), int)]
+        gross = [wc.minor(row.get("total"), currency) + wc.minor(row.get("total_tax"), currency) for row in ships]
+        vat = [wc.minor(row.get("total_tax"), currency) for row in ships]
+        # The whole shipping, each shipping line its own share, with the VAT of its own rates.
+        for row, part, part_tax in zip(ships, allocate(amount, gross), allocate(tax, vat)):
+            items.append({"id": row["id"], "refund_total": _amount(part - part_tax, currency),
+                          "refund_tax": _taxes(row, part_tax, currency)})  # fmt: skip
+    restock = bool(shape.lines) and all(line.restock for line in shape.lines)
+    if any(line.restock for line in shape.lines) and not restock:
+        logger.warning("woocommerce restocks all of a refund's lines or none: none restocked",
+                       extra={"order": order_id_of(order)})  # fmt: skip
+    return {
+        "amount": _amount(shape.amount.amount, currency), "reason": shape.note[:400], "api_refund": api_refund,
+        "api_restock": restock, "line_items": items, "meta_data": [{"key": REFUND_KEY_META, "value": shape.key}],
+    }  # fmt: skip
+
+
+def _shares(refund: _Shape | RefundToRecord | RefundRequest) -> list[tuple[int, int]]:
+    """(amount, tax) per refunded line, then shipping: as planned, scaled down to what the refund moves when
     fees were kept or the payment had less left, so the lines always add up to the refund's amount and VAT."""
-    planned = [(line.amount, line.tax) for line in refund.lines] + ([(refund.shipping, refund.shipping_tax)] if refund.shipping else [])
+    shape = refund if isinstance(refund, _Shape) else _shape(refund)
+    planned = [(line.amount, line.tax) for line in shape.lines] + ([(shape.shipping, shape.shipping_tax)] if shape.shipping else [])
     gross, vat = sum(a for a, _ in planned), sum(t for _, t in planned)
-    if gross == refund.amount.amount and (not refund.tax or vat == refund.tax):
+    if gross == shape.amount.amount and (not shape.tax or vat == shape.tax):
         return planned
-    amounts = allocate(refund.amount.amount, [a for a, _ in planned])
-    taxes = allocate(refund.tax if refund.tax else vat * refund.amount.amount // max(gross, 1), [t for _, t in planned])
+    amounts = allocate(shape.amount.amount, [a for a, _ in planned])
+    taxes = allocate(shape.tax if shape.tax else vat * shape.amount.amount // max(gross, 1), [t for _, t in planned])
     return [(a, min(t, a)) for a, t in zip(amounts, taxes)]
 
 
