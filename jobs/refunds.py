@@ -33,6 +33,7 @@ from integration.policy import ReturnPolicy
 from integration.refunds import RefundStatus, note_reference
 from integration.returns import Actor, ReturnStatus
 from integration.services import ledger, orders
+from integration.services.delivery import NoPublicUrl, delivery_url
 from integration.services import refunds as book
 from integration.services.timeline import record
 from jobs.backoff import respect_retry_after
@@ -342,8 +343,16 @@ def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> Re
         metadata={"return_code": ret.code, "refund_id": str(refund.id), "order": order.name, "shop": shop.domain},
         note=f"Palautus return {ret.code}: {amount} refunded. {note_reference(refund.idempotency_key)}",
         shipping=refund.shipping, shipping_tax=order.shipping_tax if refund.shipping else 0, tax=refund.tax,
-        platform_return_id=ret.platform_return_id,
+        platform_return_id=ret.platform_return_id, callback_url=_callback_url(jc, shop, refund.route),
     )  # fmt: skip
+
+
+def _callback_url(jc: JobContext, shop: Shop, route: str | None) -> str | None:
+    """Where the route's provider reports this shop's refunds later (Paytrail's callbacks); None without PUBLIC_URL."""
+    try:
+        return delivery_url(jc.app.config, shop, f"payments/{route}/{{key}}") if route else None
+    except NoPublicUrl:
+        return None
 
 
 def _record(jc: JobContext, refund: Refund, result: ProviderRefund, fence: int) -> None:
@@ -357,6 +366,7 @@ def _record(jc: JobContext, refund: Refund, result: ProviderRefund, fence: int) 
     elif result.status == R.FAILED:
         reason = result.failure_reason or f"{result.provider_status} at the provider"
         book.refund_failed(jc.ctx, refund, reason, fence, **provider)
-    else:  # accepted, still in progress at the provider: the sweeper asks again
-        book.update_held(jc.session, refund, fence, claimed_until=None, last_error=None, needs_lookup=False, **provider)
+    else:  # accepted, still in progress at the provider: the sweeper asks again (unless its final word came meanwhile)
+        book.update_held(jc.session, refund, fence, Refund.status == R.SUBMITTED.value, claimed_until=None,
+                         last_error=None, needs_lookup=False, **provider)  # fmt: skip
     logger.info("refund %s", refund.status, extra={"refund_id": refund.id, "provider_refund_id": result.provider_refund_id})

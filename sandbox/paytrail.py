@@ -101,9 +101,8 @@ class SandboxPaytrail:
         self.posts: list[tuple[dict, dict]] = []  # (headers, body) of every authenticated refund POST
         self.faults: list[str] = []  # what the next refund POSTs do instead of answering normally
         self.read_faults: list[int] = []  # kept for the shape: Paytrail has no refund to read
-        self.status = "pending"  # kept for the shape: a Paytrail refund is always pending until it settles
         self.answer_status = "ok"  # the word a 201 carries: "ok", "pending" or "fail"
-        self.auto_settle = False
+        self.auto_settle = False  # settle each refund as succeeded as soon as its 201 goes out
         self.callback: Callable[[str], int | None] | None = None
         self.deliveries: list[tuple[str, int | None]] = []  # (url, what it answered) for every callback
         self._lock = threading.RLock()
@@ -251,6 +250,16 @@ class SandboxPaytrail:
     @staticmethod
     def _unsigned(status: int, message: str) -> Reply:
         return Reply(status, json.dumps({"status": "error", "message": message}), {"request-id": str(uuid.uuid4())})
+
+    @property
+    def status(self) -> str:
+        """The fake-provider shape's word for what a new refund does: "pending" waits for `settle`, "succeeded"
+        settles at once (`auto_settle`). A Paytrail refund is always pending until its callback."""
+        return "succeeded" if self.auto_settle else "pending"
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.auto_settle = value == "succeeded"
 
     # --- settling, and the callbacks ---------------------------------------------------------------
 

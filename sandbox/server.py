@@ -15,6 +15,7 @@ memory and is gone when it stops.
 | `/stripe/v1/...` | Stripe's refunds, PaymentIntents and charges, webhook endpoints |
 | `/klarna/ordermanagement/v1/...` | Klarna Order Management: orders and their refunds |
 | `/paypal/v1/oauth2/token`, `/paypal/v2/...` | PayPal: access tokens, capture refunds, orders |
+| `POST /paytrail/payments/<id>/refund` | Paytrail: refunds, settled by signed callbacks (test account 375917) |
 | `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?, "stripe_secret_key"?}` -> its access token, webhook secret and Stripe key |
 | `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
 | `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with": "stripe"}` |
@@ -54,6 +55,7 @@ from sandbox.shopify import API_VERSION, CATALOG, SandboxShop
 from sandbox.woocommerce import CATALOG as WOO_CATALOG
 from sandbox.klarna import SandboxKlarna
 from sandbox.paypal import SandboxPayPal
+from sandbox.paytrail import SandboxPaytrail
 from sandbox.stripe import SandboxStripe
 from sandbox.woocommerce import SandboxStore
 
@@ -165,6 +167,21 @@ class WebhookSender:
             entry["status"] = "delivered" if isinstance(got, int) and 200 <= got <= 302 else "gave up"
         return got if isinstance(got, int) else None
 
+    def call_back(self, url: str) -> int | None:
+        """One GET to a provider's callback URL (Paytrail's refund callbacks), now; the status, None if unreachable."""
+        entry = {"id": str(uuid.uuid4()), "topic": "refund callback", "shop": None, "url": url.split("?", 1)[0],
+                 "attempts": 1, "status": "sending"}  # fmt: skip
+        with self._wake:
+            self.log.append(entry)
+        try:
+            got = self._session.get(url, timeout=(1, 60), allow_redirects=False).status_code
+        except requests.RequestException as e:
+            got = type(e).__name__
+        with self._wake:
+            entry["answer"] = got
+            entry["status"] = "delivered" if isinstance(got, int) and 200 <= got < 300 else "gave up"
+        return got if isinstance(got, int) else None
+
     def settled(self) -> bool:
         """Whether every delivery has been answered 2xx or given up on."""
         with self._wake:
@@ -221,12 +238,15 @@ class Sandbox:
         self.stripe = SandboxStripe()
         self.klarna = SandboxKlarna()  # Klarna Order Management (refunds of Klarna orders)
         self.paypal = SandboxPayPal()  # PayPal Payments v2 (OAuth2 tokens, capture refunds)
+        self.paytrail = SandboxPaytrail()  # Paytrail Payment API (refunds, signed callbacks); its test account
         self.shops: dict[str, SandboxShop] = {}
         self.subscriptions: dict[str, tuple[str, str]] = {}  # domain -> (webhook url, secret)
         self.stripe_keys: dict[str, str] = {}  # domain or store name -> the Stripe account its checkout charges through
         self.stores: dict[str, SandboxStore] = {}  # name -> a WooCommerce store at /woocommerce/<name>
         self.sender = sender or WebhookSender()
         self.stripe.deliver = self.sender.deliver_once  # refund events to the shops' Stripe webhook endpoints
+        self.paytrail.callback = self.sender.call_back  # Paytrail's signed refund callbacks
+        self.paytrail.auto_settle = True  # a sandbox refund settles at once (its callback says so)
         self._lock = threading.Lock()
 
     # --- the control API ---------------------------------------------------------------------------
@@ -287,7 +307,8 @@ class Sandbox:
 
     def _route(self, request: Request):
         path = request.path.rstrip("/") or "/"
-        for prefix, provider in (("/stripe/", self.stripe), ("/klarna/", self.klarna), ("/paypal/", self.paypal)):
+        for prefix, provider in (("/stripe/", self.stripe), ("/klarna/", self.klarna), ("/paypal/", self.paypal),
+                                 ("/paytrail/", self.paytrail)):
             if path.startswith(prefix):
                 request.path = path[len(prefix) - 1:]
                 return provider.handle(request)

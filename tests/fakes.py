@@ -13,6 +13,7 @@ import requests
 from sandbox.http import Reply, Request
 from sandbox.klarna import SandboxKlarna
 from sandbox.paypal import SandboxPayPal
+from sandbox.paytrail import SandboxPaytrail
 from sandbox.schema import InvalidDocument
 from sandbox.server import HTTPSandbox
 from sandbox.shopify import SandboxShop, graphql_line, graphql_order, refund_node
@@ -20,13 +21,14 @@ from sandbox.shopify import _bag as bag, _taxes as taxes, _utc as utc
 from sandbox.stripe import SandboxStripe, stripe_sale
 from sandbox.woocommerce import SandboxStore
 
-__all__ = ["FAKE_ROUTES", "FakeKlarna", "FakePayPal", "FakeServer", "FakeShopify", "FakeStripe", "FakeWooCommerce",
+__all__ = ["FAKE_ROUTES", "FakeKlarna", "FakePayPal", "FakePaytrail", "FakeServer", "FakeShopify", "FakeStripe", "FakeWooCommerce",
            "ShopifyGatewayFake", "WooCommerceGatewayFake", "as_responses", "bag", "graphql_line", "graphql_order", "refund_node", "shopify_payments_sale",
            "stripe_sale", "taxes", "utc"]  # fmt: skip
 
 STRIPE = "https://api.stripe.com"
 KLARNA = "https://api.klarna.com"
 PAYPAL = "https://api-m.paypal.com"
+PAYTRAIL = "https://services.paytrail.com"
 
 
 def as_responses(reply) -> tuple:
@@ -90,6 +92,25 @@ class FakePayPal(SandboxPayPal):
         http.add_callback("POST", f"{api_base}/v1/oauth2/token", callback=answer)
         http.add_callback("POST", re.compile(rf"{re.escape(api_base)}/v2/payments/captures/[^/]+/refund"), callback=answer)
         http.add_callback("GET", re.compile(rf"{re.escape(api_base)}/v2/.*"), callback=answer)
+
+
+class FakePaytrail(SandboxPaytrail):
+    """SandboxPaytrail on `responses`; it refunds payments it never took (the tests' orders say Paytrail took them).
+
+    `credentials`: merchant id -> secret it checks and signs with, besides Paytrail's test account. Its refund
+    callbacks reach the app under test once `deliver_to(client)` is called."""
+
+    def __init__(self, http=None, api_base: str = PAYTRAIL, credentials: dict | None = None):
+        super().__init__(open_book=True, credentials=credentials)
+        if http is None:
+            return
+        answer = lambda request: as_responses(self.handle(_request(request)))  # noqa: E731
+        http.add_callback("POST", re.compile(rf"{re.escape(api_base)}/payments/[^/]+/refund"), callback=answer,
+                          content_type="application/json")  # fmt: skip
+
+    def deliver_to(self, client) -> None:
+        """Paytrail's GETs to the refunds' callback URLs go to the app under test, at their path and query."""
+        self.callback = lambda url: client.get("/" + url.split("://", 1)[-1].split("/", 1)[1]).status_code
 
 
 class FakeShopify(SandboxShop):
@@ -251,4 +272,4 @@ class WooCommerceGatewayFake:
 
 # Every direct payment route's fake, by the route's name in adapters.payments.ROUTES: the refund fault
 # matrix (tests/jobs/test_refund_matrix.py) runs for each, and for each platform's own gateway.
-FAKE_ROUTES = {"stripe": FakeStripe, "klarna": FakeKlarna, "paypal": FakePayPal}
+FAKE_ROUTES = {"stripe": FakeStripe, "klarna": FakeKlarna, "paypal": FakePayPal, "paytrail": FakePaytrail}

@@ -1,4 +1,5 @@
-"""Payment providers' deliveries about refunds: POST /webhooks/payments/stripe/<shop key>.
+"""Payment providers' deliveries about refunds: POST /webhooks/payments/stripe/<shop key>, and
+GET /webhooks/payments/paytrail/<shop key>/<success|cancel> (Paytrail's signed refund callbacks).
 
 A refund can change after it was made: a card refund Stripe accepted may fail
 days later (a closed account), and one still pending ends. Each shop has its own
@@ -8,9 +9,12 @@ answer; the job records what became of the refund.
 """
 from __future__ import annotations
 
-from flask import current_app, request
+import hashlib
+import json
 
-from adapters.payments import stripe
+from flask import current_app, jsonify, request
+
+from adapters.payments import paytrail, stripe
 from integration.db import get_session
 from integration.errors import NotFound
 from integration.models import WebhookEvent
@@ -34,3 +38,23 @@ def receive_stripe(shop_key: str):
     api_version = event.get("api_version") if isinstance(event.get("api_version"), str) else None
     return accept(shop, WebhookEvent(topic=topic[:100], delivery_id=event_id[:255], body=body,
                                      api_version=api_version[:20] if api_version else None), source=stripe.PROVIDER)  # fmt: skip
+
+
+@bp.get("/payments/paytrail/<shop_key>/<outcome>")
+def receive_paytrail(shop_key: str, outcome: str):
+    """A refund's final word from Paytrail: a GET to the success or cancel URL we gave, signed over its query.
+
+    Callbacks may come more than once: each is stored once (by its outcome and its signed query) and
+    answered 200, as Paytrail asks.
+    """
+    shop = shop_by_webhook_key(get_session(), shop_key)
+    if shop is None:
+        raise NotFound("no shop has this callback address")
+    keys = current_app.extensions["vault"].open(shop.credentials).get("payments", {}).get(paytrail.PROVIDER, {})
+    query = request.args.to_dict(flat=False)
+    paytrail.parse_callback(query, keys.get("secret") or "", outcome)  # SignatureError 401, PayloadError 400
+    event = paytrail.callback_event(outcome, query)
+    body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+    delivery = f"{outcome}:{hashlib.sha256(body).hexdigest()}"
+    accept(shop, WebhookEvent(topic=f"refund/{outcome}", delivery_id=delivery, body=body), source=paytrail.PROVIDER)
+    return jsonify({"status": "ok"}), 200

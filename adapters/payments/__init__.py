@@ -72,9 +72,15 @@ def _paypal() -> RouteEntry:
     return RouteEntry(paypal.refund_step, paypal.connect, paypal.CREDENTIALS)
 
 
+def _paytrail() -> RouteEntry:
+    from adapters.payments import paytrail
+
+    return RouteEntry(paytrail.refund_step, paytrail.connect, paytrail.CREDENTIALS, interpret=paytrail.interpret)
+
+
 # The direct routes: a provider's own API, with the shop's credentials for it. Refunds through a shop
 # platform's own gateway are each platform adapter's (`PlatformAdapter.gateway`, `Platform.payment_route`).
-ROUTES: dict[str, RouteEntry] = {"stripe": _stripe(), "klarna": _klarna(), "paypal": _paypal()}
+ROUTES: dict[str, RouteEntry] = {"stripe": _stripe(), "klarna": _klarna(), "paypal": _paypal(), "paytrail": _paytrail()}
 
 
 def route_for(name: str, credentials: dict, config: dict, session=None) -> PaymentRoute:

@@ -65,9 +65,11 @@ from adapters.http import new_session, retry_after, send
 from adapters.payments import ProviderRefund, RefundRequest
 from integration.errors import MissingCredentials
 from integration.money import Money
+from integration.records import ProviderRefundUpdate
 from integration.refunds import RefundStatus
 
-__all__ = ["PaytrailProvider", "CallbackOutcome", "connect", "refund_step", "parse_callback", "sign"]
+__all__ = ["PaytrailProvider", "CallbackOutcome", "connect", "refund_step", "parse_callback", "sign", "interpret",
+           "callback_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -357,6 +359,8 @@ def parse_callback(query: Mapping[str, str], secret: str, outcome: str) -> Callb
     constant time. SignatureError if it is missing, wrong, or made with another algorithm; PayloadError
     for a callback without our key or with an outcome we never asked for.
     """
+    if not secret:  # a shop without a Paytrail secret: nothing can be signed by it (an empty key is no key)
+        raise SignatureError("no Paytrail secret to check the callback with")
     params = {str(k): _one(v) for k, v in query.items()}
     algorithm = params.get("checkout-algorithm")
     if algorithm not in ALGORITHMS:
@@ -381,6 +385,40 @@ def parse_callback(query: Mapping[str, str], secret: str, outcome: str) -> Callb
         stamp=params.get("checkout-stamp") or None, reference=params.get("checkout-reference") or None,
         provider=params.get("checkout-provider") or None,
     )  # fmt: skip
+
+
+def callback_event(outcome: str, query: Mapping[str, str]) -> dict:
+    """A verified callback as the inbox stores it: which URL it hit and its query, as it came."""
+    return {"outcome": outcome, "query": {str(k): _one(v) for k, v in query.items()}}
+
+
+def interpret(topic: str, payload: object) -> ProviderRefundUpdate | None:
+    """A stored refund callback (`callback_event`, verified when it arrived) as the refund's new state.
+
+    The refund is named only by what Paytrail signed: the refund's own transaction id
+    and the stamp (our key, where Paytrail echoes the refundStamp there). Our own
+    `palautus_refund` parameter is not signed, so it never picks a refund: a genuine
+    callback replayed with another refund's key in its URL changes nothing.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), dict):
+        raise PayloadError("a stored Paytrail callback needs its query")
+    outcome, query = payload.get("outcome"), payload["query"]
+    if outcome not in CALLBACK_OUTCOMES:
+        raise PayloadError("a stored Paytrail callback names no outcome")
+    status = _text(query.get("checkout-status")) or outcome
+    if outcome == "cancel":
+        ours, reason = RefundStatus.FAILED, f"Paytrail cancelled the refund (status {status})"
+    else:
+        ours, reason = (RefundStatus.SUCCEEDED if status == "ok" else RefundStatus.SUBMITTED), None
+    amount = query.get("checkout-amount")
+    return ProviderRefundUpdate(
+        PROVIDER, _text(query.get("checkout-transaction-id")), ours, None, f"{outcome}:{status}"[:40], reason,
+        idempotency_key=_text(query.get("checkout-stamp")),
+    ) if amount is None or str(amount).isdigit() else _bad_amount()  # fmt: skip
+
+
+def _bad_amount():
+    raise PayloadError("a Paytrail refund callback whose checkout-amount is not whole cents")
 
 
 def _one(value) -> str:

@@ -204,9 +204,10 @@ def withdraw(ctx: Ctx, ret: Return) -> None:
         record(ctx, ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
 
 
-def update_held(session: Session, refund: Refund, fence: int | None, **values) -> bool:
-    """Write to the refund row if the run's claim still holds (see `held_by`); committed. False if it lost it."""
-    result = session.execute(update(Refund).where(Refund.id == refund.id, held_by(fence)).values(**values)
+def update_held(session: Session, refund: Refund, fence: int | None, *conditions, **values) -> bool:
+    """Write to the refund row if the run's claim still holds (see `held_by`) and `conditions` hold; committed.
+    False if not."""
+    result = session.execute(update(Refund).where(Refund.id == refund.id, held_by(fence), *conditions).values(**values)
                              .execution_options(synchronize_session=False))  # fmt: skip
     session.commit()
     session.expire(refund)

@@ -5,9 +5,9 @@ A scenario has `fake` (the route's fake in the fake-provider shape: `fail_next`,
 `received_return()`, which takes an order paid through the route to a received
 return whose refund job has run once (rq's own retries included), and returns
 the refund. Direct routes are exercised on the platform where a merchant meets
-them: Stripe on a Shopify shop's headless checkout, Klarna and PayPal on a
-WooCommerce store with the provider's credentials; each platform's own gateway
-on that platform.
+them: Stripe on a Shopify shop's headless checkout, Klarna, PayPal and Paytrail
+on a WooCommerce store with the provider's credentials; each platform's own
+gateway on that platform.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from integration.models import Return
 from tests.conftest import STRIPE_KEY, auth, payload
-from tests.fakes import FakeKlarna, FakePayPal, FakeStripe, FakeWooCommerce, ShopifyGatewayFake, WooCommerceGatewayFake
+from tests.fakes import FakeKlarna, FakePayPal, FakePaytrail, FakeStripe, FakeWooCommerce, ShopifyGatewayFake, WooCommerceGatewayFake
 from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, refund_of
 
 __all__ = ["SCENARIOS"]
@@ -24,6 +24,7 @@ __all__ = ["SCENARIOS"]
 
 class _Scenario:
     settles_later = True  # the route can hold a refund in progress and finish it later
+    resends_after_unknown = True  # after an answer that leaves the outcome open, it may send again (a key replays)
 
     def __init__(self, request, fake=None):
         self.request = request
@@ -69,10 +70,12 @@ WOO_PAYMENTS = {
     # route -> (payment_method, how the plugin records the provider's payment id)
     "klarna": ("klarna_payments", {"meta": "_wc_klarna_order_id", "value": "c1e3b1c2-0f4b-4d57-9cda-4d1b5f0b6a11"}),
     "paypal": ("ppcp-gateway", {"transaction_id": "2GG279541U471931P"}),
+    "paytrail": ("paytrail", {"transaction_id": "a3b5cbd2-5b0a-4a38-9fa5-1d7c0e3f8d44"}),
     "woocommerce": ("paytrail", {"transaction_id": "5770642a-9a02-4ca2-8eaa-cc6260a78eb6"}),
 }
 WOO_CREDENTIALS = {"klarna": {"username": "K100001_matrix", "password": "klarna-matrix-secret"},
-                   "paypal": {"client_id": "matrix-client", "client_secret": "matrix-secret"}}  # fmt: skip
+                   "paypal": {"client_id": "matrix-client", "client_secret": "matrix-secret"},
+                   "paytrail": {"account": "375917", "secret": "SAIPPUAKAUPPIAS"}}  # fmt: skip
 
 
 class _OnWooCommerce(_Scenario):
@@ -90,6 +93,11 @@ class _OnWooCommerce(_Scenario):
         self.store = FakeWooCommerce(http, STORE_URL, client=self.client, consumer_key=CONSUMER_KEY,
                                      consumer_secret=CONSUMER_SECRET)  # fmt: skip
         self.fake = fake_class(http) if fake_class else WooCommerceGatewayFake(self.store)
+        if hasattr(self.fake, "deliver_to"):  # a provider that answers later: its callbacks reach the app
+            self.fake.deliver_to(self.client)
+        if route == "paytrail":  # Paytrail has no replay: after an open outcome it never posts again
+            self.resends_after_unknown = False
+            self.fake.auto_settle = True  # its callback says succeeded as soon as it took the refund
         payments = {"stripe": {"secret_key": STRIPE_KEY}}
         if route in WOO_CREDENTIALS:
             payments[route] = WOO_CREDENTIALS[route]
@@ -128,5 +136,6 @@ SCENARIOS = {
     "shopify": lambda request: _OnShopify(request, lambda r: ShopifyGatewayFake(r.getfixturevalue("shopify"))),
     "klarna": lambda request: _OnWooCommerce(request, "klarna", FakeKlarna),
     "paypal": lambda request: _OnWooCommerce(request, "paypal", FakePayPal),
+    "paytrail": lambda request: _OnWooCommerce(request, "paytrail", FakePaytrail),
     "woocommerce": lambda request: _OnWooCommerce(request, "woocommerce"),
 }

@@ -18,6 +18,11 @@ from tests.jobs.helpers import later, refund_of
 from tests.jobs.scenarios import SCENARIOS
 
 
+@pytest.fixture
+def config(config):
+    return {**config, "PUBLIC_URL": "https://palautus.example"}  # where providers that answer later call back
+
+
 @pytest.fixture(params=sorted(SCENARIOS))
 def route(request):
     """One route's scenario: `fake` (the fake-provider shape) and `received_return()` (the refund's first run)."""
@@ -42,6 +47,12 @@ def test_a_transient_failure_is_retried_with_the_same_key_and_pays_exactly_once(
 ):
     route.fake.fail_next(*faults)
     refund = route.received_return()
+    if not route.resends_after_unknown and route.fake.money_moved == 0:
+        # Paytrail: nothing replays a request whose outcome was left open, so it is never sent again. Held
+        # (never failed) for a person to check at the provider; whatever else happens, nothing moves twice.
+        assert (refund.status, refund.needs_lookup, len(route.fake.posts)) == ("submitted", True, 1)
+        assert route.fake.refunds == {} or all(r.get("status") != "ok" for r in route.fake.refunds.values())
+        return
     assert refund.status == "succeeded"
     assert len(route.fake.refunds) == 1 and route.fake.money_moved == route.amount
     # One key for every attempt; after a lost answer or a 5xx a lookup by key may find the refund without
