@@ -296,6 +296,8 @@ class Refund(Base):
     # Who moves it back: a provider's own route (its name), or the shop's platform's gateway (the platform's
     # name). Chosen with the payment when the refund is planned; fixed once it is sent.
     route: Mapped[str | None] = mapped_column(String(40))
+    # The payments it is paid from, when its route refunds several in one request: [{"payment_id", "amount"}].
+    parts: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), index=True)
     provider_refund_id: Mapped[str | None] = mapped_column(String(255))
     provider_status: Mapped[str | None] = mapped_column(String(40))

@@ -260,6 +260,9 @@ class RefundLine:
     tax: int
     tax_rate: str  # "0.24"
     restock: bool = False  # the merchant asked for its units back in stock
+    # Units of it the platform already lists as refunded on an earlier refund of ours that failed there (a
+    # payments app refused the money, Shopify kept the items): not listed again, or the platform refuses.
+    listed: int = 0
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,9 @@ class RefundRequest:
     shipping_tax: int = 0  # the VAT in `shipping`
     tax: int = 0  # the VAT in `amount`
     platform_return_id: str | None = None  # the platform's own return, where it has one
+    # The payments it is paid from when its route refunds several in one request: (payment, amount) each,
+    # adding up to `amount`; empty when it all comes from `payment`.
+    parts: tuple[tuple[PaymentRef, Money], ...] = ()
     # Where a provider that answers later (Paytrail's signed refund callbacks) reaches Palautus about this
     # refund: the shop's own address for the route's callbacks; the route adds its own path and query.
     callback_url: str | None = None

@@ -120,6 +120,9 @@ class RefundPlan:
     owed: int = 0  # what the customer is owed: the subtotal less fees
     capped: bool = False  # the payment had less left to refund than the customer is owed
     shipping: int = 0  # of the subtotal, the order's shipping given back (tax included)
+    # Where the amount comes from when one route refunds several of the order's payments in one request
+    # (Shopify: a card and a gift card): (payment row id, amount) each; empty for one payment.
+    parts: tuple[tuple[int, int], ...] = ()
 
 
 def _plan_line(line: LineToRefund) -> PlannedLine:

@@ -73,4 +73,4 @@ def new_ctx(app: Flask, session) -> Ctx:
     providers a shop has given credentials for (read from its sealed credentials, names only)."""
     vault = app.extensions["vault"]
     return Ctx(session, app.extensions["tasks"], app.extensions["providers"], app.extensions["gateways"],
-               lambda shop: vault.open(shop.credentials).get("payments", {}).keys())  # fmt: skip
+               lambda shop: [name for name, keys in vault.open(shop.credentials).get("payments", {}).items() if keys])  # fmt: skip

@@ -18,6 +18,7 @@ shown, for the sweeper to try again after a pause.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import case, func, update
@@ -49,6 +50,7 @@ LEASE_SECONDS = 180  # longer than any provider call can take
 # refunded money the platform shows, before it fails with nothing sent.
 UNEXPLAINED_LIMIT = timedelta(hours=12)
 R = RefundStatus
+_ON_ITS_WAY = (R.PENDING.value, R.SUBMITTED.value)
 
 
 class _Held(Exception):
@@ -104,8 +106,10 @@ def _keep(jc: JobContext, refund: Refund, fence: int, error: Exception, lookup: 
     lookup_now = case((Refund.status == R.SUBMITTED.value, True), else_=Refund.needs_lookup) if lookup else Refund.needs_lookup
     # A hold for another reason (an outage, say) ends the wait: after it, the wait's clock starts again.
     since = func.coalesce(Refund.waiting_since, utcnow()) if waiting else None
-    book.update_held(jc.session, refund, fence, last_error=str(error)[:2000], needs_lookup=lookup_now,
-                     claimed_until=None, next_attempt_at=utcnow() + _pause(fence), waiting_since=since)  # fmt: skip
+    # Only while it is still on its way: a provider's word that ended it meanwhile (a webhook) stands as it is.
+    book.update_held(jc.session, refund, fence, Refund.status.in_(_ON_ITS_WAY), last_error=str(error)[:2000],
+                     needs_lookup=lookup_now, claimed_until=None, next_attempt_at=utcnow() + _pause(fence),
+                     waiting_since=since)  # fmt: skip
 
 
 def _pause(attempts: int) -> timedelta:
@@ -155,6 +159,12 @@ def _send(jc: JobContext, refund: Refund, route, request: RefundRequest, fence: 
         found = _read(route.find_refund, request)
         if found:
             return _record(jc, refund, found, fence)
+        # A route without an idempotency key (WooCommerce) cannot tell a refund still being saved from none:
+        # after a lost answer it sends again only once the first request must have ended either way.
+        wait = getattr(route, "resend_after", None)
+        if refund.needs_lookup and wait is not None and sent_before and utcnow() - refund.first_submitted_at < wait:
+            raise _Held("the answer to the refund was lost, and the store may still be making it: looked for again "
+                        "before anything is sent again", lookup=True)  # fmt: skip
     try:
         result = route.refund(request)
     except ProviderRejected as e:
@@ -309,7 +319,8 @@ def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, route: str, 
     before, ret = refund.amount, refund.ret
     result = jc.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.status == R.PENDING.value, book.held_by(fence))
-        .values(payment_id=payment.id, provider=payment.provider, route=route, amount=plan.amount, tax=plan.tax, vat=plan.vat,
+        .values(payment_id=payment.id, provider=payment.provider, route=route, parts=book.parts_json(plan.parts),
+                amount=plan.amount, tax=plan.tax, vat=plan.vat,
                 waiting_since=None,
                 fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
         .execution_options(synchronize_session=False)
@@ -327,24 +338,42 @@ def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> Re
     """The request every attempt of this refund sends: built from the row alone, so a retry sends the same."""
     ret, order = refund.ret, refund.ret.order
     restock = {item.id: bool(item.restock) for item in ret.items}
+    listed = _listed_by_failed(ret, refund) if refund.route == shop.platform else Counter()
     lines = []
     for line in refund.lines:
         order_line = jc.session.get(OrderLine, line["order_line_id"])
+        already = min(line["quantity"], listed[order_line.platform_line_id])
+        listed[order_line.platform_line_id] -= already
         lines.append(RefundLine(
             reference=order_line.platform_line_id, title=order_line.title, sku=order_line.sku,
             quantity=line["quantity"], amount=line["amount"], tax=line["tax"], tax_rate=line["tax_rate"],
-            restock=restock.get(line.get("return_item_id"), False),
+            restock=restock.get(line.get("return_item_id"), False), listed=already,
         ))  # fmt: skip
     amount = Money(refund.amount, refund.currency)
+    ref = lambda row: PaymentRef(row.provider, row.payment_id, row.platform_transaction_id, order.name, row.gateway,  # noqa: E731
+                                 order.platform_order_id, row.kind)  # fmt: skip
+    rows = {row.id: row for row in order.payments}
+    parts = tuple((ref(rows[part["payment_id"]]), Money(part["amount"], refund.currency)) for part in refund.parts or ())
     return RefundRequest(
-        payment=PaymentRef(payment.provider, payment.payment_id, payment.platform_transaction_id, order.name,
-                           payment.gateway, order.platform_order_id, payment.kind),  # fmt: skip
+        payment=ref(payment), parts=parts,
         amount=amount, idempotency_key=refund.idempotency_key, lines=tuple(lines), email=order.email,
         metadata={"return_code": ret.code, "refund_id": str(refund.id), "order": order.name, "shop": shop.domain},
         note=f"Palautus return {ret.code}: {amount} refunded. {note_reference(refund.idempotency_key)}",
         shipping=refund.shipping, shipping_tax=order.shipping_tax if refund.shipping else 0, tax=refund.tax,
         platform_return_id=ret.platform_return_id, callback_url=_callback_url(jc, shop, refund.route),
     )  # fmt: skip
+
+
+def _listed_by_failed(ret, refund: Refund) -> Counter:
+    """Units per platform line that the shop lists as refunded on this return's earlier refunds through its own
+    gateway that failed there: Shopify keeps a refund's items when its payments app refuses the money."""
+    failed = {r.id for r in ret.refunds if r is not refund and r.status == R.FAILED.value and r.route == refund.route}
+    units: Counter = Counter()
+    for shop_refund in ret.order.shop_refunds:
+        if shop_refund.refund_id in failed:
+            for line in shop_refund.lines:
+                units[line["platform_line_id"]] += line["quantity"]
+    return units
 
 
 def _callback_url(jc: JobContext, shop: Shop, route: str | None) -> str | None:

@@ -17,7 +17,13 @@ its merchant would:
 6. then the same on a sandbox WooCommerce store: registered from the command
    line (its webhooks created and pinged), an order delivered once, a return
    opened by customer service through the API (WooCommerce has none of its
-   own), one Stripe refund, recorded in the store with `api_refund: false`.
+   own), one Stripe refund, recorded in the store with `api_refund: false`;
+7. the other payment routes: a Shopify order paid with Klarna in Shopify's own
+   checkout (a payments app) is refunded through Shopify's gateway, submitted
+   while the app has not answered, succeeded when it has (order_transactions/create);
+   a WooCommerce order paid through Paytrail for WooCommerce, the store having
+   given Palautus its Paytrail keys, is refunded at Paytrail directly and settled
+   by Paytrail's signed callback.
 
 It ends by checking its own result against the sandbox's state: one refund at
 Stripe of the sweater's price, one refund on the order, the return closed,
@@ -159,6 +165,12 @@ class Demo:
             self.woo_order()
             self.woo_return()
             self.woo_verify()
+            self.app_order()
+            self.app_return()
+            self.app_verify()
+            self.paytrail_order()
+            self.paytrail_return()
+            self.paytrail_verify()
         except DemoFailed as e:
             self.failures.append(str(e))
             print(f"\nFAILED: {e}\n   the stack's log: {self.log}", flush=True)
@@ -170,8 +182,8 @@ class Demo:
         if self.failures:
             print(f"\nThe demo FAILED ({len(self.failures)} problem(s)); see above.", flush=True)
             return 1
-        print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: on each platform one return, one refund, "
-              f"recorded in the shop.")
+        print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: on each platform and each route (Stripe, "
+              f"Shopify's own gateway with a payments app, Paytrail directly) one return, one refund, recorded in the shop.")
         return 0
 
     def start(self):
@@ -433,6 +445,127 @@ class Demo:
         deliveries = [d for d in self.control("GET", "/webhooks")["deliveries"] if d["url"] == self.woo_url]
         self.check("every delivery and ping was answered 200", bool(deliveries) and all(d["answer"] == 200 for d in deliveries),
                    f"{len(deliveries)} deliveries")  # fmt: skip
+        self.done()
+
+    # --- the payment routes: a payments app through Shopify's own gateway, Paytrail directly --------------
+
+    def app_order(self):
+        self.step("Another customer pays in the shop's own checkout with Klarna, a payments app: the money is Shopify's to refund")
+        self.app_order_rest = self.control("POST", f"/shopify/shops/{SHOP}/orders", json={
+            "items": [{"sku": "MERINO-M-GREY", "quantity": 1}, {"sku": "SOCKS-WOOL-3", "quantity": 1}], "paid_with": "klarna"})
+        order = self.app_order_rest
+        self.say(f"Order {order['name']}: {order['total_price']} {order['currency']}, gateway klarna (Shopify's payment id, "
+                 f"no provider id Palautus could use: only Shopify may refund it)")  # fmt: skip
+        self.wait_for("Palautus to process its order webhooks", lambda: self._events_of(order["id"], 2))
+        self.done()
+
+    def _events_of(self, order_id: int, count: int):
+        events = [e for e in self.api("GET", "/events", params={"page_size": 100}) if e["topic"] in ("orders/create", "orders/paid")]
+        return len(events) >= 2 * count and all(e["status"] == "processed" for e in events)
+
+    def app_return(self):
+        self.step("Its sweater comes back: Palautus refunds it through Shopify (refundCreate with a REFUND transaction)")
+        sweater = next(line for line in self.app_order_rest["line_items"] if line["sku"] == "MERINO-M-GREY")
+        self.app_sweater = sweater
+        ret = self.control("POST", f"/shopify/shops/{SHOP}/returns", json={
+            "order_id": self.app_order_rest["admin_graphql_api_id"],
+            "items": [{"line_item_id": sweater["admin_graphql_api_id"], "quantity": 1, "reason": "defective"}]})
+        found = self.wait_for("Palautus to open the return", lambda: [r for r in self.api("GET", "/returns") if r["id"] != self.ret["id"]])
+        self.app_ret = found[0]
+        item = self.api("GET", f"/returns/{self.app_ret['id']}")["items"][0]
+        self.api("POST", f"/returns/{self.app_ret['id']}/approve", json={})
+        self.api("POST", f"/returns/{self.app_ret['id']}/receive", json={"items": [{"item_id": item["id"], "restock": True}]})
+        pending = self.wait_for("Shopify to take the refund (Klarna has not answered yet)", self._app_pending)
+        self.say(f"Shopify refund {pending['provider_refund_id']}: {pending['provider_status']}; Palautus keeps it "
+                 f"{pending['status']} (a Refund object is no proof that money moved), return {ret['name']}")  # fmt: skip
+        self.control("POST", f"/shopify/shops/{SHOP}/settle-refunds", json={"status": "SUCCESS"})
+        self.say("Klarna answers: the refund transaction turns SUCCESS, and the shop sends order_transactions/create")
+        refund = self.wait_for("the refund to succeed and its return to close", self._app_done)
+        self.app_refund = refund
+        self.say(f"Refunded {_money(refund['amount'])} {refund['currency']} through Shopify's {refund['provider']} gateway; "
+                 f"nothing recorded twice, the Shopify return CLOSED")  # fmt: skip
+        self.done()
+
+    def _app_refunds(self):
+        return self.api("GET", f"/returns/{self.app_ret['id']}")["refunds"]
+
+    def _app_pending(self):
+        refunds = self._app_refunds()
+        if any(r["status"] == "failed" for r in refunds):
+            raise DemoFailed(f"the refund failed: {refunds[0]['last_error']}")
+        return next((r for r in refunds if r["status"] == "submitted" and r["provider_status"] == "PENDING"), None)
+
+    def _app_done(self):
+        refunds = [r for r in self._app_refunds() if r["status"] == "succeeded" and r["shop_synced_at"]]
+        ret = self.api("GET", f"/returns/{self.app_ret['id']}")
+        return refunds[0] if refunds and ret["status"] == "closed" else None
+
+    def app_verify(self):
+        self.step("Check the payments-app refund against the sandbox's own state")
+        shop = self.control("GET", f"/shopify/shops/{SHOP}")
+        order = next(o for o in shop["orders"] if o["id"] == self.app_order_rest["admin_graphql_api_id"])
+        refunds = [t for t in order["transactions"] if t["kind"] == "REFUND"]
+        owed = int(Decimal(self.app_sweater["price"]) * 100)
+        self.check("one REFUND transaction through klarna, SUCCESS, the sweater's price",
+                   [(t["gateway"], t["status"], t["amountSet"]["presentmentMoney"]["amount"]) for t in refunds]
+                   == [("klarna", "SUCCESS", self.app_sweater["price"])], str(refunds and refunds[0]["status"]))  # fmt: skip
+        self.check("its parent is the order's sale", refunds and refunds[0]["parentTransaction"]["id"] == order["transactions"][0]["id"])
+        self.check("one refund on the order (the sync kept Shopify's, recorded nothing more)", len(order["refunds"]) == 1,
+                   str(len(order["refunds"])))  # fmt: skip
+        self.check("Palautus booked it through Shopify's gateway, only after the money moved",
+                   (self.app_refund["route"], self.app_refund["provider"], self.app_refund["amount"]) == ("shopify", "klarna", owed),
+                   f"{self.app_refund['route']} / {self.app_refund['provider']}")  # fmt: skip
+        self.check("Stripe was not called for it", len(self.control("GET", f"/stripe/payments/{self.payment_id}")["refunds"]) == 1)
+        self.done()
+
+    def paytrail_order(self):
+        self.step("The WooCommerce store gives Palautus its Paytrail keys; a customer pays through Paytrail for WooCommerce")
+        env = {**self.env, "SHOP_PAYTRAIL_ACCOUNT": "375917", "SHOP_PAYTRAIL_SECRET": "SAIPPUAKAUPPIAS"}  # Paytrail's test account
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "shops", "set-credentials", "--platform",
+                               "woocommerce", "--domain", self.store["url"]], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        if done.returncode != 0:
+            raise DemoFailed(f"shops set-credentials failed: {(done.stderr or done.stdout).strip()[-500:]}")
+        self.say(done.stdout.strip().splitlines()[0])
+        order = self.control("POST", f"/woocommerce/stores/{WOO_STORE}/orders", json={
+            "items": [{"sku": "MERINO-M-GREY", "quantity": 1}, {"sku": "SOCKS-WOOL-3", "quantity": 1}], "paid_with": "paytrail"})
+        self.pt_order = order
+        self.say(f"Order #{order['id']}: {order['total']} {order['currency']}, Paytrail transaction {order['transaction_id']}")
+        self.wait_for("Palautus to process order.created", lambda: self._processed_woo("order.created"))
+        self.done()
+
+    def paytrail_return(self):
+        self.step("Its sweater comes back: Palautus refunds it at Paytrail directly; Paytrail's signed callback settles it")
+        sweater = next(line for line in self.pt_order["line_items"] if line["sku"] == "MERINO-M-GREY")
+        self.pt_sweater = sweater
+        ret = self.api("POST", "/returns", self.woo_key, json={
+            "order_id": str(self.pt_order["id"]), "items": [{"line_id": str(sweater["id"]), "quantity": 1, "reason": "size_too_small"}]})
+        self.pt_ret = ret
+        self.api("POST", f"/returns/{ret['id']}/approve", self.woo_key, json={})
+        self.api("POST", f"/returns/{ret['id']}/receive", self.woo_key, json={"items": [{"item_id": ret["items"][0]["id"]}]})
+        refund = self.wait_for("the refund to succeed and be recorded in the store", lambda: self._woo_synced(ret["id"]))
+        self.pt_refund = refund
+        self.say(f"Paytrail refund {refund['provider_refund_id']}: {_money(refund['amount'])} {refund['currency']}, "
+                 f"{refund['provider_status']} (the success callback, checked against the shop's Paytrail secret); "
+                 f"recorded in the store with api_refund false")  # fmt: skip
+        self.done()
+
+    def paytrail_verify(self):
+        self.step("Check the Paytrail refund against the sandbox's own state")
+        paytrail = self.control("GET", "/paytrail")
+        owed = int(Decimal(self.pt_sweater["total"]) * 100) + int(Decimal(self.pt_sweater["total_tax"]) * 100)
+        refunds = [r for r in paytrail["refunds"] if r["payment"] == self.pt_order["transaction_id"]]
+        self.check("one refund at Paytrail, the sweater's price, settled, Palautus's key as its refundStamp",
+                   [(r["amount"], r["status"], str(r["refundStamp"]).startswith("palautus-")) for r in refunds] == [(owed, "ok", True)],
+                   str([(r["amount"], r["status"]) for r in refunds]))  # fmt: skip
+        self.check("its callback reached Palautus", bool(paytrail["callbacks"]), f"{len(paytrail['callbacks'])} callback(s)")
+        store = self.control("GET", f"/woocommerce/stores/{WOO_STORE}")
+        order = next(o for o in store["orders"] if o["id"] == self.pt_order["id"])
+        self.check("one refund recorded in the store, moving no money there",
+                   len(order["refunds"]) == 1 and order["refunds"][0].get("refunded_payment") is False, str(len(order["refunds"])))  # fmt: skip
+        self.check("Palautus refunded it directly at Paytrail", self.pt_refund["route"] == "paytrail", str(self.pt_refund["route"]))
+        failed = self.api("GET", "/events", self.woo_key, params={"status": "failed"})
+        self.check("no delivery or callback failed in Palautus", not failed, f"{len(failed)} failed")
         self.done()
 
     # --- the end ---------------------------------------------------------------------------------------

@@ -18,12 +18,14 @@ memory and is gone when it stops.
 | `POST /paytrail/payments/<id>/refund` | Paytrail: refunds, settled by signed callbacks (test account 375917) |
 | `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?, "stripe_secret_key"?}` -> its access token, webhook secret and Stripe key |
 | `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
-| `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with": "stripe"}` |
+| `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with"}`: `stripe` (a headless checkout), or a gateway of Shopify's checkout (`shopify_payments`, `klarna`, `paytrail`, `paypal`, `gift_card`) |
 | `POST /sandbox/shopify/shops/<domain>/returns` | a customer asks to return: `{"order_id", "items": [{"line_item_id", "quantity", "reason", "note"?}]}` |
 | `GET /sandbox/shopify/shops/<domain>` | the shop's orders, refunds, returns and webhooks |
 | `GET /sandbox/stripe/payments/<id>` | a PaymentIntent, its charge and its refunds |
+| `GET /sandbox/paytrail` | Paytrail's payments, refunds and the callbacks it made |
+| `POST /sandbox/shopify/shops/<domain>/settle-refunds` | the payments apps answer: `{"status": "SUCCESS"\|"FAILURE", "gateway"?}` settles pending refunds (order_transactions/create) |
 | `POST /sandbox/woocommerce/stores` | open a WooCommerce store: `{"name", "stripe_secret_key"?}` -> its URL, REST key and Stripe key |
-| `POST /sandbox/woocommerce/stores/<name>/orders` | a customer orders: `{"items": [{"sku", "quantity"}]}`, paid through Stripe |
+| `POST /sandbox/woocommerce/stores/<name>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with"?}`: `stripe` (the default), `paytrail` (taken at the sandbox Paytrail), `klarna_payments`, `ppcp-gateway`, `bacs` |
 | `POST /sandbox/woocommerce/stores/<name>/orders/<id>/refunds` | the merchant refunds in the admin: `{"amount", "lines": {"<line id>": units}}` |
 | `POST /sandbox/woocommerce/stores/<name>/orders/<id>/trash`, `.../restore` | the merchant trashes or restores an order |
 | `GET /sandbox/woocommerce/stores/<name>` | the store's orders, refunds, notes, webhooks |
@@ -41,6 +43,7 @@ import logging
 import re
 import secrets
 import threading
+from decimal import Decimal
 import time
 import uuid
 from datetime import datetime, timezone
@@ -344,6 +347,8 @@ class Sandbox:
             return Reply(200, {"deliveries": self.sender.deliveries(), "settled": self.sender.settled()})
         if route == ("GET", "state"):
             return Reply(200, self.state())
+        if route == ("GET", "paytrail"):
+            return Reply(200, self.paytrail.summary())
         if route[:3] == ("GET", "stripe", "payments") and len(route) == 4:
             found = self.stripe.payment(route[3])
             if found is None:
@@ -375,10 +380,19 @@ class Sandbox:
             if not items or unknown:
                 raise ValueError(f"items must name skus of the catalogue ({', '.join(CATALOG)}); unknown: {unknown}")
             paid_with = given.get("paid_with", "stripe")
-            if paid_with != "stripe":
-                raise ValueError("paid_with: the sandbox shop takes payments through Stripe")
-            return Reply(201, shop.create_order(items, email=given.get("email") or "aino.virtanen@example.com",
-                                                stripe=self.stripe, stripe_key=self.stripe_keys[shop.domain]))  # fmt: skip
+            email = given.get("email") or "aino.virtanen@example.com"
+            if paid_with == "stripe":  # a headless checkout took it at Stripe
+                return Reply(201, shop.create_order(items, email=email, stripe=self.stripe,
+                                                    stripe_key=self.stripe_keys[shop.domain]))  # fmt: skip
+            if paid_with not in SHOPIFY_GATEWAYS:
+                raise ValueError(f"paid_with: stripe (a headless checkout) or a gateway of Shopify's checkout: "
+                                 f"{', '.join(SHOPIFY_GATEWAYS)}")  # fmt: skip
+            return Reply(201, shop.create_order(items, email=email, gateway=paid_with))
+        if method == "POST" and rest == ("settle-refunds",):  # the payments app answers Shopify's refund sessions
+            status = str(given.get("status") or "SUCCESS").upper()
+            if status not in ("SUCCESS", "FAILURE", "ERROR"):
+                raise ValueError("status: SUCCESS, FAILURE or ERROR")
+            return Reply(200, {"settled": shop.settle_refunds(status, given.get("gateway"))})
         if method == "POST" and rest == ("returns",):
             items = [(item["line_item_id"], int(item.get("quantity", 1)), item.get("reason", "other"), item.get("note"))
                      for item in given.get("items") or []]  # fmt: skip
@@ -394,9 +408,15 @@ class Sandbox:
             unknown = [sku for sku, _ in items if sku not in WOO_CATALOG]
             if not items or unknown:
                 raise ValueError(f"items must name skus of the catalogue ({', '.join(WOO_CATALOG)}); unknown: {unknown}")
-            if given.get("paid_with", "stripe") != "stripe":
-                raise ValueError("paid_with: the sandbox store takes payments through Stripe")
-            return Reply(201, store.create_order(items, stripe=self.stripe, stripe_key=self.stripe_keys[name]))
+            paid_with = given.get("paid_with", "stripe")
+            if paid_with == "stripe":
+                return Reply(201, store.create_order(items, stripe=self.stripe, stripe_key=self.stripe_keys[name]))
+            if paid_with not in WOO_GATEWAYS:
+                raise ValueError(f"paid_with: stripe or a gateway plugin's id: {', '.join(WOO_GATEWAYS)}")
+            # Paytrail for WooCommerce: the payment is really taken at the sandbox Paytrail (its test account),
+            # so a refund made there directly has a payment to go back to.
+            transaction = self.paytrail.payment(_woo_total(items)) if paid_with == "paytrail" else None
+            return Reply(201, store.create_order(items, payment_method=paid_with, transaction_id=transaction))
         if method == "POST" and len(rest) == 3 and rest[0] == "orders" and rest[1].isdigit():
             order_id = int(rest[1])
             if order_id not in store.orders:
@@ -434,6 +454,20 @@ class Sandbox:
             "<code>/sandbox/webhooks</code>. State:</p>"
             f"<pre style='background:#f4f4f5;padding:1rem;overflow:auto'>{escape(state)}</pre></body></html>"
         )
+
+
+# Gateways of Shopify's own checkout a sandbox order can be paid through (Shopify refunds them itself).
+SHOPIFY_GATEWAYS = ("shopify_payments", "klarna", "paytrail", "paypal", "gift_card")
+# WooCommerce gateway plugins a sandbox store's order can be paid through, besides Stripe.
+WOO_GATEWAYS = ("paytrail", "klarna_payments", "ppcp-gateway", "bacs")
+
+
+def _woo_total(items: list[tuple[str, int]]) -> int:
+    """What the sandbox store charges for `items`: their prices and the shipping, VAT included, in cents."""
+    from sandbox.woocommerce import SHIPPING as WOO_SHIPPING
+
+    total = sum(Decimal(WOO_CATALOG[sku]["price"]) * quantity for sku, quantity in items) + Decimal(WOO_SHIPPING["price"])
+    return int(total * 100)
 
 
 def main() -> int:

@@ -189,12 +189,16 @@ class SandboxShop:
     # --- the shop's own side: a customer orders, a customer asks to return ------------------------
 
     def create_order(self, items: list[tuple[str, int]], *, email: str = "aino.virtanen@example.com",
-                     stripe=None, stripe_key: str | None = None, processed_at: datetime | None = None) -> dict:  # fmt: skip
+                     stripe=None, stripe_key: str | None = None, processed_at: datetime | None = None,
+                     gateway: str | None = None) -> dict:  # fmt: skip
         """A paid, fulfilled order of `items` (sku, quantity) from CATALOG, announced by orders/create and orders/paid.
 
         With `stripe` (a SandboxStripe) the total is charged there, in the account
         of `stripe_key`, as a headless checkout does, and the order's SALE
-        transaction carries the PaymentIntent.
+        transaction carries the PaymentIntent. With `gateway` ("shopify_payments",
+        or a payments app's: "klarna", "paytrail", "paypal") Shopify's own checkout
+        took it: the SALE carries Shopify's payment id, and Shopify refunds it
+        through that gateway (`gateway_modes` says how it settles).
         """
         with self._lock:
             moment = processed_at or _now()
@@ -206,6 +210,11 @@ class SandboxShop:
                 payment = stripe.charge(int(total * 100), self.currency, account_key=stripe_key)
                 self.order_transactions[gid] = [stripe_sale(next(self._ids), order["total_price"], self.currency, payment["id"])]
                 order["payment_gateway_names"] = ["stripe"]
+            elif gateway is not None:
+                sale = stripe_sale(next(self._ids), order["total_price"], self.currency, None)
+                sale.update(gateway=gateway, paymentId=f"{gateway}-{number}", authorizationCode=None)
+                self.order_transactions[gid] = [sale]
+                order["payment_gateway_names"] = [gateway]
             for line in order["line_items"]:
                 self.locations[str(line["id"])] = LOCATION
             self.orders[gid] = order

@@ -178,12 +178,13 @@ class PayPalProvider:
 
     @staticmethod
     def outcome_unknown(error: Exception) -> bool:
-        """After sending: a 5xx, a 409 (a request under the same id still running), or no answer at all."""
+        """After sending: a 5xx, a 409 (a request under the same id still running), no answer at all, or
+        DUPLICATE_INVOICE_ID (a refund under our key, which is its invoice_id, exists: look it up, never fail)."""
         if not isinstance(error, ProviderError):
             return False
         status = error.status or 0
         no_answer = error.status is None and error.code in TRANSPORT_CODES
-        return status >= 500 or status in UNKNOWN_OUTCOME_STATUSES or no_answer
+        return status >= 500 or status in UNKNOWN_OUTCOME_STATUSES or no_answer or error.code == "DUPLICATE_INVOICE_ID"
 
     def refund(self, request: RefundRequest) -> ProviderRefund:
         """Refund part or all of a capture; PayPal answers a repeated PayPal-Request-Id with the first refund."""

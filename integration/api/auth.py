@@ -32,4 +32,4 @@ def ctx() -> Ctx:
     """The use-case context for this request."""
     app, vault = current_app, current_app.extensions["vault"]
     return Ctx(get_session(), app.extensions["tasks"], app.extensions["providers"], app.extensions["gateways"],
-               lambda shop: vault.open(shop.credentials).get("payments", {}).keys())  # fmt: skip
+               lambda shop: [name for name, keys in vault.open(shop.credentials).get("payments", {}).items() if keys])  # fmt: skip

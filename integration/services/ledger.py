@@ -5,6 +5,7 @@ Reads only: every function here looks at rows and computes; nothing is written.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from integration.services.routes import ShopRoutes
 __all__ = [
     "refunded_units", "shop_refunded_for", "shipping_owed", "same_payment", "unseen_refunds",
     "money_without_items", "order_left", "incomplete_shop_refunds", "lines_to_refund", "refundable", "choose_payment",
-    "refund_step", "plan_for", "unpaid_reason",
+    "refund_step", "plan_for", "unpaid_reason", "split_sources",
 ]  # fmt: skip
 
 _LIVE = tuple(s.value for s in LIVE)
@@ -192,12 +193,22 @@ def same_payment(payment: Payment) -> list[Payment]:
 
 def refundable(session: Session, payment: Payment, exclude: Refund | None = None) -> int:
     """What is left of a payment after our refunds (but `exclude`) and the shop's own refunds of it."""
-    rows = same_payment(payment)
+    return _left(session, same_payment(payment), exclude)
+
+
+def _left(session: Session, rows: list[Payment], exclude: Refund | None) -> int:
+    """What these payment rows have left together, after our live refunds and the shop's."""
     ids, transactions = {p.id for p in rows}, {p.platform_transaction_id for p in rows}
-    query = select(Refund).where(Refund.payment_id.in_(ids), Refund.status.in_(_LIVE))
-    ours = [r.amount for r in session.scalars(query) if r is not exclude]
-    theirs = [_taken_from(r, transactions) for r in _external(payment.order)]
+    ours = [_taken_by(r, ids) for r in _our_refunds(session, rows[0].order, exclude)]
+    theirs = [_taken_from(r, transactions) for r in _external(rows[0].order)]
     return sum(p.amount for p in rows) - sum(ours) - sum(theirs)
+
+
+def _taken_by(refund: Refund, ids: set[int]) -> int:
+    """What one of our refunds takes from these payment rows: its parts there, or all of it from its payment."""
+    if refund.parts:
+        return sum(part["amount"] for part in refund.parts if part["payment_id"] in ids)
+    return refund.amount if refund.payment_id in ids else 0
 
 
 def _taken_from(shop_refund: ShopRefund, transactions: set[str], at_most: bool = True) -> int:
@@ -271,18 +282,63 @@ def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: ShopRo
     payment = choose_payment(session, order, routes, exclude)
     lines = lines_to_refund(session, ret, exclude)
     shipping = shipping_owed(session, ret, policy, lines, exclude)
-    cap = refundable(session, payment, exclude) if payment else sum(line.line_paid for line in lines) + order.shipping_total
+    sources = split_sources(session, payment, routes, exclude) if payment else []
+    if sources:
+        cap = sum(left for _, left in sources)
+    else:
+        cap = refundable(session, payment, exclude) if payment else sum(line.line_paid for line in lines) + order.shipping_total
     step = refund_step(payment, routes, order.currency)
-    return plan_refund(lines, order.currency, policy.fees_for(order.currency), cap, step, shipping), payment
+    plan = plan_refund(lines, order.currency, policy.fees_for(order.currency), cap, step, shipping)
+    if sources:
+        parts = _take(plan.amount, sources)
+        payment = next(row for row in order.payments if row.id == parts[0][0]) if parts else payment
+        plan = replace(plan, parts=tuple(parts) if len(parts) > 1 else ())
+    return plan, payment
+
+
+def split_sources(session: Session, payment: Payment, routes: ShopRoutes, exclude: Refund | None = None) -> list:
+    """For a route that refunds several payments in one request: each of the order's payments on that route (each
+    its own transaction, so two captures are two), in the order they are taken from, with what it has left.
+
+    The rule: cards and wallets first, gift cards and store credit last (the customer's own means of payment
+    first, as the platforms' own refunds do); among them, the one with the most left first. [] for a route
+    that refunds one payment only.
+    """
+    route = routes.route_of(payment)
+    if not routes.splits(route):
+        return []
+    rows = [row for row in payment.order.payments if routes.route_of(row) == route]
+    lefts = [(row, max(_left(session, [row], exclude), 0)) for row in rows]
+    return sorted(lefts, key=lambda pair: (bool(pair[0].stored_value), -pair[1], pair[0].id))
+
+
+def _take(amount: int, sources: list) -> list[tuple[int, int]]:
+    """`amount` taken from the sources in order, each giving no more than it has left: (payment row id, amount)."""
+    parts = []
+    for row, left in sources:
+        if amount <= 0:
+            break
+        take = min(amount, left)
+        if take > 0:
+            parts.append((row.id, take))
+            amount -= take
+    return parts
 
 
 def unpaid_reason(session: Session, plan: RefundPlan, payment: Payment, routes: ShopRoutes,
                   exclude: Refund | None = None) -> str:  # fmt: skip
     """Why a plan the payment cannot cover is not sent: the unpaid amount, and what else paid for the order."""
     owed, short = Money(plan.owed, plan.currency), Money(plan.owed - plan.amount, plan.currency)
-    left = Money(max(refundable(session, payment, exclude), 0), plan.currency)
-    reason = f"{short} of the {owed} owed cannot be paid back through {payment.gateway}, which has only {left} left"
-    pooled = same_payment(payment)
+    sources = split_sources(session, payment, routes, exclude)
+    if sources:
+        left = Money(sum(left for _, left in sources), plan.currency)
+        names = ", ".join(dict.fromkeys(row.gateway for row, _ in sources))
+        reason = f"{short} of the {owed} owed cannot be paid back through {names}, which have only {left} left together"
+        pooled = [row for row, _ in sources]
+    else:
+        left = Money(max(refundable(session, payment, exclude), 0), plan.currency)
+        reason = f"{short} of the {owed} owed cannot be paid back through {payment.gateway}, which has only {left} left"
+        pooled = same_payment(payment)
     others = [p for p in payment.order.payments if p not in pooled]
     if not others:
         return f"{reason}; nothing else paid for the order. Nothing was sent."

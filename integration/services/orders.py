@@ -144,21 +144,34 @@ def _our_refund_id(session: Session, order: Order, data: ShopRefundData) -> int 
     its note, but only for a refund of ours not yet known under another id nor linked to another row (a
     merchant may paste our note into a refund of their own)."""
     refunds = session.scalars(select(Refund).join(Return).where(Return.order_id == order.id)).all()
+    shop = session.get(Shop, order.shop_id)
+
+    def known(refund: Refund) -> str | None:
+        # The shop's refund id we keep: recorded by the sync, or (made through the shop's own gateway) the
+        # id the platform answered when it made it.
+        gid = refund.shop_refund_gid or (refund.provider_refund_id if refund.route == shop.platform else None)
+        return gid.rsplit("/", 1)[-1] if gid else None
+
     for refund in refunds:
-        if refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] == data.platform_refund_id:
+        if known(refund) == data.platform_refund_id:
             return refund.id
+    others = {row.refund_id for row in session.scalars(
+        select(ShopRefund).where(ShopRefund.order_id == order.id, ShopRefund.platform_refund_id != data.platform_refund_id))}  # fmt: skip
     for refund in refunds:  # the platform keeps our key on it as data: ours, even a second record of it
         if data.recorded_key and refund.idempotency_key == data.recorded_key:
-            if refund.shop_refund_gid and refund.shop_refund_gid.rsplit("/", 1)[-1] != data.platform_refund_id:
-                shop = session.get(Shop, order.shop_id)
-                raise_alert(shop, f"duplicate {data.platform_refund_id}", f"refund {refund.id} is recorded twice in the "
-                            f"shop ({refund.shop_refund_gid} and {data.platform_refund_id}): delete one there; "
-                            f"the money moved once")  # fmt: skip
+            if (known(refund) and known(refund) != data.platform_refund_id) or refund.id in others:
+                first = known(refund) or "another"
+                if refund.route == shop.platform:  # made through the shop's own gateway: each one may have paid
+                    message = (f"refund {refund.id} was made twice through the shop's gateway ({first} and "
+                               f"{data.platform_refund_id}): check at the payment provider whether the customer "
+                               f"was paid twice")  # fmt: skip
+                else:
+                    message = (f"refund {refund.id} is recorded twice in the shop ({first} and "
+                               f"{data.platform_refund_id}): delete one there; the money moved once")  # fmt: skip
+                raise_alert(shop, f"duplicate {data.platform_refund_id}", message)
             return refund.id
     key = referenced_key(data.note)
-    linked = set(session.scalars(select(ShopRefund.refund_id).where(ShopRefund.order_id == order.id,
-                                                                   ShopRefund.platform_refund_id != data.platform_refund_id)))  # fmt: skip
     for refund in refunds:
-        if refund.idempotency_key == key and not refund.shop_refund_gid and refund.id not in linked:
+        if refund.idempotency_key == key and not known(refund) and refund.id not in others:
             return refund.id
     return None

@@ -25,7 +25,7 @@ from integration.services.timeline import record
 
 __all__ = [
     "start_refund", "claim_refund", "release_refund", "set_status", "mark_submitted", "any_succeeded", "begin",
-    "withdraw", "refund_succeeded", "refund_failed", "line_json", "held_by", "update_held", "refund_for_provider",
+    "withdraw", "refund_succeeded", "refund_failed", "line_json", "parts_json", "held_by", "update_held", "refund_for_provider",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, routes) ->
         amount=plan.amount if not plan.capped else plan.owed, currency=plan.currency, tax=plan.tax, vat=plan.vat,
         fees=plan.fees, shipping=plan.shipping, lines=[line_json(line) for line in plan.lines if line.quantity],
         provider=payment.provider if payment else None, route=routes.route_of(payment) if payment else None,
-        status=R.PENDING.value,
+        parts=parts_json(plan.parts), status=R.PENDING.value,
     )  # fmt: skip
     ret.refunds.append(refund)
     try:
@@ -67,6 +67,11 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, routes) ->
         session.rollback()
         raise Conflict("another refund of this return was started at the same moment") from None
     return refund
+
+
+def parts_json(parts) -> list:
+    """A plan's payment parts as stored on the Refund row."""
+    return [{"payment_id": payment_id, "amount": amount} for payment_id, amount in parts]
 
 
 def line_json(line) -> dict:

@@ -34,7 +34,10 @@ class RouteTraits(Protocol):
 
 
 class GatewayTraits(RouteTraits, Protocol):
-    """A platform's own gateway route: which of the platform's payments it can refund."""
+    """A platform's own gateway route: which of the platform's payments it can refund, and whether one request
+    can refund several of them (`splits_payments`: Shopify's refundCreate takes a transaction per payment)."""
+
+    splits_payments: bool
 
     def takes(self, provider: str, platform_managed: bool) -> bool: ...
 
@@ -67,6 +70,10 @@ class ShopRoutes:
             return 1
         traits = self.gateway if route == self.platform else self.direct.get(route)
         return traits.refund_step(currency) if traits is not None else 1
+
+    def splits(self, route: str | None) -> bool:
+        """Whether one refund through `route` can take money from several of the order's payments at once."""
+        return route is not None and route == self.platform and bool(getattr(self.gateway, "splits_payments", False))
 
     def why_not(self, payment) -> str:
         """Why no route pays this payment back, for the merchant."""

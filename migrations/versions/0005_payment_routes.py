@@ -1,5 +1,6 @@
 """Payment routes: the route a refund takes (a provider's own, or the shop platform's gateway); payments that
-are gift cards or store credit, refunded last
+are gift cards or store credit, refunded last; the payments one refund is paid from, when its route refunds several
+in one request
 
 Revision ID: 0005
 Revises: 0004
@@ -19,6 +20,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table('refunds') as batch:
         batch.add_column(sa.Column('route', sa.String(40), nullable=True))
+        batch.add_column(sa.Column('parts', sa.JSON(), nullable=False, server_default='[]'))
     with op.batch_alter_table('payments') as batch:
         batch.add_column(sa.Column('stored_value', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE payments SET stored_value = true WHERE provider = 'gift_card'")
@@ -30,4 +32,5 @@ def downgrade() -> None:
     with op.batch_alter_table('payments') as batch:
         batch.drop_column('stored_value')
     with op.batch_alter_table('refunds') as batch:
+        batch.drop_column('parts')
         batch.drop_column('route')

@@ -409,7 +409,8 @@ def test_a_422_is_a_refusal_coded_by_its_issue(api, paypal, issue):
     error = raised.value
     assert (error.status, error.code, error.request_id, error.should_retry) == (422, issue, "f00d1234", False)
     assert f"about {issue}" in error.message
-    assert not paypal.outcome_unknown(error)
+    # A duplicate invoice_id (our key) says a refund under our key exists: looked up, never failed.
+    assert paypal.outcome_unknown(error) is (issue == "DUPLICATE_INVOICE_ID")
 
 
 def test_a_state_dependent_refusal_says_it_may_pass_later(api, paypal):

@@ -43,10 +43,15 @@ def test_every_payment_route_and_every_platform_s_gateway_runs_the_matrix():
     ["unavailable"], ["rate_limited"], ["lost_request"], ["lost_answer"], ["unavailable", "lost_answer"],
 ])  # fmt: skip
 def test_a_transient_failure_is_retried_with_the_same_key_and_pays_exactly_once(
-    route, db, faults
+    route, db, work, faults
 ):
     route.fake.fail_next(*faults)
     refund = route.received_return()
+    if refund.status == "submitted":  # held after an open outcome (a route without a key waits before resending)
+        later(db)
+        sweep()
+        work()
+        refund = refund_of(db)
     if not route.resends_after_unknown and route.fake.money_moved == 0:
         # Paytrail: nothing replays a request whose outcome was left open, so it is never sent again. Held
         # (never failed) for a person to check at the provider; whatever else happens, nothing moves twice.

@@ -61,3 +61,29 @@ def test_cards_and_wallets_are_refunded_before_a_gift_card_even_one_with_more_le
         payment.platform_managed = True
         payment.stored_value = payment.provider == "gift_card"
     assert ledger.choose_payment(ctx.session, order, routes("shopify")).platform_transaction_id == "1"
+
+
+def test_a_route_that_refunds_several_payments_takes_cards_first_then_gift_cards_never_more_than_each_has(ctx, shop):
+    from integration.policy import ReturnPolicy
+    from tests.services.conftest import make_return
+
+    order = make_order(ctx, shop, paid=(("1", "shopify_payments", 5000), ("2", "gift_card", 90000), ("3", "paypal", 3000)))
+    for payment in order.payments:
+        payment.platform_managed = True
+        payment.stored_value = payment.provider == "gift_card"
+    ret = make_return(ctx, shop, order, [(1, 1), (2, 1)])  # owed 84.90 + 19.90 = 104.80
+    plan, payment = ledger.plan_for(ctx.session, ret, ReturnPolicy(), routes("shopify"))
+    ids = {p.provider: p.id for p in order.payments}
+    assert plan.amount == 10480 and not plan.capped and payment.provider == "shopify_payments"
+    assert list(plan.parts) == [(ids["shopify_payments"], 5000), (ids["paypal"], 3000), (ids["gift_card"], 2480)]
+
+
+def test_the_same_order_on_a_route_that_refunds_one_payment_only_is_capped_by_that_payment(ctx, shop):
+    from integration.policy import ReturnPolicy
+    from tests.services.conftest import make_return
+
+    shop.platform = "woocommerce"
+    order = make_order(ctx, shop, paid=(("1", "paytrail", 5000), ("2", "klarna", 9000)))
+    ret = make_return(ctx, shop, order, [(1, 1), (2, 1)])
+    plan, payment = ledger.plan_for(ctx.session, ret, ReturnPolicy(), routes("woocommerce"))
+    assert (plan.capped, plan.amount, plan.parts, payment.provider) == (True, 9000, (), "klarna")

@@ -9,7 +9,11 @@ from sqlalchemy import select
 
 from adapters.platforms.woocommerce.gateway import DELETED_REASON
 from integration.models import Refund, ShopRefund
-from tests.jobs.helpers import approve_and_receive, let_the_sweeper_retry
+from datetime import timedelta
+
+from jobs.sweep import sweep
+from tests.conftest import auth
+from tests.jobs.helpers import approve_and_receive, later, let_the_sweeper_retry
 from tests.woocommerce.conftest import CONSUMER_KEY, CONSUMER_SECRET, STORE_URL, WEBHOOK_SECRET
 from tests.woocommerce.test_return_path import open_return
 
@@ -303,3 +307,71 @@ def test_a_refund_gone_without_our_note_is_held_for_a_person_not_failed(client, 
     with pytest.raises(ProviderRejected) as held:
         route.get_refund(pending.provider_refund_id)
     assert held.value.code == "refund_gone"
+
+
+# --- found by review: each interleaving below paid twice before it was fixed --------------------------------
+
+
+def test_a_pending_paytrail_refund_deleted_by_hand_is_held_for_a_person_never_failed(client, hooked, store, work, db):
+    """Only Paytrail's own cancel (its note) fails it: deleted in wp-admin, Paytrail may still pay it."""
+    _, key = hooked
+    order = returned_sweater(client, key, store, work, "paytrail")
+    [made] = store.refunds[order["id"]]
+    store.refunds[order["id"]].remove(made)  # the merchant deletes the 0.00 row; Paytrail still has the refund
+    store.orders[order["id"]]["refunds"] = [r for r in store.orders[order["id"]]["refunds"] if r["id"] != made["id"]]
+    poll(db, work)
+    refund = refund_of(db)
+    assert refund.status == "submitted" and "no note of its gateway says it was cancelled" in refund.last_error
+    answer = client.post(f"/api/v1/returns/{refund.return_id}/refund", json={}, headers=auth(key))
+    assert answer.status_code == 409  # no second refund while the first may still pay
+
+
+def test_a_merchant_s_own_refund_pending_at_paytrail_counts_before_a_return_is_paid(client, hooked, store, work, db):
+    from tests.jobs.helpers import approve_and_receive
+    from tests.woocommerce.test_return_path import open_return
+
+    _, key = hooked
+    order = store.create_order([("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], payment_method="paytrail")
+    work()
+    with store._lock:  # the merchant refunds 89.90 by amount through Paytrail in wp-admin: the store shows 0.00
+        assert store._refund(store.orders[order["id"]], {"amount": "89.90", "reason": "paid back by hand",
+                                                         "api_refund": True, "line_items": []}).status == 201  # fmt: skip
+    work()
+    ret = open_return(client, key, order)
+    approve_and_receive(client, key, ret["id"])
+    work()
+    refund = refund_of(db)
+    assert refund.status == "failed" and "nothing was sent" in refund.last_error and store.money_moved == 0
+
+
+def test_after_a_lost_answer_the_store_is_not_sent_the_refund_again_until_the_first_request_must_have_ended(
+    client, hooked, store, work, db
+):
+    from sandbox.http import LOST
+    from tests.jobs.helpers import approve_and_receive
+    from tests.woocommerce.test_return_path import open_return
+
+    original, parked, sent = store.handle, [], []
+
+    def slow(request):  # our POST queues in a busy PHP; our client gives up; it runs later
+        if request.method == "POST" and request.path.endswith("/refunds"):
+            sent.append(request)
+            if not parked and not store.refund_posts:
+                parked.append(request)
+                store.refund_posts.append(request.json())
+                return LOST
+        return original(request)
+
+    store.handle = slow
+    key = hooked[1]
+    order = store.create_order([("MERINO-M-GREY", 2), ("SOCKS-WOOL-3", 1)], payment_method="klarna_payments")
+    work()
+    ret = open_return(client, key, order)
+    approve_and_receive(client, key, ret["id"])
+    work()  # rq's retries come within the ten minutes: each looks, none posts
+    original(parked.pop())  # the first request finally runs
+    later(db, by=timedelta(minutes=15))
+    sweep()
+    work()
+    refund = refund_of(db)
+    assert refund.status == "succeeded" and store.money_moved == SWEATER and len(sent) == 1

@@ -226,7 +226,8 @@ class ShopifyAdmin:
     def refund_through_gateway(self, refund_input: dict, key: str) -> dict:
         """refundCreate with transactions: Shopify moves the money through the sale's gateway. The Refund as
         GATEWAY_REFUND_CREATE selects it; a repeated key returns the first refund, nothing new."""
-        data, request_id = self._call(gql.GATEWAY_REFUND_CREATE, {"input": refund_input, "idempotencyKey": key})
+        data, request_id = self._call(gql.GATEWAY_REFUND_CREATE, {"input": refund_input, "idempotencyKey": key},
+                                      partial="refundCreate")  # fmt: skip
         payload = data.get("refundCreate")
         if not isinstance(payload, dict):
             raise _malformed("refundCreate answered without its payload")
@@ -287,8 +288,13 @@ class ShopifyAdmin:
             return
         raise _rejected(errors, request_id)
 
-    def _call(self, document: str, variables: dict) -> tuple[dict, str | None]:
-        """POST one GraphQL document; returns its `data` and Shopify's request id."""
+    def _call(self, document: str, variables: dict, *, partial: str | None = None) -> tuple[dict, str | None]:
+        """POST one GraphQL document; returns its `data` and Shopify's request id.
+
+        `partial`: the mutation field whose payload, when Shopify answers it alongside top-level errors (a
+        field it selected could not be resolved), is still the answer: the mutation ran, so its result is
+        read rather than taken for a refusal.
+        """
         response = send(self._session, "POST", self.url, provider=PROVIDER, timeout=self.timeout,
                         json={"query": document, "variables": variables},
                         headers={TOKEN_HEADER: self._token, "Accept": "application/json"})
@@ -304,6 +310,11 @@ class ShopifyAdmin:
         if not isinstance(body, dict):
             raise _malformed("GraphQL answer is not a JSON object")
         if body.get("errors"):
+            data = body.get("data")
+            if partial and isinstance(data, dict) and isinstance(data.get(partial), dict):
+                logger.warning("shopify answered %s with errors beside its result", partial,
+                               extra={"shop": self.shop_domain, "request_id": request_id})  # fmt: skip
+                return data, request_id
             raise _top_level_error(body, request_id)
         if not isinstance(body.get("data"), dict):
             raise _malformed("GraphQL answer has no data")

@@ -56,7 +56,10 @@ UNKNOWN_CODES = frozenset({"timeout", "connection_error", "bad_response", "INTER
 
 
 class ShopifyGateway:
-    """What planning knows of Shopify's gateway route without a shop: it refunds what Shopify processed."""
+    """What planning knows of Shopify's gateway route without a shop: it refunds what Shopify processed, and one
+    refundCreate refunds several payments (a transaction each: a card and a gift card)."""
+
+    splits_payments = True
 
     @staticmethod
     def takes(provider: str, platform_managed: bool) -> bool:
@@ -129,15 +132,21 @@ class ShopifyGatewayRefunds:
         restock_at = self.platform.restock_locations(payment.platform_order_id, request.platform_return_id, wanted)
         lines = []
         for line in request.lines:
-            row = {"lineItemId": _gid("LineItem", line.reference), "quantity": line.quantity, "restockType": "NO_RESTOCK"}
+            if line.quantity - line.listed <= 0:  # Shopify lists them as refunded already (a refund of ours that failed)
+                continue
+            row = {"lineItemId": _gid("LineItem", line.reference), "quantity": line.quantity - line.listed,
+                   "restockType": "NO_RESTOCK"}  # fmt: skip
             if line.reference in restock_at:
                 row.update(restockType="RETURN", locationId=restock_at[line.reference])
             lines.append(row)
+        # One REFUND transaction per payment it is paid from (a card, then a gift card), each with its own parent.
+        parts = request.parts or ((payment, amount),)
         data = {
             "orderId": order_gid, "currency": amount.currency, "notify": False, "note": request.note,
             "refundLineItems": lines,
-            "transactions": [{"orderId": order_gid, "parentId": _gid("OrderTransaction", payment.platform_transaction_id),
-                              "kind": "REFUND", "gateway": payment.gateway, "amount": str(to_decimal(amount.amount, amount.currency))}],
+            "transactions": [{"orderId": order_gid, "parentId": _gid("OrderTransaction", part.platform_transaction_id),
+                              "kind": "REFUND", "gateway": part.gateway, "amount": str(to_decimal(money.amount, money.currency))}
+                             for part, money in parts],
         }  # fmt: skip
         if request.shipping:
             data["shipping"] = {"fullRefund": True}

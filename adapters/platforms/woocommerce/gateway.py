@@ -131,12 +131,17 @@ SUCCEEDED_STATUS = "refunded by the gateway"
 PENDING_STATUS = "pending at the gateway"  # the store shows 0 until the gateway settles it
 CALLING_STATUS = "saved, gateway not answered yet"  # refunded_payment still false
 DELETED_STATUS = "deleted in the store"
+# The note Paytrail for WooCommerce's cancel callback adds as it deletes a refund Paytrail cancelled.
+GATEWAY_CANCELLED = "Refund was cancelled by the payment provider."
 # Paytrail's pending refunds keep the amount asked here (the refund's own meta, when the store shows it).
 PAYTRAIL_AMOUNT_META = "_checkout_refund_amount"
 
 
 class WooCommerceGateway:
-    """What planning knows of WooCommerce's gateway route without a store: every plugin's payment but offline ones."""
+    """What planning knows of WooCommerce's gateway route without a store: every plugin's payment but offline ones.
+    A WooCommerce order has one payment, so a refund never spans several."""
+
+    splits_payments = False
 
     @staticmethod
     def takes(provider: str, platform_managed: bool) -> bool:
@@ -156,6 +161,10 @@ class WooCommerceGatewayRefunds:
 
     name = NAME
     key_lifetime = timedelta(0)  # no idempotency key: look up by key before any second send
+    # ...and after a lost answer, send again only this long after the first send: a request still queued in a
+    # busy PHP (our timeout is not the store's) would otherwise run beside the second one. Far above any
+    # PHP max_execution_time a store runs with.
+    resend_after = timedelta(minutes=10)
 
     def __init__(self, platform):
         self.platform = platform
@@ -233,10 +242,16 @@ class WooCommerceGatewayRefunds:
         except ProviderRejected as e:
             if e.status != 404 or e.code != REFUND_GONE:
                 raise
-            ours = self._noted_amount(order_id, refund_id)
+            ours, cancelled = self._noted_amount(order_id, refund_id)
             if ours is None:
                 raise ProviderRejected(f"the store deleted refund {refund_id} and Palautus cannot read its amount from "
                                        "the order's notes: check the order", provider=NAME, code="refund_gone") from None
+            if not cancelled:
+                # Deleted by hand (a merchant in wp-admin), not by the gateway: the provider may still pay it, so it
+                # is never taken for a failure that a second refund could follow. A person looks.
+                raise ProviderRejected(f"the store no longer has refund {refund_id}, and no note of its gateway says it "
+                                       "was cancelled: check at the provider whether the money went back before "
+                                       "refunding again", provider=NAME, code="refund_gone") from None  # fmt: skip
             return ProviderRefund(provider_refund_id, RefundStatus.FAILED, ours, DELETED_STATUS,
                                   failure_reason=DELETED_REASON)  # fmt: skip
         if not isinstance(row, dict):
@@ -287,15 +302,24 @@ class WooCommerceGatewayRefunds:
         except ProviderError as e:  # the refund stands without it; only a deleted one's amount is lost
             logger.warning("could not note the gateway refund on the order: %s", e, extra={"order": order_id})
 
-    def _noted_amount(self, order_id: str, refund_id: str) -> Money | None:
-        """Our amount for a refund the store no longer has, from the order note `_note` wrote; None without it."""
+    def _noted_amount(self, order_id: str, refund_id: str) -> tuple[Money | None, bool]:
+        """Our amount for a refund the store no longer has, from the order note `_note` wrote (None without it),
+        and whether the gateway's own cancel note ("Refund was cancelled by the payment provider.", Paytrail for
+        WooCommerce's cancel callback) came after ours: the one sign the gateway, not a person, removed it."""
         pattern = re.compile(rf"Palautus asked .{{0,80}}? for refund {refund_id}: ([0-9]+(?:\.[0-9]+)?) ([A-Z]{{3}})\.")
-        for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}):
-            match = pattern.search(str(row.get("note") or "")) if isinstance(row, dict) else None
+        rows = [row for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}) if isinstance(row, dict)]
+        ours, noted_at = None, None
+        for row in rows:
+            match = pattern.search(str(row.get("note") or ""))
             if match:
                 minor = _minor(match[1], match[2])
-                return Money(minor, match[2]) if minor is not None else None
-        return None
+                ours, noted_at = (Money(minor, match[2]) if minor is not None else None), row.get("id")
+                break
+        cancelled = isinstance(noted_at, int) and any(
+            GATEWAY_CANCELLED in str(row.get("note") or "") and isinstance(row.get("id"), int) and row["id"] > noted_at
+            for row in rows
+        )  # fmt: skip
+        return ours, cancelled
 
 
 def _state(order_id: str, row: dict, ours: Money | None, currency: str, answered_create: bool = False) -> ProviderRefund:

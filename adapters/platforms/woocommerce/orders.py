@@ -305,10 +305,33 @@ def parse_refund(payload: object, order_id: str, currency: str, order: dict | No
         refunded_by_parent=((order_id, amount),),
         platform_return_id=None,
         shipping_refunded=shipping,
-        pending=0,
+        pending=pending_amount(refund, currency) if amount == 0 else 0,
         complete=amount <= backed + tolerance,
         recorded_key=recorded if isinstance(recorded, str) and recorded else None,
     )
+
+
+# Paytrail for WooCommerce shows a refund Paytrail still works on at 0, keeping the amount asked in its
+# `_checkout_refund_amount` meta and in the reason it appends (src/Gateway.php): " Refund is still being
+# processed. The status and the amount (X) of the refund will update when the processing is completed."
+PAYTRAIL_PENDING_META = "_checkout_refund_amount"
+_PAYTRAIL_PENDING_REASON = re.compile(r"Refund is still being processed\. The status and the amount \(([^)]{1,40})\)")
+_DECIMAL_IN = re.compile(r"[0-9]+(?:[.,][0-9]{1,4})?")
+
+
+def pending_amount(refund: dict, currency: str) -> int:
+    """Money a refund shown at 0 is still on its way back with (Paytrail for WooCommerce's pending refunds), in
+    minor units; 0 when the store shows no such refund. Counted as taken: a refund pending at the gateway can
+    still pay, so nothing may be planned on its money."""
+    value = _meta(refund).get(PAYTRAIL_PENDING_META)
+    if value in (None, ""):
+        match = _PAYTRAIL_PENDING_REASON.search(str(refund.get("reason") or ""))
+        number = _DECIMAL_IN.search(match[1]) if match else None
+        value = number[0].replace(",", ".") if number else None
+    try:
+        return max(minor(str(value), currency), 0) if value not in (None, "") else 0
+    except (PayloadError, ValueError, ArithmeticError):
+        return 0
 
 
 def _caps(order: dict, currency: str) -> dict[str, int]:
