@@ -54,9 +54,11 @@ def _refunds(session, now, cutoff) -> list[int]:
 
 
 def _unsynced_refunds(session, cutoff) -> list[int]:
-    """Refunds paid back but not yet recorded in the shop."""
+    """Refunds paid back but not yet recorded in the shop, and ones that failed at the provider not yet shown there."""
+    told = or_(Refund.status == RefundStatus.SUCCEEDED.value,
+               and_(Refund.status == RefundStatus.FAILED.value, Refund.first_submitted_at.is_not(None)))  # fmt: skip
     query = select(Refund.id).where(
-        Refund.status == RefundStatus.SUCCEEDED.value, Refund.shop_synced_at.is_(None),
+        told, Refund.shop_synced_at.is_(None),
         Refund.sync_error.is_(None), Refund.completed_at < cutoff, _not_recent(Refund.sync_enqueued_at, cutoff),
     )  # fmt: skip
     return list(session.scalars(query.order_by(Refund.id).limit(BATCH)))

@@ -16,17 +16,19 @@ from integration.services.timeline import record
 from jobs.context import JobContext, job_context
 from jobs.outcomes import calling_out
 
-__all__ = ["sync_refund", "sync_return", "ORDER_TAG"]
+__all__ = ["sync_refund", "sync_return", "ORDER_TAG", "FAILED_TAG"]
 
 logger = logging.getLogger(__name__)
 
 ORDER_TAG = "palautus-refunded"
+FAILED_TAG = "palautus-refund-failed"  # a refund that reached the provider failed there in the end
 # Longer than a sync's calls take (a few, each within HTTP_TIMEOUT); a worker killed mid-sync frees it by then.
 SYNC_LEASE = timedelta(minutes=5)
 
 
 def sync_refund(refund_id: int) -> None:
-    """Record a succeeded refund on the shop's order, tag the order, close the platform's return.
+    """Record a succeeded refund on the shop's order, tag the order, close the platform's return; or show a refund
+    that failed at the provider on the order.
 
     A refund made through the platform's own gateway is the shop's refund already: only its id is kept.
 
@@ -35,7 +37,7 @@ def sync_refund(refund_id: int) -> None:
     """
     with job_context() as jc:
         refund = jc.session.get(Refund, refund_id)
-        if refund is None or refund.status != RefundStatus.SUCCEEDED.value or refund.shop_synced_at:
+        if refund is None or refund.shop_synced_at or not _to_tell(refund):
             return
         lease = _claim_sync(jc, refund_id)
         if lease is None:
@@ -52,6 +54,12 @@ def sync_refund(refund_id: int) -> None:
             jc.session.execute(update(Refund).where(Refund.id == refund_id, Refund.sync_claimed_until == lease)
                                .values(sync_claimed_until=None))  # fmt: skip
             jc.session.commit()
+
+
+def _to_tell(refund: Refund) -> bool:
+    """Whether the shop should hear of the refund: it paid, or it failed once it had reached the provider."""
+    return refund.status == RefundStatus.SUCCEEDED.value or (
+        refund.status == RefundStatus.FAILED.value and refund.first_submitted_at is not None)
 
 
 def _claim_sync(jc: JobContext, refund_id: int):
@@ -76,6 +84,14 @@ def _sync_refused(jc: JobContext, refund_id: int, error: Exception) -> None:
 
 def _sync_refund(jc: JobContext, shop: Shop, refund: Refund) -> None:
     platform, ret = jc.platform(shop), refund.ret
+    if refund.status == RefundStatus.FAILED.value:
+        # The provider's final word was no: the order says so where the merchant looks (a tag on Shopify, the
+        # palautus_status field on WooCommerce); the reason is in Palautus's API and the return's timeline.
+        platform.tag_order(ret.order.platform_order_id, [FAILED_TAG])
+        refund.shop_synced_at = utcnow()
+        jc.ctx.commit()
+        logger.info("refund failure shown in the shop", extra={"refund_id": refund.id})
+        return
     if not refund.shop_refund_gid:
         if refund.route == shop.platform:  # paid through the platform's own gateway: the refund is the shop's already
             refund.shop_refund_gid = refund.provider_refund_id

@@ -23,7 +23,7 @@ memory and is gone when it stops.
 | `GET /sandbox/shopify/shops/<domain>` | the shop's orders, refunds, returns and webhooks |
 | `GET /sandbox/stripe/payments/<id>` | a PaymentIntent, its charge and its refunds |
 | `GET /sandbox/paytrail` | Paytrail's payments, refunds and the callbacks it made |
-| `POST /sandbox/shopify/shops/<domain>/settle-refunds` | the payments apps answer: `{"status": "SUCCESS"\|"FAILURE", "gateway"?}` settles pending refunds (order_transactions/create) |
+| `POST /sandbox/shopify/shops/<domain>/settle-refunds` | the payments apps answer: `{"status": "SUCCESS" or "FAILURE", "gateway"?}` settles pending refunds (order_transactions/create) |
 | `POST /sandbox/woocommerce/stores` | open a WooCommerce store: `{"name", "stripe_secret_key"?}` -> its URL, REST key and Stripe key |
 | `POST /sandbox/woocommerce/stores/<name>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with"?}`: `stripe` (the default), `paytrail` (taken at the sandbox Paytrail), `klarna_payments`, `ppcp-gateway`, `bacs` |
 | `POST /sandbox/woocommerce/stores/<name>/orders/<id>/refunds` | the merchant refunds in the admin: `{"amount", "lines": {"<line id>": units}}` |

@@ -261,6 +261,8 @@ def refund_failed(ctx: Ctx, refund: Refund, reason: str, fence: int | None = Non
     if set_status(ctx.session, refund, R.FAILED, *conditions, fence=fence, completed_at=utcnow(), claimed_until=None,
                   last_error=reason, **provider):  # fmt: skip
         record(ctx, refund.ret, Actor.SYSTEM, "refund_failed", refund_id=refund.id, reason=reason)
+        if refund.first_submitted_at is not None:  # it reached the provider: the shop is told it failed there
+            ctx.later(ctx.tasks.sync_refund, refund.id)
     ctx.commit()
 
 

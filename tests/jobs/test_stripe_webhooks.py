@@ -84,6 +84,9 @@ def test_a_refund_stripe_fails_in_the_end_is_failed_with_its_reason(client, hook
     work()
     refund = refund_of(db)
     assert refund.status == "failed" and refund.last_error == "lost_or_stolen_card" and stripe.money_moved == 0
+    # The shop is told where the merchant looks: the order is tagged, once.
+    assert refund.shop_synced_at is not None
+    assert [tags for tags in shopify.tags.values()] == [["palautus-refund-failed"]]
 
 
 def test_a_refund_that_fails_after_it_succeeded_stays_booked_and_a_person_is_told(
