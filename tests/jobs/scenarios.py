@@ -17,7 +17,8 @@ from sqlalchemy import select
 from integration.models import Return
 from tests.conftest import STRIPE_KEY, auth, payload
 from tests.fakes import FakeKlarna, FakePayPal, FakePaytrail, FakeStripe, FakeWooCommerce, ShopifyGatewayFake, WooCommerceGatewayFake
-from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, approve_and_receive, refund_of
+from tests.fakes import refund_node
+from tests.jobs.helpers import AMOUNT, ORDER, RETURN_REQUEST, SWEATER, approve_and_receive, refund_of
 
 __all__ = ["SCENARIOS"]
 
@@ -50,7 +51,10 @@ class _OnShopify(_Scenario):
         self.shopify = request.getfixturevalue("shopify")
         self.fake = make_fake(request)
 
-    def received_return(self):
+    sweater = 8490  # one of the order's two sweaters, VAT included
+
+    def received_return(self, meanwhile=None, run: bool = True):
+        """`meanwhile()` runs once the refund is written and queued, before its job; `run=False` leaves it queued."""
         self.shopify.transactions = [self.fake.sale()]
         assert self.post_webhook("orders/create", payload(ORDER), webhook_id="order-1").status_code == 200
         self.work()
@@ -58,8 +62,15 @@ class _OnShopify(_Scenario):
         self.work()
         ret = self.db.scalar(select(Return))
         approve_and_receive(self.client, self.shop[1], ret.id)
-        self.work()
+        if meanwhile is not None:
+            meanwhile()
+        if run:
+            self.work()
         return refund_of(self.db)
+
+    def refund_the_sweater_in_the_admin(self) -> None:
+        """The merchant refunds one sweater in Shopify's admin, from the order's sale, naming no return."""
+        self.shopify.refund_nodes.append(refund_node(7001, {SWEATER: 1}, {1001: "84.90"}, "2026-12-01T09:00:00Z"))
 
 
 # The WooCommerce store a WooCommerce scenario registers, and the payment each direct route's plugin records.
@@ -114,21 +125,32 @@ class _OnWooCommerce(_Scenario):
             platform = platform_adapter("woocommerce").connect(STORE_URL, credentials, self.app.config)
             platform.ensure_webhooks(f"https://palautus.example/webhooks/woocommerce/{shop.webhook_key}", "whsec_matrix")
 
-    def received_return(self):
+    sweater = 8990  # the store's Merino sweater, VAT included
+
+    def received_return(self, meanwhile=None, run: bool = True):
+        """`meanwhile()` runs once the refund is written and queued, before its job; `run=False` leaves it queued."""
         method, reference = WOO_PAYMENTS[self.route]
         meta = {reference["meta"]: reference["value"]} if "meta" in reference else None
         order = self.store.create_order([("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], payment_method=method,
                                         transaction_id=reference.get("transaction_id"), meta=meta)  # fmt: skip
+        self.order = order
         self.work()  # the store's order.created, delivered as it was placed
         lines = [{"line_id": str(row["id"]), "quantity": row["quantity"], "reason": "size_too_small"}
                  for row in order["line_items"]]  # fmt: skip
         answer = self.client.post("/api/v1/returns", headers=auth(self.key), json={"order_id": str(order["id"]), "items": lines})
         assert answer.status_code == 201, answer.get_json()
         approve_and_receive(self.client, self.key, answer.get_json()["id"])
-        self.work()
-        refund = refund_of(self.db)
-        self.amount = refund.amount  # what the return is owed: the route must move exactly this
-        return refund
+        self.amount = refund_of(self.db).amount  # what the return is owed: the route must move exactly this
+        if meanwhile is not None:
+            meanwhile()
+        if run:
+            self.work()
+        return refund_of(self.db)
+
+    def refund_the_sweater_in_the_admin(self) -> None:
+        """The merchant refunds the sweater in the store's admin ("Refund manually": no gateway), naming no return."""
+        line = next(row for row in self.order["line_items"] if row["sku"] == "MERINO-M-GREY")
+        self.store.admin_refund(self.order["id"], "89.90", {line["id"]: 1}, reason="refunded by hand")
 
 
 SCENARIOS = {

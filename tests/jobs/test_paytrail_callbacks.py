@@ -132,3 +132,21 @@ def test_an_unknown_shop_is_404_a_shop_without_paytrail_keys_401_and_a_callback_
     forged = path + "?" + urlencode({**dict(parse_qsl(rest)), **checkout, "signature": sign(checkout, b"", "")})
     assert client.get(forged).status_code == 401
     assert db.scalars(select(Refund)).one().status == "submitted"
+
+
+def test_a_lost_callback_leaves_the_refund_held_never_failed_and_paytrail_s_next_call_settles_it(paytrail, client, db, work):
+    from jobs.sweep import sweep
+    from tests.jobs.helpers import later
+
+    paytrail.received_return()
+    paytrail.fake.callback = lambda url: None  # Paytrail calls; the call never reaches Palautus
+    paytrail.fake.settle("succeeded")
+    later(db)
+    sweep()
+    work()
+    refund = refund_of(db)
+    assert refund.status == "submitted" and "callback" in refund.last_error  # waiting for Paytrail's word, not failed
+    paytrail.fake.deliver_to(client)
+    paytrail.fake.redeliver()  # "The URLs may be called multiple times"
+    work()
+    assert refund_of(db).status == "succeeded" and len(paytrail.fake.posts) == 1

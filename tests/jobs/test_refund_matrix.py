@@ -13,6 +13,7 @@ import pytest
 
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS
+from integration.models import Refund
 from jobs.sweep import sweep
 from tests.jobs.helpers import later, refund_of
 from tests.jobs.scenarios import SCENARIOS
@@ -119,3 +120,61 @@ def test_a_refund_the_provider_fails_in_the_end_is_failed_and_can_be_started_aga
     sweep()
     work()
     assert refund_of(db).status == "failed" and route.fake.money_moved == 0
+
+
+# --- what else can happen meanwhile, for every route ----------------------------------------------------------
+
+
+def test_the_same_refund_job_queued_twice_sends_once(route, db, work, app):
+    refund = route.received_return(run=False)
+    app.extensions["tasks"].push_refund(refund.id)  # a duplicate on the queue (an rq retry and the sweeper, say)
+    work()
+    refund = refund_of(db)
+    assert len(route.fake.posts) == 1 and len(route.fake.refunds) <= 1
+    assert refund.status in ("submitted", "succeeded") and route.fake.money_moved in (0, route.amount)
+
+
+def test_redis_flushed_while_the_refund_is_queued_loses_nothing_and_the_sweeper_sends_it_once(route, db, work, redis):
+    route.received_return(run=False)
+    redis.flushdb()  # the queue is gone; the Refund row, committed first, is the promise
+    work()
+    assert route.fake.posts == [] or route.fake.posts == {}
+    later(db)
+    assert sweep()["refunds"] == 1
+    work()
+    refund = refund_of(db)
+    assert len(route.fake.posts) == 1 and refund.status in ("submitted", "succeeded")
+    assert route.fake.money_moved in (0, route.amount) and len(route.fake.refunds) <= 1
+
+
+def test_a_worker_that_dies_after_the_provider_took_the_refund_leaves_one_refund_that_the_sweeper_completes(
+    route, db, work, monkeypatch
+):
+    from jobs import refunds as refund_job
+
+    real = refund_job._record
+
+    def dies(*args, **kwargs):  # killed between the provider's answer and the row's update: the claim stays
+        monkeypatch.setattr(refund_job, "_record", real)
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(refund_job, "_record", dies)
+    try:
+        route.received_return()
+    except SystemExit:
+        pass
+    later(db)
+    db.query(Refund).update({Refund.claimed_until: None})  # its lease ran out
+    db.commit()
+    sweep()
+    work()
+    refund = refund_of(db)
+    assert len(route.fake.refunds) == 1 and route.fake.money_moved == route.amount
+    assert refund.status == "succeeded"
+
+
+def test_a_refund_made_in_the_shop_s_admin_after_ours_was_planned_stops_ours_before_anything_is_sent(route, db, work):
+    route.received_return(meanwhile=route.refund_the_sweater_in_the_admin)
+    refund = refund_of(db)
+    assert refund.status == "failed" and "nothing was sent" in refund.last_error
+    assert route.fake.money_moved == 0 and not route.fake.posts
