@@ -317,6 +317,8 @@ class Refund(Base):
     sync_claimed_until: Mapped[datetime | None]  # one sync at a time records a refund in the shop
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_submitted_at: Mapped[datetime | None]
+    # When a request for it last left for a route without an idempotency key (see jobs/refunds.py `_send`).
+    last_sent_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     shop_refund_gid: Mapped[str | None] = mapped_column(String(128))
     shop_synced_at: Mapped[datetime | None]

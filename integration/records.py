@@ -283,6 +283,9 @@ class RefundRequest:
     note: str = ""
     shipping: int = 0  # of the amount, the order's shipping given back in full (tax included)
     shipping_tax: int = 0  # the VAT in `shipping`
+    # The platform already lists the shipping as refunded (an earlier refund of ours that failed there): the
+    # money goes back all the same, the shipping is not listed again.
+    shipping_listed: bool = False
     tax: int = 0  # the VAT in `amount`
     platform_return_id: str | None = None  # the platform's own return, where it has one
     # The payments it is paid from when its route refunds several in one request: (payment, amount) each,
@@ -303,4 +306,8 @@ class ProviderRefundUpdate:
     amount: Money | None
     provider_status: str
     failure_reason: str | None = None
-    idempotency_key: str | None = None  # our key, where the provider echoes it (metadata, a stamp, our URL)
+    idempotency_key: str | None = None  # our key, where the provider echoes it (metadata, a stamp): signed
+    # The delivery came to an address only our own refunds use (Paytrail's callback URLs): it is about a
+    # refund of ours, so one Palautus cannot match yet is retried, and a person told, never dropped.
+    ours: bool = False
+    hint: str | None = None  # an unsigned hint at which refund (our own URL parameter): for people only

@@ -201,10 +201,26 @@ def on_provider_refund(jc: JobContext, shop: Shop, change: ProviderRefundUpdate)
     to book.
     """
     refund = refunds.refund_for_provider(jc.session, shop, change.provider, change.provider_refund_id, change.idempotency_key)
+    if refund is None and change.ours:
+        # About a refund of ours that nothing it signed ties to one yet (the job may not have stored the refund's
+        # id, or its answer was lost): tried again later, and a person is told which refund it may be.
+        raise_alert(shop, f"{change.provider} refund {change.provider_refund_id or change.hint}",
+                    f"{change.provider} says refund {change.provider_refund_id or '(no id)'} is {change.provider_status}, "
+                    f"and Palautus cannot tie it to a refund of its own yet (its callback URL named {change.hint!r}): "
+                    "check the refund at the provider")  # fmt: skip
+        jc.session.commit()
+        raise OrderNotKnown(f"no refund of this shop matches {change.provider}'s refund {change.provider_refund_id!r} yet")
     if refund is None:
         logger.info("provider refund not made by Palautus", extra={"provider": change.provider})
         return
     extra = {"refund_id": refund.id, "provider_status": change.provider_status}
+    if change.provider_refund_id and refund.provider_refund_id and change.provider_refund_id != refund.provider_refund_id:
+        # Our key on another of the provider's refunds: the one we know may still pay. Nothing is concluded.
+        raise_alert(shop, f"refund {refund.id}", f"{change.provider} reports refund {change.provider_refund_id} under "
+                    f"the key of refund {refund.id}, which it made as {refund.provider_refund_id}: check both there")  # fmt: skip
+        jc.session.commit()
+        logger.error("a provider refund under our key with another id", extra=extra)
+        return
     asked = Money(refund.amount, refund.currency)
     final = change.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED)
     if refund.status == RefundStatus.SUBMITTED.value and final and change.amount in (None, asked):

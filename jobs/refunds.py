@@ -159,12 +159,15 @@ def _send(jc: JobContext, refund: Refund, route, request: RefundRequest, fence: 
         found = _read(route.find_refund, request)
         if found:
             return _record(jc, refund, found, fence)
-        # A route without an idempotency key (WooCommerce) cannot tell a refund still being saved from none:
-        # after a lost answer it sends again only once the first request must have ended either way.
-        wait = getattr(route, "resend_after", None)
-        if refund.needs_lookup and wait is not None and sent_before and utcnow() - refund.first_submitted_at < wait:
-            raise _Held("the answer to the refund was lost, and the store may still be making it: looked for again "
-                        "before anything is sent again", lookup=True)  # fmt: skip
+    # A route without an idempotency key (WooCommerce) cannot tell a refund still being made from none: any
+    # earlier send whose answer was not recorded (lost, or its worker died) may still be running, so it sends
+    # again only once the last request must have ended either way.
+    wait = getattr(route, "resend_after", None)
+    if wait is not None and sent_before and refund.last_sent_at is not None and utcnow() - refund.last_sent_at < wait:
+        raise _Held("an earlier request for the refund got no answer, and the store may still be making it: looked "
+                    "for again before anything is sent again", lookup=True)  # fmt: skip
+    if wait is not None and not book.update_held(jc.session, refund, fence, last_sent_at=utcnow()):
+        return  # another run claimed it meanwhile
     try:
         result = route.refund(request)
     except ProviderRejected as e:
@@ -230,8 +233,13 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
     """
     order = refund.ret.order
     try:
-        for data in jc.platform(shop).order_refunds(order.platform_order_id):
+        platform = jc.platform(shop)
+        listed = set()
+        for data in platform.order_refunds(order.platform_order_id):
             _record_shop_refund(jc, shop, data)
+            listed.add(data.platform_refund_id)
+        jc.session.expire(order, ["shop_refunds"])
+        _forget_cancelled(jc, platform, order, listed)
     except (ProviderRejected, ProviderMalformed, MissingCredentials) as e:
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's refunds cannot be read from the shop ({e})")
@@ -242,6 +250,20 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
     if unseen:
         _wait_or_stop(refund, f"the shop's platform shows {Money(unseen, order.currency)} refunded from this order's "
                               "payments that no refund Palautus knows of explains")  # fmt: skip
+
+
+def _forget_cancelled(jc: JobContext, platform, order: Order, listed: set[str]) -> None:
+    """A shop refund still on its way at the gateway (shown at 0) that the shop no longer lists never paid if its
+    gateway cancelled it (the platform says so): its pending money stops counting. One deleted by hand may still
+    pay, so it keeps counting, and refunds of the order wait for a person."""
+    cancelled = getattr(platform, "refund_cancelled", None)
+    gone = [row for row in order.shop_refunds if row.refund_id is None and (row.pending or 0) > 0 and not row.amount
+            and row.platform_refund_id not in listed]  # fmt: skip
+    for row in gone:
+        if cancelled is not None and cancelled(order.platform_order_id, row.platform_refund_id, row.note):
+            row.pending = 0
+    if gone:
+        jc.session.commit()
 
 
 def _record_shop_refund(jc: JobContext, shop: Shop, data) -> None:
@@ -338,7 +360,7 @@ def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> Re
     """The request every attempt of this refund sends: built from the row alone, so a retry sends the same."""
     ret, order = refund.ret, refund.ret.order
     restock = {item.id: bool(item.restock) for item in ret.items}
-    listed = _listed_by_failed(ret, refund) if refund.route == shop.platform else Counter()
+    listed, shipping_listed = _listed_by_failed(ret, refund) if refund.route == shop.platform else (Counter(), False)
     lines = []
     for line in refund.lines:
         order_line = jc.session.get(OrderLine, line["order_line_id"])
@@ -361,19 +383,23 @@ def _request(jc: JobContext, shop: Shop, refund: Refund, payment: Payment) -> Re
         note=f"Palautus return {ret.code}: {amount} refunded. {note_reference(refund.idempotency_key)}",
         shipping=refund.shipping, shipping_tax=order.shipping_tax if refund.shipping else 0, tax=refund.tax,
         platform_return_id=ret.platform_return_id, callback_url=_callback_url(jc, shop, refund.route),
+        shipping_listed=bool(refund.shipping) and shipping_listed,
     )  # fmt: skip
 
 
-def _listed_by_failed(ret, refund: Refund) -> Counter:
-    """Units per platform line that the shop lists as refunded on this return's earlier refunds through its own
-    gateway that failed there: Shopify keeps a refund's items when its payments app refuses the money."""
+def _listed_by_failed(ret, refund: Refund) -> tuple[Counter, bool]:
+    """Units per platform line, and whether the shipping, that the shop lists as refunded on this return's earlier
+    refunds through its own gateway that failed there: Shopify keeps a refund's items and shipping when its
+    payments app refuses the money, and refuses to refund them again."""
     failed = {r.id for r in ret.refunds if r is not refund and r.status == R.FAILED.value and r.route == refund.route}
     units: Counter = Counter()
+    shipping = False
     for shop_refund in ret.order.shop_refunds:
         if shop_refund.refund_id in failed:
+            shipping = shipping or bool(shop_refund.shipping_refunded)
             for line in shop_refund.lines:
                 units[line["platform_line_id"]] += line["quantity"]
-    return units
+    return units, shipping
 
 
 def _callback_url(jc: JobContext, shop: Shop, route: str | None) -> str | None:

@@ -413,7 +413,7 @@ def interpret(topic: str, payload: object) -> ProviderRefundUpdate | None:
     amount = query.get("checkout-amount")
     return ProviderRefundUpdate(
         PROVIDER, _text(query.get("checkout-transaction-id")), ours, None, f"{outcome}:{status}"[:40], reason,
-        idempotency_key=_text(query.get("checkout-stamp")),
+        idempotency_key=_text(query.get("checkout-stamp")), ours=True, hint=_text(query.get(KEY_PARAM)),
     ) if amount is None or str(amount).isdigit() else _bad_amount()  # fmt: skip
 
 

@@ -21,6 +21,7 @@ def upgrade() -> None:
     with op.batch_alter_table('refunds') as batch:
         batch.add_column(sa.Column('route', sa.String(40), nullable=True))
         batch.add_column(sa.Column('parts', sa.JSON(), nullable=False, server_default='[]'))
+        batch.add_column(sa.Column('last_sent_at', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('payments') as batch:
         batch.add_column(sa.Column('stored_value', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE payments SET stored_value = true WHERE provider = 'gift_card'")
@@ -32,5 +33,6 @@ def downgrade() -> None:
     with op.batch_alter_table('payments') as batch:
         batch.drop_column('stored_value')
     with op.batch_alter_table('refunds') as batch:
+        batch.drop_column('last_sent_at')
         batch.drop_column('parts')
         batch.drop_column('route')

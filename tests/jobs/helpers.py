@@ -136,7 +136,7 @@ def let_the_sweeper_retry(db) -> int:
 def later(db, by=timedelta(hours=2)) -> None:
     """Time passes for the refund: its pause and the sweeper's stuck threshold run out."""
     refund = refund_of(db)
-    for column in ("created_at", "next_attempt_at", "enqueued_at", "first_submitted_at"):
+    for column in ("created_at", "next_attempt_at", "enqueued_at", "first_submitted_at", "last_sent_at"):
         if getattr(refund, column) is not None:
             setattr(refund, column, getattr(refund, column) - by)
     db.commit()

@@ -328,3 +328,24 @@ def test_a_refund_shopify_made_whose_answer_carries_a_field_error_is_booked_from
     received_return(client, shop[1], {SWEATER: 1})
     work()
     assert state["done"] and refund_of(db).status == "succeeded" and money_moved(shopify) == 8490
+
+
+def test_a_retry_after_a_failed_whole_order_refund_does_not_ask_for_the_shipping_again(
+    client, shop, post_webhook, work, shopify, db
+):
+    from tests.conftest import auth, payload
+    from tests.jobs.helpers import ORDER
+
+    order = payload(ORDER)
+    shopify.orders[order["admin_graphql_api_id"]] = order
+    the_order_arrives(post_webhook, work, shopify, [klarna_sale(1001, "195.60")])
+    return_id = received_return(client, shop[1], {SWEATER: 2, SOCKS: 1})  # the whole order: the shipping too
+    work()
+    settle_and_tell(shopify, post_webhook, work, "FAILURE")
+    shopify.gateway_modes["klarna"] = "SUCCESS"
+    assert client.post(f"/api/v1/returns/{return_id}/refund", json={}, headers=auth(shop[1])).status_code == 202
+    work()
+    refunds = db.query(Refund).order_by(Refund.id).all()
+    assert [r.status for r in refunds] == ["failed", "succeeded"] and money_moved(shopify) == 19560
+    first, retry = gateway_refunds(shopify)
+    assert first.get("shipping") == {"fullRefund": True} and "shipping" not in retry

@@ -108,6 +108,13 @@ def test_a_genuine_callback_replayed_with_another_refund_s_key_in_our_own_parame
     assert client.get(query).status_code == 200  # signed by the shop's secret: stored, as any genuine callback
     work()
     assert refund_of(db).status == "submitted"  # but it names no refund of ours by anything Paytrail signed
+    # About a refund of ours (it came to our callback URL), so never dropped: kept for retries, a person told.
+    from integration.models import Shop
+
+    event = db.scalar(select(WebhookEvent).where(WebhookEvent.platform == "paytrail"))
+    assert event.status in ("retrying", "received") and "no refund of this shop matches" in event.error
+    alerts = db.scalar(select(Shop)).alerts
+    assert any("cannot tie it to a refund of its own" in alert["message"] for alert in alerts.values())
 
 
 def test_an_unknown_shop_is_404_a_shop_without_paytrail_keys_401_and_a_callback_without_our_key_400(
@@ -150,3 +157,31 @@ def test_a_lost_callback_leaves_the_refund_held_never_failed_and_paytrail_s_next
     paytrail.fake.redeliver()  # "The URLs may be called multiple times"
     work()
     assert refund_of(db).status == "succeeded" and len(paytrail.fake.posts) == 1
+
+
+def test_a_callback_that_comes_before_the_job_stored_paytrail_s_answer_is_tried_again_and_then_settles(
+    paytrail, client, db, work
+):
+    """Paytrail's stamp in the callback need not be ours: then only the refund's own transaction id ties it."""
+    from sqlalchemy import update
+
+    from datetime import timedelta
+
+    from integration.models import utcnow
+    from jobs.sweep import sweep
+
+    refund = paytrail.received_return()
+    known = refund.provider_refund_id
+    db.execute(update(Refund).values(provider_refund_id=None))  # as if the job had not stored the 201 yet
+    db.commit()
+    query = signed_query(callback_url(paytrail.fake), **{"checkout-transaction-id": known, "checkout-stamp": "payment-stamp"})
+    assert client.get(query).status_code == 200
+    work()
+    assert refund_of(db).status == "submitted"  # nothing signed ties it to a refund yet: kept, not dropped
+    db.execute(update(Refund).values(provider_refund_id=known))  # the job stores the answer
+    past = utcnow() - timedelta(hours=3)  # and the event's next try comes due
+    db.execute(update(WebhookEvent).values(next_attempt_at=past, enqueued_at=None))
+    db.commit()
+    assert sweep()["events"] == 1
+    work()
+    assert refund_of(db).status == "succeeded"

@@ -375,3 +375,125 @@ def test_after_a_lost_answer_the_store_is_not_sent_the_refund_again_until_the_fi
     work()
     refund = refund_of(db)
     assert refund.status == "succeeded" and store.money_moved == SWEATER and len(sent) == 1
+
+
+def _a_store_that_parks(store, park: tuple[int, ...] = (), lose: tuple[int, ...] = ()):
+    """The store's refund POSTs, numbered from 1: those in `lose` never arrive, those in `park` queue in a busy PHP
+    (our client gives up; `release()` runs them). Returns (sent, release)."""
+    from sandbox.http import LOST
+
+    original, parked, sent = store.handle, [], []
+
+    def slow(request):
+        if request.method == "POST" and request.path.endswith("/refunds"):
+            sent.append(request)
+            if len(sent) in lose:
+                return LOST
+            if len(sent) in park:
+                parked.append(request)
+                return LOST
+        return original(request)
+
+    store.handle = slow
+    return sent, lambda: [original(request) for request in parked]
+
+
+def test_a_second_lost_request_is_waited_out_too_before_a_third_is_sent(client, hooked, store, work, db):
+    """The wait runs from the last request sent, not the first."""
+    sent, release = _a_store_that_parks(store, lose=(1,), park=(2,))
+    order = store.create_order([("MERINO-M-GREY", 2), ("SOCKS-WOOL-3", 1)], payment_method="klarna_payments")
+    work()
+    ret = open_return(client, hooked[1], order)
+    approve_and_receive(client, hooked[1], ret["id"])
+    work()
+    later(db, by=timedelta(minutes=15))
+    sweep()
+    work()  # the second request, still running in PHP; rq's retries come within minutes and must wait
+    assert len(sent) == 2
+    release()
+    later(db, by=timedelta(minutes=15))
+    sweep()
+    work()
+    assert refund_of(db).status == "succeeded" and store.money_moved == SWEATER and len(sent) == 2
+
+
+def test_a_worker_killed_mid_request_is_waited_out_before_anything_is_sent_again(client, hooked, store, work, db):
+    from sqlalchemy import update
+
+    original, parked, sent = store.handle, [], []
+
+    def killed(request):
+        if request.method == "POST" and request.path.endswith("/refunds"):
+            sent.append(request)
+            if len(sent) == 1:
+                parked.append(request)  # it sits in PHP; the worker dies (nothing recorded the send's outcome)
+                raise RuntimeError("worker killed")
+        return original(request)
+
+    store.handle = killed
+    order = store.create_order([("MERINO-M-GREY", 2), ("SOCKS-WOOL-3", 1)], payment_method="klarna_payments")
+    work()
+    ret = open_return(client, hooked[1], order)
+    approve_and_receive(client, hooked[1], ret["id"])
+    work()
+    db.execute(update(Refund).values(claimed_until=None))  # its lease ran out: five minutes on, well under ten
+    db.commit()
+    let_the_sweeper_retry(db)
+    work()
+    assert len(sent) == 1
+    original(parked.pop())  # the first request finally runs
+    later(db, by=timedelta(minutes=15))
+    sweep()
+    work()
+    assert refund_of(db).status == "succeeded" and store.money_moved == SWEATER and len(sent) == 1
+
+
+def test_a_cancel_note_for_another_refund_never_fails_ours_deleted_by_hand(client, hooked, store, work, db):
+    _, key = hooked
+    order = returned_sweater(client, key, store, work, "paytrail")
+    [ours] = store.refunds[order["id"]]
+    store.refunds[order["id"]].remove(ours)  # deleted by hand; Paytrail may still pay it
+    store.orders[order["id"]]["refunds"] = [r for r in store.orders[order["id"]]["refunds"] if r["id"] != ours["id"]]
+    store._pending.pop(ours["id"])
+    with store._lock:  # the merchant's own goodwill refund through Paytrail, which Paytrail then cancels
+        assert store._refund(store.orders[order["id"]], {"amount": "5.00", "reason": "goodwill", "api_refund": True,
+                                                         "line_items": []}).status == 201  # fmt: skip
+    assert store.settle_gateway(order["id"], ok=False)
+    poll(db, work)
+    refund = refund_of(db)
+    assert refund.status == "submitted" and "no note of its gateway says it was cancelled" in refund.last_error
+
+
+def test_a_merchant_s_refund_that_paytrail_cancelled_stops_counting_and_the_return_is_paid(client, hooked, store, work, db):
+    _, key = hooked
+    order = store.create_order([("MERINO-M-GREY", 1), ("SOCKS-WOOL-3", 1)], payment_method="paytrail")
+    work()
+    with store._lock:  # 89.90 by amount through Paytrail in wp-admin: the store shows 0.00 while Paytrail works
+        assert store._refund(store.orders[order["id"]], {"amount": "89.90", "reason": "paid back by hand",
+                                                         "api_refund": True, "line_items": []}).status == 201  # fmt: skip
+    work()
+    assert store.settle_gateway(order["id"], ok=False)  # Paytrail cancels it: deleted, its note says so, nothing paid
+    work()
+    store.gateways["paytrail"] = "sync"
+    ret = open_return(client, key, order)
+    approve_and_receive(client, key, ret["id"])
+    work()
+    refund = refund_of(db)
+    assert refund.status == "succeeded" and store.money_moved == SWEATER
+
+
+def test_a_settled_paytrail_refund_whose_amount_meta_stays_is_counted_once(client, hooked, store, work, db):
+    _, key = hooked
+    order = returned_sweater(client, key, store, work, "paytrail")
+    assert store.settle_gateway(order["id"], ok=True)
+    poll(db, work)
+    [made] = store.refunds[order["id"]]
+    made["meta_data"].append({"id": 99001, "key": "_checkout_refund_amount", "value": made["amount"]})  # left by the plugin
+    ret = open_return(client, key, order, sku="SOCKS-WOOL-3")
+    approve_and_receive(client, key, ret["id"])
+    work()  # sent, not refused for money counted twice: pending at Paytrail
+    assert store.settle_gateway(order["id"], ok=True)
+    poll(db, work)
+    db.expire_all()
+    second = db.scalars(select(Refund).order_by(Refund.id)).all()[1]
+    assert second.status == "succeeded" and store.money_moved == 11570  # the socks and the shipping: the whole order, once

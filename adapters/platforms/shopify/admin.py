@@ -231,11 +231,13 @@ class ShopifyAdmin:
         payload = data.get("refundCreate")
         if not isinstance(payload, dict):
             raise _malformed("refundCreate answered without its payload")
+        if isinstance(payload.get("refund"), dict):  # made: its transactions say what became of the money
+            if payload.get("userErrors"):
+                logger.warning("shopify made the refund and answered userErrors beside it", extra={"request_id": request_id})
+            return payload["refund"]
         if payload.get("userErrors"):
             raise _rejected(payload["userErrors"], request_id)
-        if not isinstance(payload.get("refund"), dict):
-            raise _malformed("refundCreate answered with neither a refund nor userErrors")
-        return payload["refund"]
+        raise _malformed("refundCreate answered with neither a refund nor userErrors")
 
     def gateway_refund(self, refund_gid: str) -> dict | None:
         """A Refund with its transactions as GATEWAY_REFUND selects it; None when Shopify has no such refund."""

@@ -148,7 +148,7 @@ class ShopifyGatewayRefunds:
                               "kind": "REFUND", "gateway": part.gateway, "amount": str(to_decimal(money.amount, money.currency))}
                              for part, money in parts],
         }  # fmt: skip
-        if request.shipping:
+        if request.shipping and not request.shipping_listed:
             data["shipping"] = {"fullRefund": True}
         return data
 

@@ -114,7 +114,7 @@ from integration.money import Money, exponent
 from integration.records import ProviderRefund, RefundRequest
 from integration.refunds import RefundStatus
 
-__all__ = ["GATEWAY", "WooCommerceGateway", "WooCommerceGatewayRefunds", "DELETED_REASON"]
+__all__ = ["GATEWAY", "WooCommerceGateway", "WooCommerceGatewayRefunds", "DELETED_REASON", "cancelled_by_gateway"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,10 @@ SUCCEEDED_STATUS = "refunded by the gateway"
 PENDING_STATUS = "pending at the gateway"  # the store shows 0 until the gateway settles it
 CALLING_STATUS = "saved, gateway not answered yet"  # refunded_payment still false
 DELETED_STATUS = "deleted in the store"
-# The note Paytrail for WooCommerce's cancel callback adds as it deletes a refund Paytrail cancelled.
+# The notes Paytrail for WooCommerce adds as it sends a refund, and as its cancel callback deletes one.
+GATEWAY_STARTED = "Refunding process started. Reason: "
 GATEWAY_CANCELLED = "Refund was cancelled by the payment provider."
+_REFERENCE = re.compile(r"\[palautus:[A-Za-z0-9_.:-]+\]")  # integration.refunds.note_reference's form
 # Paytrail's pending refunds keep the amount asked here (the refund's own meta, when the store shows it).
 PAYTRAIL_AMOUNT_META = "_checkout_refund_amount"
 
@@ -304,22 +306,39 @@ class WooCommerceGatewayRefunds:
 
     def _noted_amount(self, order_id: str, refund_id: str) -> tuple[Money | None, bool]:
         """Our amount for a refund the store no longer has, from the order note `_note` wrote (None without it),
-        and whether the gateway's own cancel note ("Refund was cancelled by the payment provider.", Paytrail for
-        WooCommerce's cancel callback) came after ours: the one sign the gateway, not a person, removed it."""
+        and whether the gateway itself cancelled it.
+
+        Paytrail for WooCommerce notes "Refunding process started. Reason: <the refund's reason>" as it sends
+        each refund, and "Refund was cancelled by the payment provider." as its cancel callback deletes one,
+        naming no refund. So a deleted refund counts as the gateway's cancel only when the cancel notes account
+        for every refund whose start note has no refund left in the store: ours (its reason carries our key)
+        among them. A refund a merchant deleted by hand leaves one too few, and then nothing is concluded (the
+        provider may still pay it): a person looks.
+        """
         pattern = re.compile(rf"Palautus asked .{{0,80}}? for refund {refund_id}: ([0-9]+(?:\.[0-9]+)?) ([A-Z]{{3}})\.")
         rows = [row for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}) if isinstance(row, dict)]
-        ours, noted_at = None, None
+        ours, reference = None, None
         for row in rows:
-            match = pattern.search(str(row.get("note") or ""))
+            text = str(row.get("note") or "")
+            match = pattern.search(text)
             if match:
                 minor = _minor(match[1], match[2])
-                ours, noted_at = (Money(minor, match[2]) if minor is not None else None), row.get("id")
+                ours = Money(minor, match[2]) if minor is not None else None
+                reference = next(iter(_REFERENCE.findall(text)), None)
                 break
-        cancelled = isinstance(noted_at, int) and any(
-            GATEWAY_CANCELLED in str(row.get("note") or "") and isinstance(row.get("id"), int) and row["id"] > noted_at
-            for row in rows
-        )  # fmt: skip
-        return ours, cancelled
+        if ours is None or reference is None:
+            return ours, False
+        return ours, cancelled_by_gateway(self.client, order_id, rows, lambda reason: reference in reason)
+
+def cancelled_by_gateway(client, order_id: str, notes: list[dict], is_it) -> bool:
+    """Whether the gateway's cancel notes account for every refund of the order whose start note has no refund
+    left in the store, the one `is_it(start reason)` picks among them (see `_noted_amount`)."""
+    reasons = [str(row.get("reason") or "") for row in client.pages(f"/orders/{order_id}/refunds") if isinstance(row, dict)]
+    started = [str(row.get("note") or "")[len(GATEWAY_STARTED):] for row in notes
+               if str(row.get("note") or "").startswith(GATEWAY_STARTED)]  # fmt: skip
+    gone = [reason for reason in started if reason and not any(now.startswith(reason) for now in reasons)]
+    cancels = sum(GATEWAY_CANCELLED in str(row.get("note") or "") for row in notes)
+    return any(is_it(reason) for reason in gone) and cancels >= len(gone)
 
 
 def _state(order_id: str, row: dict, ours: Money | None, currency: str, answered_create: bool = False) -> ProviderRefund:

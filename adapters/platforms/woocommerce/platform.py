@@ -210,6 +210,15 @@ class WooCommercePlatform:
     def _refund_body(self, order: dict, refund: RefundToRecord) -> dict:
         return refund_body(order, refund, api_refund=False)
 
+    def refund_cancelled(self, platform_order_id: str, platform_refund_id: str, reason: str | None) -> bool:
+        """Whether a refund the store no longer lists, shown at 0 while its gateway worked on it, was cancelled by
+        the gateway (Paytrail for WooCommerce's cancel note), not deleted by hand: only then did it never pay."""
+        from adapters.platforms.woocommerce.gateway import cancelled_by_gateway
+
+        order_id = _numeric(platform_order_id)
+        notes = [row for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}) if isinstance(row, dict)]
+        return bool(reason) and cancelled_by_gateway(self.client, order_id, notes, lambda start: str(reason).startswith(start))
+
     def payment_route(self):
         """Refunds through WooCommerce's own gateway (`api_refund: true`): the gateway plugin that took the payment
         refunds it, for the payments Palautus has no direct route (or no credentials) for."""
@@ -322,13 +331,19 @@ def _check_left(order: dict, refunds: list, refund: RefundToRecord | RefundReque
     same money in the store meanwhile, and a person must look (the customer may have been paid twice)."""
     currency = refund.amount.currency
     # A refund the store shows at 0 while its gateway still works on it (Paytrail) counts at what it may pay.
-    taken = sum(wc.minor(row.get("amount"), currency) + wc.pending_amount(row, currency)
-                for row in refunds if isinstance(row, dict))  # fmt: skip
+    taken = sum(_taken(row, currency) for row in refunds if isinstance(row, dict))
     left = wc.minor(order.get("total"), currency) - taken
     if refund.amount.amount > left:
         raise ProviderRejected(f"the store has {to_decimal(max(left, 0), currency)} {currency} left to refund, less than "
                                f"this refund moved: it may have been refunded in the store as well", provider=NAME,
                                code="refunded_in_store")  # fmt: skip
+
+
+def _taken(row: dict, currency: str) -> int:
+    """What a store refund takes from the order: its amount, or, shown at 0 while its gateway still works on it
+    (Paytrail keeps the amount asked in its meta after it settled, too), what it may still pay."""
+    shown = wc.minor(row.get("amount"), currency)
+    return shown if shown else wc.pending_amount(row, currency)
 
 
 def _units_taken(order: dict, refunds: list, refund: RefundToRecord | RefundRequest) -> bool:
