@@ -7,7 +7,7 @@ import requests
 
 from adapters.errors import ProviderUnavailable
 
-__all__ = ["new_session", "send", "retry_after"]
+__all__ = ["new_session", "send", "retry_after", "json_object"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +42,12 @@ def retry_after(response) -> float | None:
     except (TypeError, ValueError):
         return None
     return seconds if 0 <= seconds <= 3600 else None
+
+
+def json_object(response) -> dict | None:
+    """The answer's body as a JSON object; None when it is not JSON, or not an object."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

@@ -30,6 +30,7 @@ from base64 import b64decode
 from typing import ClassVar
 from urllib.parse import unquote
 
+from sandbox.faults import FaultSwitches
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
 __all__ = ["SandboxKlarna"]
@@ -54,7 +55,7 @@ def _failure(status: int, code: str, message: str) -> Reply:
     return error(status, {"error_code": code, "error_messages": [message], "correlation_id": str(uuid.uuid4())})
 
 
-class SandboxKlarna:
+class SandboxKlarna(FaultSwitches):
     """Klarna's refunds, stateful; the fake-provider shape every payment route's sandbox offers."""
 
     name = "klarna"
@@ -215,15 +216,7 @@ class SandboxKlarna:
 
     # --- the fake-provider shape -------------------------------------------------------------------
 
-    def fail_next(self, *kinds: str) -> None:
-        """The next refund requests meet these generic faults, in order."""
-        with self._lock:
-            self.faults += [self.FAULTS[kind] for kind in kinds]
 
-    def fail_reads(self, *statuses: int) -> None:
-        """The next reads (an order, a refund) are refused with these HTTP statuses."""
-        with self._lock:
-            self.read_faults += list(statuses)
 
     def settle(self, status: str = "succeeded") -> None:
         """Nothing to finish: a Klarna refund is final once made. Kept for the shape."""

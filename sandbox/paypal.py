@@ -36,6 +36,7 @@ from decimal import Decimal
 from itertools import count
 from urllib.parse import unquote
 
+from sandbox.faults import FaultSwitches
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
 __all__ = ["SandboxPayPal", "paypal_sale"]
@@ -101,7 +102,7 @@ def _invalid(issue: str, description: str, field: str | None = None) -> Reply:
                   issue, description, field)  # fmt: skip
 
 
-class SandboxPayPal:
+class SandboxPayPal(FaultSwitches):
     """PayPal's capture refunds, stateful; the fake-provider shape every payment route's sandbox offers."""
 
     name = "paypal"
@@ -406,17 +407,7 @@ class SandboxPayPal:
 
     # --- the fake-provider shape -------------------------------------------------------------------
 
-    def fail_next(self, *kinds: str) -> None:
-        """The next refund requests meet these generic faults, in order."""
-        with self._lock:
-            self.faults += [self.FAULTS[kind] for kind in kinds]
 
-    def fail_reads(self, *statuses: int) -> None:
-        """The next reads (a refund, a capture, an order) are refused with these HTTP statuses.
-
-        A 401 is an `invalid_token` answer: the route fetches a new token and repeats the read once."""
-        with self._lock:
-            self.read_faults += list(statuses)
 
     def expire_tokens(self) -> None:
         """Every token issued so far expires now: the next call with one is answered 401 invalid_token."""

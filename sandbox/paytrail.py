@@ -44,6 +44,7 @@ from datetime import datetime, timezone
 from typing import Callable, ClassVar
 from urllib.parse import unquote, urlencode, urlsplit
 
+from sandbox.faults import FaultSwitches
 from sandbox.http import LOST, LOST_AFTER, Reply, Request
 
 __all__ = ["SandboxPaytrail", "TEST_ACCOUNT", "TEST_SECRET"]
@@ -76,7 +77,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class SandboxPaytrail:
+class SandboxPaytrail(FaultSwitches):
     """Paytrail's refunds and refund callbacks, stateful; the fake-provider shape every payment route's sandbox offers."""
 
     name = "paytrail"
@@ -315,15 +316,7 @@ class SandboxPaytrail:
 
     # --- the fake-provider shape -------------------------------------------------------------------
 
-    def fail_next(self, *kinds: str) -> None:
-        """The next refund requests meet these generic faults, in order."""
-        with self._lock:
-            self.faults += [self.FAULTS[kind] for kind in kinds]
 
-    def fail_reads(self, *statuses: int) -> None:
-        """Kept for the shape: Paytrail has no endpoint to read a refund, so nothing ever reads them."""
-        with self._lock:
-            self.read_faults += list(statuses)
 
     def keys_sent(self) -> set[str]:
         """The refundStamps of every refund POST (the key travels in the body, not in a header)."""

@@ -26,6 +26,7 @@ import time
 from itertools import count
 from urllib.parse import parse_qs
 
+from sandbox.faults import FaultSwitches
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
 __all__ = ["SandboxStripe", "stripe_sale"]
@@ -49,7 +50,7 @@ def _shown(amount: int, currency: str) -> str:
     return f"{symbol}{amount // 100}.{amount % 100:02d}"
 
 
-class SandboxStripe:
+class SandboxStripe(FaultSwitches):
     """Stripe's refunds, stateful; the fake-provider shape every payment route's sandbox offers."""
 
     name = "stripe"
@@ -296,15 +297,7 @@ class SandboxStripe:
 
     # --- the fake-provider shape -------------------------------------------------------------------
 
-    def fail_next(self, *kinds: str) -> None:
-        """The next refund requests meet these generic faults, in order."""
-        with self._lock:
-            self.faults += [self.FAULTS[kind] for kind in kinds]
 
-    def fail_reads(self, *statuses: int) -> None:
-        """The next reads (a refund by id, the list by payment) are refused with these HTTP statuses."""
-        with self._lock:
-            self.read_faults += list(statuses)
 
     def settle(self, status: str = "succeeded") -> None:
         """The provider finishes every refund it was still working on (and tells the webhook endpoints)."""

@@ -34,7 +34,7 @@ from adapters.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from adapters.http import new_session, retry_after, send
+from adapters.http import new_session, retry_after, send, json_object as _json
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
 from integration.records import ProviderRefund, RefundLine, RefundRequest
@@ -322,14 +322,6 @@ def _parse_refund(refund: dict, order_id: str, currency: str) -> ProviderRefund:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
         raise _malformed("a refund without a refunded_amount")
     return ProviderRefund(f"{order_id}:{refund_id}", RefundStatus.SUCCEEDED, Money(amount, currency), PROVIDER_STATUS)
-
-
-def _json(response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _rejected(message: str, code: str) -> ProviderRejected:

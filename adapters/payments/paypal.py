@@ -43,7 +43,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from adapters.errors import ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable
-from adapters.http import new_session, retry_after, send
+from adapters.http import new_session, retry_after, send, json_object as _json
 from adapters.payments import ProviderRefund, RefundRequest
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent, to_minor
@@ -395,14 +395,6 @@ def _parse_refund(refund: dict) -> ProviderRefund:
         details = refund.get("status_details")
         reason = _text(details.get("reason")) if isinstance(details, dict) else None
     return ProviderRefund(refund_id, ours, money, provider_status=status, failure_reason=reason)
-
-
-def _json(response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _text(value) -> str | None:

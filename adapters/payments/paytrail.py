@@ -61,7 +61,7 @@ from adapters.errors import (
     ProviderUnavailable,
     SignatureError,
 )
-from adapters.http import new_session, retry_after, send
+from adapters.http import new_session, retry_after, send, json_object as _json
 from adapters.payments import ProviderRefund, RefundRequest
 from integration.errors import MissingCredentials
 from integration.money import Money
@@ -440,14 +440,6 @@ def _timestamp() -> str:
 
 def _request_id(response) -> str | None:
     return next((response.headers[name] for name in HEADER_REQUEST_IDS if response.headers.get(name)), None)
-
-
-def _json(response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _text(value) -> str | None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from adapters.errors import PayloadError, ProviderError, ProviderRejected, ProviderUnavailable, SignatureError
-from adapters.http import new_session, retry_after, send
+from adapters.http import new_session, retry_after, send, json_object as _json
 from adapters.payments import ProviderRefund, RefundRequest
 from integration.records import ProviderRefundUpdate
 from integration.errors import InvalidInput, MissingCredentials
@@ -290,14 +290,6 @@ def _parse_refund(refund: dict) -> ProviderRefund:
     ours = STATUSES.get(status, RefundStatus.SUBMITTED)  # an unknown word is never final: keep polling
     reason = refund.get("failure_reason") if ours is RefundStatus.FAILED else None
     return ProviderRefund(refund_id, ours, money, provider_status=status, failure_reason=reason)
-
-
-def _json(response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _rejected(message: str, code: str) -> ProviderRejected:
