@@ -52,9 +52,13 @@ def _register_blueprints(app: Flask) -> None:
     from integration.api import init_api
     from integration.api.errors import register_error_handlers
     from integration.health import bp as health_bp
+    from integration.install.shopify import bp as install_shopify_bp
+    from integration.install.woocommerce import bp as install_woocommerce_bp
     from webhooks import bp as webhooks_bp
 
     init_api(app)
+    app.register_blueprint(install_shopify_bp)
+    app.register_blueprint(install_woocommerce_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
     register_error_handlers(app)

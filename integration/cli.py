@@ -251,7 +251,28 @@ def db_upgrade():
     click.echo("database is up to date")
 
 
+secrets_group = AppGroup("secrets", help="Secrets at rest: re-encrypt them with the newest ENCRYPTION_KEY.")
+
+
+@secrets_group.command("rotate")
+def rotate_secrets():
+    """Re-encrypt every shop's credentials with the first (newest) key in ENCRYPTION_KEY.
+
+    Put the new key first and keep the old one after it (ENCRYPTION_KEY=new,old), run this, then drop the old key.
+    """
+    app = current_app
+    vault = app.extensions["vault"]
+    with app.extensions["db"].session() as session:
+        shops_done = 0
+        for shop in session.scalars(select(Shop).order_by(Shop.id)):
+            shop.credentials = vault.rotate(shop.credentials)
+            shops_done += 1
+        session.commit()
+    click.echo(f"Re-encrypted the credentials of {shops_done} shop(s) with the newest key; the older keys can go.")
+
+
 def register_cli(app) -> None:
     app.cli.add_command(shops)
     app.cli.add_command(events)
     app.cli.add_command(db)
+    app.cli.add_command(secrets_group)

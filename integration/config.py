@@ -53,6 +53,9 @@ def _defaults(var_dir: Path) -> dict:
         # Fernet keys (comma-separated, newest first) for credentials at rest;
         # empty means a key file under VAR_DIR, created on first use (development only).
         "ENCRYPTION_KEY": "",
+        # The Shopify app's client id and secret (Partner Dashboard): the secret checks webhooks and install
+        # requests; both are needed to install from the browser and to renew expiring tokens.
+        "SHOPIFY_CLIENT_ID": "",
         "SHOPIFY_CLIENT_SECRET": "",
         "SHOPIFY_API_BASE": "https://{shop}",
         "SHOPIFY_API_VERSION": "2026-10",
@@ -78,6 +81,9 @@ def _defaults(var_dir: Path) -> dict:
         "STUCK_AFTER_SECONDS": 300,
         "LOG_LEVEL": "INFO",
         "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
+        # Days an inbox event's body (the delivery as received: personal data) is kept once the event is done
+        # (processed, ignored or failed); then `jobs/privacy.py` purge_inbox replaces it with a stub, keeping the row.
+        "INBOX_RETENTION_DAYS": 30,
         "TESTING": False,
     }
 
@@ -154,6 +160,7 @@ def _intervals(value) -> list[int]:
 
 
 _TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
+          "INBOX_RETENTION_DAYS": int,
           "RETRY_INTERVALS": _intervals}  # fmt: skip
 
 

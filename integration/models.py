@@ -386,3 +386,47 @@ class EarlyReturnStatus(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     happened_at: Mapped[datetime]  # when the platform made the change, as far as we know
     applied_at: Mapped[datetime | None]
+
+
+class PendingConnection(Base):
+    """A WooCommerce store a merchant asked to connect from the browser, until the store sends its REST keys.
+
+    `token` is the `user_id` Palautus gives WooCommerce's /wc-auth/v1/authorize: unguessable, single use,
+    short-lived. The store's unsigned key delivery is taken only for a connection Palautus started.
+    """
+
+    __tablename__ = "pending_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    store_url: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PrivacyRequest(Base):
+    """A privacy duty for one shop: a customer's data request, a customer's or the whole shop's redaction.
+
+    From the platform (Shopify's mandatory compliance webhooks) or the merchant (the API, for any platform).
+    A data request keeps the export it produced for the merchant to fetch.
+    """
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index(None, "shop_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))  # customer_data_request | customer_redact | shop_redact
+    source: Mapped[str] = mapped_column(String(20))  # the platform's name, or "merchant_api"
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    platform_customer_id: Mapped[str | None] = mapped_column(String(64))
+    platform_request_id: Mapped[str | None] = mapped_column(String(64))  # Shopify's data_request.id
+    orders: Mapped[list] = mapped_column(JSON, default=list)  # platform order ids the request names
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received | done | failed
+    export: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]

@@ -22,6 +22,9 @@ __all__ = [
     "ReturnRequestData",
     "ReturnStatusChange",
     "ShopUninstalled",
+    "CustomerDataRequest",
+    "CustomerRedact",
+    "ShopRedact",
     "OrderRemoved",
     "RefundMoneyMoved",
     "RefundLineToRecord",
@@ -176,6 +179,38 @@ class ReturnStatusChange:
 @dataclass(frozen=True)
 class ShopUninstalled:
     """The merchant removed the app: its access token is dead."""
+
+
+@dataclass(frozen=True)
+class CustomerDataRequest:
+    """A customer asked the shop for the data held on them: Palautus gathers what it holds, for the merchant.
+
+    `shop_domain` is the shop the body itself names, where the platform puts one in it: the job acts only when it
+    is the shop the delivery was verified for.
+    """
+
+    platform_request_id: str | None
+    customer_email: str | None
+    platform_customer_id: str | None
+    platform_order_ids: tuple[str, ...] = ()
+    shop_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerRedact:
+    """The shop asks Palautus to erase a customer's personal data (their e-mail, notes, the bodies that carry them)."""
+
+    customer_email: str | None
+    platform_customer_id: str | None
+    platform_order_ids: tuple[str, ...] = ()
+    shop_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopRedact:
+    """Some time after the app was removed, the platform asks Palautus to erase what it holds on the shop."""
+
+    shop_domain: str | None = None
 
 
 @dataclass(frozen=True)

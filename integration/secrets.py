@@ -41,6 +41,10 @@ class Vault:
     def __init__(self, keys: list[str]):
         self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
 
+    def rotate(self, token: bytes | None) -> bytes | None:
+        """The same data sealed again with the newest key (so the older keys can be retired)."""
+        return self._fernet.rotate(token) if token else token
+
     def seal(self, data: dict) -> bytes:
         return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode())
 

@@ -20,6 +20,8 @@ class Tasks(Protocol):
 
     def sync_return(self, return_id: int) -> None: ...
 
+    def connect_shop(self, shop_id: int) -> None: ...
+
 
 class RecordingTasks:
     """A Tasks that only remembers what was asked: for tests and dry runs."""
@@ -38,3 +40,6 @@ class RecordingTasks:
 
     def sync_return(self, return_id: int) -> None:
         self.calls.append(("sync_return", return_id))
+
+    def connect_shop(self, shop_id: int) -> None:
+        self.calls.append(("connect_shop", shop_id))

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, has_app_context
 
+from adapters.errors import ProviderRejected
 from adapters.payments import PaymentRoute, route_for
 from adapters.platforms import Platform, platform_adapter
 from integration.errors import MissingCredentials
 from integration.models import Shop
 from integration.services.context import Ctx
 
-__all__ = ["JobContext", "job_context", "worker_app"]
+__all__ = ["JobContext", "job_context", "worker_app", "fresh_tokens", "new_ctx"]
 
 _worker_app: Flask | None = None
 
@@ -46,8 +47,21 @@ class JobContext:
         return self.app.extensions["vault"].open(shop.credentials)
 
     def platform(self, shop: Shop) -> Platform:
-        """The shop's platform, with its credentials; MissingCredentials when it has none."""
-        return platform_adapter(shop.platform).connect(shop.domain, self.credentials(shop), self.app.config)
+        """The shop's platform, with its credentials (renewed first where they are about to expire, and again
+        should the platform answer 401); MissingCredentials when it has none."""
+        adapter = platform_adapter(shop.platform)
+        credentials = self.credentials(shop)
+        if adapter.tokens is None:
+            return adapter.connect(shop.domain, credentials, self.app.config)
+        if adapter.tokens.due(credentials, self.app.config):
+            credentials = fresh_tokens(self.app, shop.id)
+        seen = credentials.get("access_token")
+
+        def renew() -> str | None:  # a new token after a 401, or None when there is none to be had
+            token = fresh_tokens(self.app, shop.id, force_unless_changed=seen).get("access_token")
+            return token if token != seen else None
+
+        return adapter.connect(shop.domain, credentials, self.app.config, renew=renew)
 
     def route(self, shop: Shop, name: str) -> PaymentRoute:
         """A refund route by name: the shop platform's own gateway (the platform's name), or a provider's route
@@ -58,6 +72,41 @@ class JobContext:
         if not credentials or name not in self.ctx.providers:
             raise MissingCredentials(f"the shop has no {name} credentials in Palautus", provider=name)
         return route_for(name, credentials, self.app.config)
+
+
+def fresh_tokens(app: Flask, shop_id: int, force_unless_changed: str | None = None) -> dict:
+    """The shop's credentials with its platform tokens renewed if they are due, stored sealed; one refresh at a time.
+
+    Under the shop's row lock, in a session of its own: a second worker waits, then finds the tokens renewed and
+    uses them (a refresh token rotates: used twice, the second use would fail). `force_unless_changed` is the
+    access token the platform just refused: renewed unless another worker has renewed it meanwhile. A refusal to
+    renew (the merchant must reinstall) is raised, and the shop flagged for the operator.
+    """
+    from integration.db import lock_row
+    from integration.services.shops import clear_alert, raise_alert
+
+    vault, config = app.extensions["vault"], app.config
+    with app.extensions["db"].session() as session:
+        lock_row(session, Shop, shop_id)
+        shop = session.get(Shop, shop_id)
+        credentials = vault.open(shop.credentials)
+        tokens = platform_adapter(shop.platform).tokens
+        force = force_unless_changed is not None and credentials.get("access_token") == force_unless_changed
+        if tokens is None or not tokens.due(credentials, config, force):
+            session.commit()
+            return credentials
+        try:
+            changes = tokens.fresh(shop.domain, credentials, config, force)
+        except ProviderRejected as e:
+            raise_alert(shop, "tokens", f"the platform refused to renew the shop's access ({e.code}): reinstall the app")
+            session.commit()
+            raise
+        if changes:
+            credentials.update(changes)
+            shop.credentials = vault.seal(credentials)
+            clear_alert(shop, "tokens")
+        session.commit()
+        return credentials
 
 
 @contextmanager

@@ -16,16 +16,16 @@ from adapters.platforms import PLATFORMS, platform_adapter
 from sqlalchemy import select, update
 
 from integration.db import lock_row
-from integration.errors import PalautusError
+from integration.errors import Conflict, InvalidInput, MissingCredentials, PalautusError
 from integration.models import Order, Refund, Return, Shop, WebhookEvent, utcnow
 from integration.records import (
-    OrderRemoved, OrderSnapshot, ProviderRefundUpdate, RefundMoneyMoved, ReturnRequestData, ReturnStatusChange, ShopRefundData,
-    ShopUninstalled,
+    CustomerDataRequest, CustomerRedact, OrderRemoved, OrderSnapshot, ProviderRefundUpdate, RefundMoneyMoved,
+    ReturnRequestData, ReturnStatusChange, ShopRedact, ShopRefundData, ShopUninstalled,
 )
 from integration.refunds import RefundStatus
 from integration.money import Money
 from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
-from integration.services import orders, refunds, returns
+from integration.services import orders, privacy, refunds, returns
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
 from integration.services.shops import raise_alert, uninstall_shop
@@ -169,7 +169,56 @@ def on_order_removed(jc: JobContext, shop: Shop, removed: OrderRemoved) -> None:
 
 
 def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None:
+    """The shop removed the app. The platform signs only the body, so a captured app/uninstalled could be sent
+    again later: where the platform can say, it is believed only if the app's access is really gone."""
+    try:
+        platform = jc.platform(shop)
+        still = getattr(platform, "still_installed", None)
+        if still is not None and still():
+            raise_alert(shop, "uninstall", "an app/uninstalled came while the shop still lets Palautus in: ignored "
+                        "(a replayed delivery?); nothing was forgotten")  # fmt: skip
+            jc.session.commit()
+            raise PayloadError("the shop still lets Palautus in: the uninstall is not believed")
+    except (ProviderRejected, MissingCredentials):
+        pass  # the platform refuses us already: that is the uninstall
     uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
+
+
+def _same_shop(shop: Shop, named: str | None) -> None:
+    """A privacy request acts only on the shop its delivery was verified for: a body naming another shop (replayed
+    under this one's signature) changes nothing, and its event fails saying so."""
+    if named is None:
+        return  # the platform names no shop in its bodies: the verified delivery is all there is
+    try:
+        domain = platform_adapter(shop.platform).normalize_domain(named)
+    except InvalidInput:
+        domain = None
+    if domain != shop.domain:
+        raise Conflict(f"the body names the shop {named[:255]!r}, not {shop.domain}, for which the delivery was "
+                       "verified: nothing was changed")  # fmt: skip
+
+
+def on_customer_data_request(jc: JobContext, shop: Shop, request: CustomerDataRequest) -> None:
+    """A customer asked for their data: the export is kept on a PrivacyRequest, and the merchant told where."""
+    _same_shop(shop, request.shop_domain)
+    privacy.request_export(jc.session, shop, source=shop.platform, email=request.customer_email,
+                           platform_customer_id=request.platform_customer_id, order_ids=request.platform_order_ids,
+                           platform_request_id=request.platform_request_id)  # fmt: skip
+
+
+def on_customer_redact(jc: JobContext, shop: Shop, request: CustomerRedact) -> None:
+    """Erase the customer's personal data (this delivery's own body too: it names them)."""
+    _same_shop(shop, request.shop_domain)
+    privacy.request_redaction(jc.session, shop, source=shop.platform, email=request.customer_email,
+                              platform_customer_id=request.platform_customer_id, order_ids=request.platform_order_ids,
+                              current_event_id=jc.event.id if jc.event is not None else None)  # fmt: skip
+
+
+def on_shop_redact(jc: JobContext, shop: Shop, request: ShopRedact) -> None:
+    """Erase the shop's data but the books; refused (the event fails, a failed PrivacyRequest says why) while the
+    shop is still installed: the platform asks only after the app was removed."""
+    _same_shop(shop, request.shop_domain)
+    privacy.request_shop_redaction(jc.session, shop, jc.app.extensions["vault"], source=shop.platform)
 
 
 def on_refund_money_moved(jc: JobContext, shop: Shop, moved: RefundMoneyMoved) -> None:
@@ -270,6 +319,9 @@ HANDLERS = {
     OrderRemoved: on_order_removed,
     RefundMoneyMoved: on_refund_money_moved,
     ProviderRefundUpdate: on_provider_refund,
+    CustomerDataRequest: on_customer_data_request,
+    CustomerRedact: on_customer_redact,
+    ShopRedact: on_shop_redact,
 }
 
 

@@ -68,3 +68,6 @@ class RQTasks:
 
     def sync_return(self, return_id: int) -> None:
         self._enqueue("jobs.sync.sync_return", return_id)
+
+    def connect_shop(self, shop_id: int) -> None:
+        self._enqueue("jobs.connect.connect_shop", shop_id)

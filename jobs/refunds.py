@@ -204,6 +204,9 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
     ret = refund.ret
     if ret.status == ReturnStatus.CANCELLED.value:
         raise _Stop(f"the return was {ret.status} before the refund was sent", only_from=R.PENDING)
+    if shop.uninstalled_at is not None:
+        raise _Stop("the shop uninstalled Palautus before the refund was sent: refund it in the shop's admin. "
+                    "Nothing was sent.", only_from=R.PENDING)  # fmt: skip
     try:
         read_payments(jc, shop, ret.order)  # captures and order edits change them
         jc.session.commit()

@@ -11,10 +11,11 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, or_, select, update
 
-from integration.models import Refund, Return, WebhookEvent, utcnow
+from integration.models import Refund, Return, Shop, WebhookEvent, utcnow
 from integration.refunds import RefundStatus
 from integration.returns import SHOP_STATUS
 from integration.services.inbox import EventStatus
+from integration.services.shops import discard_provider_keys
 from jobs.context import job_context
 
 __all__ = ["sweep"]
@@ -49,7 +50,12 @@ def _refunds(session, now, cutoff) -> list[int]:
     )
     waiting = and_(Refund.status == RefundStatus.SUBMITTED.value, Refund.provider_refund_id.is_not(None))
     stuck = and_(Refund.status.in_((RefundStatus.PENDING.value, RefundStatus.SUBMITTED.value)), Refund.created_at < cutoff)
-    query = select(Refund.id).where(unclaimed, or_(waiting, stuck)).order_by(Refund.attempts, Refund.id)
+    # A refund through the platform's own gateway of a shop that uninstalled: nobody can ask the platform any more.
+    # It stays as it is (it may have paid), shown in the API, and is not asked about again and again.
+    unaskable = and_(Shop.uninstalled_at.is_not(None), Refund.route == Shop.platform,
+                     Refund.status == RefundStatus.SUBMITTED.value)  # fmt: skip
+    query = (select(Refund.id).join(Return, Return.id == Refund.return_id).join(Shop, Shop.id == Return.shop_id)
+             .where(unclaimed, or_(waiting, stuck), ~unaskable).order_by(Refund.attempts, Refund.id))  # fmt: skip
     return list(session.scalars(query.limit(BATCH)))
 
 
@@ -97,6 +103,7 @@ def sweep() -> dict[str, int]:
         for ids, column, _ in found.values():
             _stamp(session, column, ids, now)
         session.commit()  # stamped before queued: a crash in between only delays the next sweep's try
+        discard_provider_keys(session, jc.app.extensions["vault"])
     for ids, _, enqueue in found.values():
         for row_id in ids:
             enqueue(row_id)

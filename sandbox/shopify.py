@@ -20,11 +20,16 @@ call `handle`.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
+from urllib.parse import urlencode
 
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 from sandbox.schema import InvalidDocument, checked_operation
@@ -134,6 +139,16 @@ class SandboxShop:
         # operation -> what its next calls meet: "lost_request" (never arrives: nothing done), "lost_answer"
         # (done, the answer lost), "500_after" (done, answered 500), "refused" (a userError, nothing done)
         self.op_faults: dict[str, list[str]] = {}
+        self.subscriptions: list[dict] = []  # the app's webhook subscriptions: {id, topic, uri}
+        # The app's OAuth, once `client_id` and `client_secret` are set (the shop then takes only the token it issued).
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+        self.scopes = "write_orders,write_returns,read_locations,write_inventory,read_shopify_payments_payouts"
+        self.codes: dict[str, bool] = {}  # authorization code -> used
+        self.refresh_tokens: dict[str, bool] = {}  # refresh token -> still live (it rotates on use)
+        self.token_lifetime = 3600
+        self.access_token_ends: float | None = None  # when the access token stops working (None: never)
+        self.token_requests: list[dict] = []  # every body POSTed to the token endpoint
         self._ids = count(900)
         self._numbers = count(1001)
         self._lock = threading.RLock()
@@ -143,6 +158,8 @@ class SandboxShop:
     def handle(self, request: Request) -> Reply:
         """The reply to one POST to /admin/api/{version}/graphql.json."""
         if self.access_token is not None and request.header(TOKEN_HEADER) != self.access_token:
+            return error(401, {"errors": INVALID_TOKEN})
+        if self.access_token_ends is not None and time.time() >= self.access_token_ends:
             return error(401, {"errors": INVALID_TOKEN})
         try:
             body = request.json()
@@ -179,6 +196,81 @@ class SandboxShop:
             if kind == "500_after":  # done, and Shopify answered an error all the same
                 return error(500, {"errors": "Internal error. Looks like something went wrong on our end."})
             return Reply(200, {"data": data}, {"X-Request-Id": "sandbox-req"})
+
+    # --- the app's OAuth: the approval screen and the token endpoint ---------------------------------------
+
+    def authorize(self, query: dict) -> Reply:
+        """GET /admin/oauth/authorize, as if the merchant approved: back to `redirect_uri` with a signed code."""
+        if query.get("client_id") != self.client_id:
+            return error(400, {"errors": "invalid client_id"})
+        code = secrets.token_hex(16)
+        self.codes[code] = False
+        params = {"code": code, "host": "c2FuZGJveA", "shop": self.domain, "state": query.get("state", ""),
+                  "timestamp": str(int(time.time()))}  # fmt: skip
+        params["hmac"] = query_hmac(params, self.client_secret or "")
+        return Reply(302, "", {"Location": f"{query.get('redirect_uri')}?{urlencode(params)}"})
+
+    def token(self, request: Request) -> Reply:
+        """POST /admin/oauth/access_token: a code, a refresh token or an old offline token for a token pair."""
+        with self._lock:
+            try:
+                body = request.json() or {}
+            except ValueError:
+                body = dict(request.form())
+            self.token_requests.append(dict(body))
+            if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+                return error(401, {"error": "invalid_client"})
+            grant = body.get("grant_type")
+            if grant == "refresh_token":
+                if not self.refresh_tokens.get(body.get("refresh_token")):
+                    return error(400, {"error": "invalid_grant", "error_description": "refresh token is not valid"})
+                self.refresh_tokens[body["refresh_token"]] = False  # it rotates: used once
+                return Reply(200, self._issue(expiring=True))
+            if grant == "urn:ietf:params:oauth:grant-type:token-exchange":
+                if body.get("subject_token") != self.access_token or self.access_token_ends is not None:
+                    return error(400, {"error": "invalid_subject_token"})
+                return Reply(200, self._issue(expiring=str(body.get("expiring")) == "1"))
+            if self.codes.get(body.get("code")) is not False:
+                return error(400, {"error": "invalid_request", "error_description": "authorization code was not found or was already used"})
+            self.codes[body["code"]] = True
+            return Reply(200, self._issue(expiring=str(body.get("expiring")) == "1"))
+
+    def _issue(self, expiring: bool) -> dict:
+        """A new token (every earlier one stops working: one expiring token is active per app and shop)."""
+        self.access_token = f"shpat_sandbox_{secrets.token_hex(12)}"
+        answer = {"access_token": self.access_token, "scope": self.scopes}
+        if not expiring:
+            self.access_token_ends = None
+            return answer
+        refresh = f"shprt_sandbox_{secrets.token_hex(12)}"
+        self.refresh_tokens[refresh] = True
+        self.access_token_ends = time.time() + self.token_lifetime
+        return {**answer, "expires_in": self.token_lifetime, "refresh_token": refresh,
+                "refresh_token_expires_in": 90 * 24 * 3600}  # fmt: skip
+
+    def expire_access_token(self) -> None:
+        """The access token runs out now (an hour has passed)."""
+        self.access_token_ends = time.time() - 1
+
+    def _ShopPing(self, v):
+        return {"shop": {"id": "gid://shopify/Shop/548380009"}}
+
+    def _WebhookSubscriptions(self, v):
+        nodes = [dict(sub) for sub in self.subscriptions if sub["uri"] == v["uri"]]
+        return {"webhookSubscriptions": {"nodes": nodes}}
+
+    def _WebhookSubscriptionCreate(self, v):
+        uri = v["subscription"].get("uri")
+        if not uri:
+            return {"webhookSubscriptionCreate": {"webhookSubscription": None,
+                                                  "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address can't be blank"}]}}  # fmt: skip
+        if any(sub["topic"] == v["topic"] and sub["uri"] == uri for sub in self.subscriptions):
+            return {"webhookSubscriptionCreate": {"webhookSubscription": None,
+                                                  "userErrors": [{"field": ["webhookSubscription", "callbackUrl"],
+                                                                  "message": "Address for this topic has already been taken"}]}}  # fmt: skip
+        sub = {"id": f"gid://shopify/WebhookSubscription/{next(self._ids)}", "topic": v["topic"], "uri": uri}
+        self.subscriptions.append(sub)
+        return {"webhookSubscriptionCreate": {"webhookSubscription": dict(sub), "userErrors": []}}
 
     def invalid(self, problem: InvalidDocument) -> None:
         """A document the schema refused; the test suite's fake makes this fail the test."""
@@ -734,3 +826,9 @@ def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], cr
             {"kind": "REFUND", "status": status, "amountSet": {"presentmentMoney": {"amount": amount, "currencyCode": "EUR"}},
              "parentTransaction": {"id": f"gid://shopify/OrderTransaction/{parent}"}} for parent, amount in taken.items()]},
     }  # fmt: skip
+
+
+def query_hmac(params: dict, secret: str) -> str:
+    """Shopify's signature of an install or callback query: hex HMAC-SHA256 of the sorted `name=value` pairs."""
+    message = "&".join(f"{key}={params[key]}" for key in sorted(params) if key not in ("hmac", "signature"))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()

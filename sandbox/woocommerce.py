@@ -36,6 +36,17 @@ Stateful as a real store is for the calls Palautus makes (WooCommerce 9/10, REST
   does (`\\/`, ä as `\\u00e4`); **no retries**, and a webhook is disabled after its
   failures pass five, as WooCommerce does.
 
+- the app authorization endpoint (`GET /wc-auth/v1/authorize`, WC_Auth in
+  `includes/class-wc-auth.php`) as if the store's admin were logged in and clicked
+  Approve (`approve = False`: Deny): its five parameters required, `callback_url`
+  https only; a new key pair (`ck_`/`cs_` and 40 hex digits, the scope as its
+  permissions) posted as `{key_id, user_id, consumer_key, consumer_secret,
+  key_permissions}` JSON to `callback_url` through `key_sender` (else `deliver`); an
+  answer other than exactly 200 deletes the key and ends in WooCommerce's 401 error
+  page, a 200 redirects (302) to `return_url` with `success=1&user_id=...`. The new
+  key works for the REST API as the original one does, within its permissions
+  (`check_permissions`: a read key may not write).
+
 Where it differs on purpose: a real store delivers only to public addresses on
 ports 80, 443 and 8080; the sandbox delivers to 127.0.0.1 too.
 """
@@ -52,7 +63,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
 
@@ -76,6 +87,9 @@ OFFLINE_METHODS = ("bacs", "cheque", "cod")
 GATEWAY_TITLES = {"paytrail": "Paytrail", "stripe": "Credit Card (Stripe)", "ppcp-gateway": "PayPal",
                   "klarna_payments": "Klarna", "kco": "Klarna Checkout", "bacs": "Direct bank transfer",
                   "cheque": "Check payments", "cod": "Cash on delivery"}  # fmt: skip
+AUTHORIZE_PATH = "/wc-auth/v1/authorize"
+AUTH_PARAMS = ("app_name", "user_id", "return_url", "callback_url", "scope")
+SCOPES = ("read", "write", "read_write")
 PAYTRAIL_PENDING = (" Refund is still being processed. The status and the amount ({}) of the refund will update "
                     "when the processing is completed.")  # fmt: skip
 
@@ -140,6 +154,35 @@ def _error(status: int, code: str, message: str) -> Reply:
     return error(status, {"code": code, "message": message, "data": {"status": status}})
 
 
+def _wp_die(message: str) -> Reply:
+    """WC_Auth's failure: wp_die("Error: ...", "Access denied", 401), an HTML page."""
+    text = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Reply(401, f"<!DOCTYPE html><html><head><title>Access denied</title></head><body><p>Error: {text}.</p>"
+                      "</body></html>", {"Content-Type": "text/html; charset=UTF-8"})  # fmt: skip
+
+
+def _formatted_url(url: str) -> str:
+    """WC_Auth::get_formatted_url: urldecode (once more, after PHP decoded the query), https:// if no scheme."""
+    url = unquote_plus(url)
+    return url if "://" in url else "https://" + url
+
+
+def _valid_url(url: str) -> bool:
+    """About what PHP's FILTER_VALIDATE_URL takes: a scheme and a host, no spaces."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.hostname) and not any(c.isspace() for c in url)
+
+
+def _add_query_arg(url: str, **args) -> str:
+    """WordPress's add_query_arg: the arguments appended to the URL's own query."""
+    base, _, fragment = url.partition("#")
+    joined = base + ("&" if "?" in base else "?") + urlencode(args)
+    return joined + ("#" + fragment if fragment else "")
+
+
 class SandboxStore:
     """One WooCommerce store's REST API and its data, stateful; see the module docstring."""
 
@@ -177,6 +220,11 @@ class SandboxStore:
         self._pending: dict[int, dict] = {}  # refund id -> a Paytrail refund waiting for its callback
         self.nonces: set[str] = set()
         self.strip_authorization = False  # a host that drops the Authorization header (some do)
+        # Keys made by the app authorization endpoint: consumer key -> {key_id, secret, permissions, description}.
+        self.api_keys: dict[str, dict] = {}
+        self.approve = True  # the admin on the authorize page clicks Approve (False: Deny)
+        self.key_sender = None  # posts the new key to callback_url as `deliver` does; None: `deliver`
+        self.key_deliveries: list[tuple[str, int | None]] = []  # (callback_url, status answered)
         self._ids = count(100)
         self._lock = threading.RLock()
 
@@ -184,6 +232,8 @@ class SandboxStore:
 
     def handle(self, request: Request) -> Reply:
         path = request.path[len(self.base_path):] if request.path.startswith(self.base_path + "/") else request.path
+        if path.rstrip("/") == AUTHORIZE_PATH and request.method == "GET":
+            return self.authorize(request.query)
         if not path.startswith(API):
             return _error(404, "rest_no_route", "No route was found matching the URL and request method.")
         with self._lock:
@@ -232,10 +282,27 @@ class SandboxStore:
                 key, _, secret = base64.b64decode(token).decode().partition(":")
             except ValueError:
                 key = None
-        if not key or key != self.consumer_key:  # no key, or one it does not know: an anonymous request
+        known = self._secret_of(key)
+        if not key or known is None:  # no key, or one it does not know: an anonymous request
             return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-        if not hmac.compare_digest(secret or "", self.consumer_secret):
+        if not hmac.compare_digest(secret or "", known):
             return _error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        return self._check_permissions(key, request.method)
+
+    def _secret_of(self, key: str | None) -> str | None:
+        """The consumer secret of a key the store knows: its first one, or one the authorize endpoint made."""
+        if key and key == self.consumer_key:
+            return self.consumer_secret
+        granted = self.api_keys.get(key or "")
+        return granted["secret"] if granted else None
+
+    def _check_permissions(self, key: str, method: str) -> Reply | None:
+        """WC_REST_Authentication::check_permissions: a read key may not write, a write key may not read."""
+        permissions = self.api_keys[key]["permissions"] if key in self.api_keys else "read_write"
+        if method in ("GET", "HEAD") and permissions not in ("read", "read_write"):
+            return _error(401, "woocommerce_rest_authentication_error", "The API key provided does not have read permissions.")
+        if method in ("POST", "PUT", "PATCH", "DELETE") and permissions not in ("write", "read_write"):
+            return _error(401, "woocommerce_rest_authentication_error", "The API key provided does not have write permissions.")
         return None
 
     def _oauth(self, request: Request) -> Reply | None:
@@ -247,12 +314,13 @@ class SandboxStore:
         if missing:
             return _error(401, "woocommerce_rest_authentication_missing_parameter",
                           f"Missing OAuth parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-        if params["oauth_consumer_key"] != self.consumer_key:
+        secret = self._secret_of(params["oauth_consumer_key"])
+        if secret is None:
             return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
         method = params["oauth_signature_method"]
         if method not in ("HMAC-SHA1", "HMAC-SHA256"):
             return _error(401, "woocommerce_rest_authentication_error", "Invalid signature - signature method is invalid.")
-        expected = wc_oauth_signature(request.method, self.origin + request.path, params, self.consumer_secret, method)
+        expected = wc_oauth_signature(request.method, self.origin + request.path, params, secret, method)
         if not hmac.compare_digest(expected, params["oauth_signature"].replace(" ", "+")):
             return _error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.")
         stamp = params["oauth_timestamp"]
@@ -261,7 +329,52 @@ class SandboxStore:
         if (stamp, params["oauth_nonce"]) in self.nonces:
             return _error(401, "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.")
         self.nonces.add((stamp, params["oauth_nonce"]))
-        return None
+        return self._check_permissions(params["oauth_consumer_key"], request.method)
+
+    # --- the app authorization endpoint (WC_Auth) ------------------------------------------------------------
+
+    def authorize(self, query: dict) -> Reply:
+        """GET /wc-auth/v1/authorize, the store's admin logged in: Approve (or Deny, with `approve` False).
+
+        Approve makes a key pair, posts it to `callback_url` and, only if that answered exactly 200,
+        sends the browser on to `return_url` (302); otherwise the key is deleted and the admin sees
+        WooCommerce's error page (401), as `WC_Auth::auth_endpoint` does.
+        """
+        for name in AUTH_PARAMS:
+            if not query.get(name):
+                return _wp_die(f"Missing parameter {name}")
+        scope, user_id = query["scope"], query["user_id"]
+        if scope not in SCOPES:
+            return _wp_die(f"Invalid scope {scope}")
+        return_url, callback_url = _formatted_url(query["return_url"]), _formatted_url(query["callback_url"])
+        for url in (return_url, callback_url):
+            if not _valid_url(url):
+                return _wp_die(f"The {url} is not a valid URL")
+        if not callback_url.lower().startswith("https://"):
+            return _wp_die("The callback_url needs to be over SSL")
+        if not self.approve:  # the Deny button: back to return_url, no key made
+            return Reply(302, "", {"Location": _add_query_arg(return_url, success=0, user_id=user_id)})
+        with self._lock:
+            key_id = next(self._ids)
+            key, secret = f"ck_{secrets.token_hex(20)}", f"cs_{secrets.token_hex(20)}"
+            self.api_keys[key] = {"key_id": key_id, "secret": secret, "permissions": scope,
+                                  "description": f"{query['app_name'][:170]} - API ({_now():%Y-%m-%d %H:%M:%S})"}  # fmt: skip
+        body = php_json({"key_id": key_id, "user_id": user_id, "consumer_key": key, "consumer_secret": secret,
+                         "key_permissions": scope})  # fmt: skip
+        # Sent without holding the store's lock: the app may call the REST API with the new key before it answers.
+        send = self.key_sender or self.deliver
+        status = send(callback_url, body, {"Content-Type": "application/json;charset=UTF-8"}) if send else None
+        self.key_deliveries.append((callback_url, status))
+        if status != 200:  # only exactly 200 keeps the key (post_consumer_data), then maybe_delete_key
+            with self._lock:
+                self.api_keys.pop(key, None)
+            return _wp_die("An error occurred in the request and at the time were unable to send the consumer data")
+        return Reply(302, "", {"Location": _add_query_arg(return_url, success=1, user_id=user_id)})
+
+    def revoke_key(self, consumer_key: str) -> None:
+        """The merchant revokes a key under WooCommerce > Settings > Advanced > REST API."""
+        with self._lock:
+            self.api_keys.pop(consumer_key, None)
 
     def _route(self, method: str, path: str, request: Request) -> Reply:
         parts = path.strip("/").split("/")
@@ -647,6 +760,8 @@ class SandboxStore:
                             "notes": self.notes[o["id"]], "meta_data": o["meta_data"]} for o in self.orders.values()],
                 "webhooks": [self._shown_hook(w) | {"failures": w["failures"]} for w in self.webhooks.values()],
                 "stock_returned": self.stock, "deliveries": len(self.sent),
+                "api_keys": [{"key_id": k["key_id"], "truncated_key": key[-7:], "permissions": k["permissions"],
+                              "description": k["description"]} for key, k in self.api_keys.items()],
             }  # fmt: skip
 
 

@@ -120,6 +120,8 @@ class FakeShopify(SandboxShop):
         super().__init__(shop, schema, version=version, strict=False)
         http.add_callback("POST", f"https://{shop}/admin/api/{version}/graphql.json",
                           callback=lambda request: as_responses(self.handle(_request(request))))  # fmt: skip
+        http.add_callback("POST", f"https://{shop}/admin/oauth/access_token",
+                          callback=lambda request: as_responses(self.token(_request(request))))  # fmt: skip
 
     def invalid(self, problem: InvalidDocument) -> None:
         raise AssertionError(str(problem))

@@ -66,14 +66,18 @@ class PlatformAdapter:
     # The platform's own gateway route (GatewayTraits: `takes(provider, platform_managed)`, `refund_step`):
     # which of its payments the platform can refund itself, through `Platform.payment_route()`.
     gateway: object | None = None
+    # A platform whose tokens expire (Shopify's offline tokens): `due(credentials, config, force)` says (without a
+    # call) whether `fresh(domain, credentials, config, force)` would return credential fields to store instead;
+    # the job context stores them, one refresh at a time per shop.
+    tokens: object | None = None
 
 
 def _shopify() -> PlatformAdapter:
-    from adapters.platforms.shopify import events, gateway, platform
+    from adapters.platforms.shopify import events, gateway, oauth, platform
 
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
-        delivery_path="shopify", gateway=gateway.GATEWAY,
+        delivery_path="shopify", gateway=gateway.GATEWAY, tokens=oauth.TOKENS,
     )
 
 

@@ -38,12 +38,13 @@ def init_api(app) -> Api:
     )
     register_error_docs(api)
     api.register_field(Percent, "string", "decimal")
-    from integration.api import events, orders, returns, shop
+    from integration.api import events, orders, privacy, returns, shop
 
     api.register_blueprint(returns.bp)
     api.register_blueprint(orders.bp)
     api.register_blueprint(shop.bp)
     api.register_blueprint(events.bp)
+    api.register_blueprint(privacy.bp)
     _serve_swagger_ui(app)
     return api
 

@@ -1,10 +1,11 @@
-"""/api/v1/shop: the shop the key belongs to, and its return policy."""
+"""/api/v1/shop: the shop the key belongs to, its return policy, and disconnecting it."""
 from __future__ import annotations
 
 from integration.api.auth import authenticate, ctx, current_shop
 from integration.api.errors import Blueprint
 from integration.api.schemas import PolicySchema, ShopOut
 from integration.policy import ReturnPolicy
+from integration.services.shops import uninstall_shop
 
 bp = Blueprint("shop", __name__, url_prefix="/api/v1", description="The shop and its return policy")
 bp.before_request(authenticate)
@@ -33,4 +34,21 @@ def put_policy(body):
     merged = {**shop.policy, **body}
     shop.policy = ReturnPolicy.from_dict(merged).to_dict()
     ctx().session.commit()
+    return shop
+
+
+@bp.post("/shop/disconnect")
+@bp.response(200, ShopOut)
+@bp.error_responses()
+def disconnect():
+    """Disconnect the shop: its platform tokens and keys are forgotten at once, and this API key stops working
+
+    Refunds already with a payment provider are still followed to their final status with the provider's key,
+    which is forgotten once none is left. On Shopify, also remove the app in the Shopify admin (Shopify then
+    revokes its token); a WooCommerce store may delete the REST key Palautus had in its settings.
+    """
+    from flask import current_app
+
+    shop = current_shop()
+    uninstall_shop(ctx().session, current_app.extensions["vault"], shop)
     return shop

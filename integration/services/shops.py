@@ -24,6 +24,7 @@ __all__ = [
     "raise_alert",
     "clear_alert",
     "uninstall_shop",
+    "discard_provider_keys",
 ]
 
 def register_shop(
@@ -133,12 +134,37 @@ def shop_by_api_key(session: Session, key: str) -> Shop | None:
     return shop if shop and not shop.uninstalled_at else None
 
 
+# The platform's own tokens and keys: discarded at uninstall (the platform revokes them anyway).
+PLATFORM_SECRETS = ("access_token", "refresh_token", "access_token_expires_at", "refresh_token_expires_at", "scope",
+                    "consumer_key", "consumer_secret", "token_migration")  # fmt: skip
+
+
 def uninstall_shop(session: Session, vault: Vault, shop: Shop) -> None:
-    """The merchant removed the app: its token is dead, so forget it; keep the books."""
+    """The merchant removed the app: its platform tokens are dead, so forget them; keep the books.
+
+    The payment providers' keys stay while a refund may still be with a provider (it is followed to its final
+    status with them); `discard_provider_keys` drops them once none is (the sweeper asks).
+    """
     if shop.uninstalled_at:
         return
     credentials = vault.open(shop.credentials)
-    credentials.pop("access_token", None)
+    for name in PLATFORM_SECRETS:
+        credentials.pop(name, None)
     shop.credentials = vault.seal(credentials)
     shop.uninstalled_at = utcnow()
     session.commit()
+
+
+def discard_provider_keys(session: Session, vault: Vault) -> int:
+    """Uninstalled shops with no refund still on its way: their payment providers' keys are dropped. How many."""
+    busy = select(Return.shop_id).join(Refund).where(Refund.status.in_(_IN_FLIGHT))
+    shops = session.scalars(select(Shop).where(Shop.uninstalled_at.is_not(None), Shop.id.not_in(busy))).all()
+    done = 0
+    for shop in shops:
+        credentials = vault.open(shop.credentials)
+        if credentials.get("payments"):
+            credentials.pop("payments")
+            shop.credentials = vault.seal(credentials)
+            done += 1
+    session.commit()
+    return done

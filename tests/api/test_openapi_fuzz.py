@@ -61,16 +61,24 @@ OPERATIONS = [
     ("GET", "/api/v1/orders/{order_id}"),
     ("GET", "/api/v1/shop"),
     ("PUT", "/api/v1/shop/policy"),
+    ("POST", "/api/v1/shop/disconnect"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events/{event_id}/retry"),
+    ("POST", "/api/v1/privacy/exports"),
+    ("POST", "/api/v1/privacy/redactions"),
+    ("GET", "/api/v1/privacy/requests"),
+    ("GET", "/api/v1/privacy/requests/{request_id}"),
 ]
 
 
 @pytest.fixture
-def api_schema(app, open_return):
-    """The API's own OpenAPI document as Schemathesis loads it, with two returns of the shop to find."""
+def api_schema(app, open_return, api):
+    """The API's own OpenAPI document as Schemathesis loads it, with two returns and a privacy request of the shop
+    to find."""
     ids = [open_return()["id"], open_return(items=[{"line_id": JACKET, "quantity": 1}])["id"]]
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app), ids
+    exported = api.post("/privacy/exports", json={"order_ids": [ORDER_ID]})
+    assert exported.status_code == 201, exported.get_json()
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app), ids, [exported.get_json()["id"]]
 
 
 def _sent_as_generated(case) -> bool:
@@ -102,7 +110,7 @@ def _valid(case) -> bool:
     return _each_line_once(case) and _each_currency_once(case)
 
 
-def _cases(operation, return_ids):
+def _cases(operation, return_ids, request_ids=()):
     negative = operation.as_strategy(GenerationMode.NEGATIVE).filter(_sent_as_generated)
     modes = [operation.as_strategy(GenerationMode.POSITIVE).filter(_valid), negative]
     if "{return_id}" in operation.path:  # random ids find nothing: aim some cases at the shop's real returns
@@ -111,6 +119,8 @@ def _cases(operation, return_ids):
         ]  # fmt: skip
     if "{order_id}" in operation.path:  # and at the shop's real order
         modes.append(operation.as_strategy(path_parameters={"order_id": ORDER_ID}))
+    if "{request_id}" in operation.path:  # and at the shop's real privacy request
+        modes += [operation.as_strategy(path_parameters={"request_id": i}) for i in request_ids]
     return st.one_of(modes)
 
 
@@ -128,17 +138,17 @@ def _coverage_cases(schema, operation):
 
 
 def test_the_fuzzed_operations_are_every_operation_the_document_declares(api_schema):
-    schema, _ = api_schema
+    schema, _, _ = api_schema
     declared = {(op.method.upper(), op.path) for op in (r.ok() for r in schema.get_all_operations())}
     assert declared == set(OPERATIONS)
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_no_generated_request_gets_a_500_or_an_answer_the_document_does_not_declare(api_schema, key, method, path):
-    schema, return_ids = api_schema
+    schema, return_ids, request_ids = api_schema
 
     @FUZZ
-    @given(case=_cases(schema[path][method], return_ids))
+    @given(case=_cases(schema[path][method], return_ids, request_ids))
     def fuzz(case):
         case.call_and_validate(headers=_credentials(case, key), checks=every_check())
 
@@ -147,7 +157,7 @@ def test_no_generated_request_gets_a_500_or_an_answer_the_document_does_not_decl
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_every_coverage_case_passes_every_check(api_schema, key, method, path):
-    schema, _ = api_schema
+    schema, _, _ = api_schema
     failures = []
     for case in _coverage_cases(schema, schema[path][method]):
         try:

@@ -229,10 +229,11 @@ def test_a_failed_event_run_again_after_it_succeeded_changes_nothing(
 
 
 def test_app_uninstalled_marks_the_shop_uninstalled_and_its_api_key_stops_working(
-    app, client, shop, post_webhook, work, db
+    app, client, shop, post_webhook, work, shopify, db
 ):
     shop_row, key = shop
     assert client.get("/api/v1/shop", headers=auth(key)).status_code == 200
+    shopify.access_token = "shpat_revoked_by_the_uninstall"  # Shopify revokes the app's token as it sends this
 
     response = post_webhook("app/uninstalled", {"id": 548380009, "domain": SHOP_DOMAIN}, webhook_id="bye")
     work()

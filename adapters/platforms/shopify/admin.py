@@ -131,7 +131,7 @@ class ShopifyAdmin:
     """One shop's Admin GraphQL API."""
 
     def __init__(self, shop_domain, access_token, *, api_base="https://{shop}", api_version="2026-10",
-                 timeout=10.0, session=None):
+                 timeout=10.0, session=None, renew=None):
         if not _SHOP_DOMAIN.match(shop_domain or ""):
             raise ValueError(f"not a shop domain: {shop_domain!r}")
         self.shop_domain = shop_domain
@@ -139,6 +139,7 @@ class ShopifyAdmin:
         self.url = ENDPOINT.format(base=api_base.format(shop=shop_domain).rstrip("/"), version=api_version)
         self.timeout = timeout
         self._token = access_token
+        self._renew = renew  # () -> a new access token, after a 401
         self._session = session or new_session()
 
     def __repr__(self) -> str:
@@ -247,6 +248,35 @@ class ShopifyAdmin:
             raise _malformed("a refund answer that is not an object")
         return refund
 
+    def has_access(self) -> bool:
+        """Whether Shopify still takes the app's token for the shop: False on 401/403/404 (uninstalled)."""
+        try:
+            data, _ = self._call(gql.SHOP_PING, {})
+        except ProviderRejected as e:
+            if e.status in (401, 402, 403, 404, 423):
+                return False
+            raise
+        return isinstance(data.get("shop"), dict)
+
+    def ensure_webhooks(self, uri: str, topics: tuple[str, ...]) -> list[tuple[str, str]]:
+        """Subscribe the app to each topic at `uri`, once: (topic, "created" or "present") for each."""
+        data, request_id = self._call(gql.WEBHOOK_SUBSCRIPTIONS, {"uri": uri})
+        try:
+            present = {node["topic"] for node in data["webhookSubscriptions"]["nodes"] if node.get("uri") == uri}
+        except (KeyError, TypeError):
+            raise _malformed("a webhook subscription list not in the documented shape") from None
+        states = []
+        for topic in topics:
+            if topic in present:
+                states.append((topic, "present"))
+                continue
+            data, request_id = self._call(gql.WEBHOOK_SUBSCRIPTION_CREATE,
+                                          {"topic": topic, "subscription": {"uri": uri, "format": "JSON"}})  # fmt: skip
+            if data["webhookSubscriptionCreate"]["userErrors"]:
+                raise _rejected(data["webhookSubscriptionCreate"]["userErrors"], request_id)
+            states.append((topic, "created"))
+        return states
+
     def approve_return(self, return_gid: str, *, notify_customer: bool = False) -> None:
         """Approve a requested return; a return already approved (open or closed) counts as done."""
         variables = {"input": {"id": return_gid, "notifyCustomer": notify_customer}}
@@ -290,6 +320,11 @@ class ShopifyAdmin:
             return
         raise _rejected(errors, request_id)
 
+    def _post(self, document: str, variables: dict):
+        return send(self._session, "POST", self.url, provider=PROVIDER, timeout=self.timeout,
+                    json={"query": document, "variables": variables},
+                    headers={TOKEN_HEADER: self._token, "Accept": "application/json"})  # fmt: skip
+
     def _call(self, document: str, variables: dict, *, partial: str | None = None) -> tuple[dict, str | None]:
         """POST one GraphQL document; returns its `data` and Shopify's request id.
 
@@ -297,9 +332,12 @@ class ShopifyAdmin:
         field it selected could not be resolved), is still the answer: the mutation ran, so its result is
         read rather than taken for a refusal.
         """
-        response = send(self._session, "POST", self.url, provider=PROVIDER, timeout=self.timeout,
-                        json={"query": document, "variables": variables},
-                        headers={TOKEN_HEADER: self._token, "Accept": "application/json"})
+        response = self._post(document, variables)
+        if response.status_code == 401 and self._renew is not None:  # an expiring token ran out: once more, renewed
+            token = self._renew()
+            if token:
+                self._token = token
+                response = self._post(document, variables)
         request_id = response.headers.get(REQUEST_ID_HEADER)
         logger.debug("shopify graphql %s", response.status_code,
                      extra={"shop": self.shop_domain, "request_id": request_id})

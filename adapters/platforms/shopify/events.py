@@ -34,6 +34,10 @@ TOPICS = {
     "returns/cancel": _status("returns/cancel"),
     "returns/close": _status("returns/close"),
     "app/uninstalled": lambda payload: ShopUninstalled(),
+    # The mandatory compliance webhooks (privacy law): acted on by the jobs through integration.services.privacy.
+    "customers/data_request": payloads.parse_customer_data_request,
+    "customers/redact": payloads.parse_customer_redact,
+    "shop/redact": payloads.parse_shop_redact,
 }
 
 

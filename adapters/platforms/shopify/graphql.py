@@ -23,6 +23,9 @@ __all__ = [
     "REFUND_CREATE",
     "GATEWAY_REFUND_CREATE",
     "GATEWAY_REFUND",
+    "WEBHOOK_SUBSCRIPTIONS",
+    "SHOP_PING",
+    "WEBHOOK_SUBSCRIPTION_CREATE",
     "RETURN_APPROVE_REQUEST",
     "RETURN_DECLINE_REQUEST",
     "RETURN_CLOSE",
@@ -136,6 +139,31 @@ query GatewayRefund($id: ID!) {
 }
 """
 )
+
+# Whether the app still has access to the shop (an app/uninstalled that may be a replay is checked with it).
+SHOP_PING = """
+query ShopPing {
+  shop { id }
+}
+"""
+
+# The app's webhook subscriptions to one address, made at install (`uri`: `callbackUrl` is deprecated).
+WEBHOOK_SUBSCRIPTIONS = """
+query WebhookSubscriptions($uri: String!) {
+  webhookSubscriptions(first: 100, uri: $uri) {
+    nodes { id topic uri }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_CREATE = """
+mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}
+"""
 
 RETURN_APPROVE_REQUEST = """
 mutation ReturnApproveRequest($input: ReturnApproveRequestInput!) {

@@ -19,13 +19,13 @@ from adapters import fields as f
 from adapters.errors import PayloadError
 from adapters.platforms.shopify.orders import parse_shipping_lines, shipping_paid
 from integration.records import (
-    OrderLineData, OrderSnapshot, RefundMoneyMoved, ReturnItemData, ReturnRequestData, ReturnStatusChange, ShopRefundData,
-    ShopRefundLine,
+    CustomerDataRequest, CustomerRedact, OrderLineData, OrderSnapshot, RefundMoneyMoved, ReturnItemData, ReturnRequestData,
+    ReturnStatusChange, ShopRedact, ShopRefundData, ShopRefundLine,
 )
 from integration.returns import Reason, ReturnStatus
 
 __all__ = ["REASONS", "STATUS_TOPICS", "parse_order", "parse_refund", "parse_return_request", "parse_return_status",
-           "parse_transaction"]
+           "parse_transaction", "parse_customer_data_request", "parse_customer_redact", "parse_shop_redact"]
 
 # Shopify's ReturnReason enum (Admin GraphQL 2026-10), lower-cased as webhooks send it.
 # "defective" displays as "Damaged or defective": Shopify does not tell transit damage apart.
@@ -118,6 +118,58 @@ def parse_transaction(payload: object) -> RefundMoneyMoved | None:
     if kind.lower() != "refund":
         return None
     return RefundMoneyMoved(platform_order_id=f.field(transaction, "order_id", "", _number_id))
+
+
+def parse_customer_data_request(payload: object) -> CustomerDataRequest:
+    """A customers/data_request body (mandatory compliance webhook): who asked, about which orders, under which id."""
+    body = f.object_(payload, "")
+    shop_domain, email, customer_id = _privacy_subject(body)
+    orders = _order_ids(body, "orders_requested")
+    request = f.field(body, "data_request", "", f.object_, required=False)
+    _require_someone(email, customer_id, orders, "orders_requested")
+    return CustomerDataRequest(
+        platform_request_id=f.field(request, "id", "data_request", _number_id) if request is not None else None,
+        customer_email=email, platform_customer_id=customer_id, platform_order_ids=orders, shop_domain=shop_domain,
+    )  # fmt: skip
+
+
+def parse_customer_redact(payload: object) -> CustomerRedact:
+    """A customers/redact body (mandatory compliance webhook): whose personal data to erase, and their orders."""
+    body = f.object_(payload, "")
+    shop_domain, email, customer_id = _privacy_subject(body)
+    orders = _order_ids(body, "orders_to_redact")
+    _require_someone(email, customer_id, orders, "orders_to_redact")
+    return CustomerRedact(customer_email=email, platform_customer_id=customer_id, platform_order_ids=orders,
+                          shop_domain=shop_domain)  # fmt: skip
+
+
+def parse_shop_redact(payload: object) -> ShopRedact:
+    """A shop/redact body (mandatory compliance webhook, 48 hours after the app was uninstalled)."""
+    body = f.object_(payload, "")
+    f.field(body, "shop_id", "", _number_id, required=False)
+    return ShopRedact(shop_domain=f.field(body, "shop_domain", "", f.text))
+
+
+def _privacy_subject(body: dict) -> tuple[str, str | None, str | None]:
+    """The shop the body names, and the customer's e-mail and id (either may be missing: some customer records
+    hold only an e-mail). The phone is checked for its type and not kept: Palautus stores no phone numbers."""
+    f.field(body, "shop_id", "", _number_id, required=False)
+    shop_domain = f.field(body, "shop_domain", "", f.text)
+    customer = f.field(body, "customer", "", f.object_)
+    f.field(customer, "phone", "customer", f.note, required=False)
+    email = f.field(customer, "email", "customer", f.note, required=False)
+    return shop_domain, email.strip() if email else None, _id(customer, "customer", "Customer", required=False)
+
+
+def _order_ids(body: dict, key: str) -> tuple[str, ...]:
+    """A list of order ids (numbers, or digit strings from tools that keep big integers exact), each once."""
+    values = f.field(body, key, "", f.list_, required=False) or []
+    return tuple(dict.fromkeys(_number_id(value, f"{key}[{i}]") for i, value in enumerate(values)))
+
+
+def _require_someone(email: str | None, customer_id: str | None, orders: tuple, key: str) -> None:
+    if email is None and customer_id is None and not orders:
+        raise PayloadError(f"customer: no id or email, and {key} is empty: the request names nobody")
 
 
 def _by_parent(amounts: list[tuple[str | None, int]]) -> tuple[tuple[str, int], ...]:

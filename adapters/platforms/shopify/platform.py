@@ -41,14 +41,18 @@ def normalize_domain(domain: str) -> str:
     return value
 
 
-def connect(domain: str, credentials: dict, config: dict, session=None) -> ShopifyPlatform:
-    """The port for one shop, with its access token; MissingCredentials when it has none (uninstalled)."""
+def connect(domain: str, credentials: dict, config: dict, session=None, renew=None) -> ShopifyPlatform:
+    """The port for one shop, with its access token; MissingCredentials when it has none (uninstalled).
+
+    `renew()`, when given, returns a new access token after Shopify answered 401 (an expiring token that ran out
+    between our check and the call): the call is made once more with it.
+    """
     token = credentials.get("access_token")
     if not token:
         raise MissingCredentials(f"the shop {domain} has no Shopify access token in Palautus", platform=NAME)
     admin = ShopifyAdmin(
         domain, token, api_base=config["SHOPIFY_API_BASE"], api_version=config["SHOPIFY_API_VERSION"],
-        timeout=config["HTTP_TIMEOUT"], session=session,
+        timeout=config["HTTP_TIMEOUT"], session=session, renew=renew,
     )  # fmt: skip
     return ShopifyPlatform(admin)
 
@@ -91,6 +95,10 @@ class ShopifyPlatform:
             parent_transaction_gid=gid("OrderTransaction", refund.platform_transaction_id) if refund.platform_transaction_id else None,
         )  # fmt: skip
         return self.admin.record_refund(record).rsplit("/", 1)[-1]
+
+    def still_installed(self) -> bool:
+        """Whether Shopify still lets the app into the shop (an app/uninstalled that is not a replay makes it False)."""
+        return self.admin.has_access()
 
     def payment_route(self) -> ShopifyGatewayRefunds:
         """Refunds through Shopify's own gateway, for the payments Shopify processed."""

@@ -1,0 +1,184 @@
+"""Install on Shopify from the browser: GET /install/shopify (the app URL) and GET /install/shopify/callback.
+
+The authorization code grant (adapters/platforms/shopify/oauth.py has the protocol):
+the app URL is opened by Shopify with a signed query; Palautus checks it, sets a
+signed, short-lived cookie holding a fresh `state` nonce and the shop, and sends
+the merchant to the shop's own admin to approve the app. Shopify sends them back
+to the callback with a code; Palautus checks the query again, the state against
+the cookie (so the grant finishes in the browser that started it), exchanges the
+code for an expiring offline token and its refresh token (sealed with the shop's
+credentials), subscribes the app's webhooks, and lands the merchant on a page
+that says what happens next. Installing again updates the same shop.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+
+from flask import Blueprint, current_app, redirect, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from adapters.errors import ProviderError, SignatureError
+from adapters.platforms import platform_adapter
+from adapters.platforms.shopify import oauth
+from integration.db import get_session
+from integration.errors import MissingCredentials
+from integration.install.pages import page
+from integration.services.shops import clear_alert, raise_alert, register_shop, replace_credentials, shop_by_domain
+
+__all__ = ["bp"]
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("install_shopify", __name__, url_prefix="/install/shopify")
+
+PLATFORM = "shopify"
+STATE_COOKIE = "palautus_shopify_state"
+STATE_MAX_AGE = 600  # seconds from the app URL to the callback: the approval screen, not a session
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="palautus.install.shopify.state")
+
+
+def _configured():
+    config = current_app.config
+    client_id, secret, public = config.get("SHOPIFY_CLIENT_ID"), config.get("SHOPIFY_CLIENT_SECRET"), config.get("PUBLIC_URL")
+    if not client_id or not secret or not public:
+        return None
+    return client_id, secret, str(public).rstrip("/")
+
+
+def _not_configured():
+    return page("Palautus is not set up for Shopify installs", [
+        "The operator has not set SHOPIFY_CLIENT_ID, SHOPIFY_CLIENT_SECRET and PUBLIC_URL. Nothing was installed."], 503)
+
+
+def _refused(status: int = 401):
+    return page("This install link did not come from Shopify", [
+        "Palautus could not verify that Shopify sent this request, or it is too old. Open the app again from your "
+        "Shopify admin. Nothing was installed."], status)  # fmt: skip
+
+
+@bp.get("")
+def begin():
+    """The app URL: a signed request from Shopify; on to the shop's approval screen."""
+    configured = _configured()
+    if configured is None:
+        return _not_configured()
+    client_id, secret, public = configured
+    try:
+        shop = oauth.verify_query(request.args.to_dict(), secret)
+    except SignatureError:
+        return _refused()
+    nonce = secrets.token_urlsafe(24)
+    target = oauth.authorize_url(current_app.config["SHOPIFY_API_BASE"], shop, client_id,
+                                 f"{public}/install/shopify/callback", nonce)  # fmt: skip
+    response = redirect(target, 302)
+    response.set_cookie(STATE_COOKIE, _serializer(secret).dumps({"nonce": nonce, "shop": shop}), max_age=STATE_MAX_AGE,
+                        httponly=True, secure=public.startswith("https://"), samesite="Lax", path="/install/shopify")  # fmt: skip
+    return response
+
+
+@bp.get("/callback")
+def callback():
+    """Back from the approval screen: the checks again, the code for tokens, the shop registered or updated."""
+    configured = _configured()
+    if configured is None:
+        return _not_configured()
+    client_id, secret, public = configured
+    try:
+        shop = oauth.verify_query(request.args.to_dict(), secret)
+        state = _serializer(secret).loads(request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE)
+    except SignatureError:
+        return _refused()
+    except BadSignature:  # no cookie, a forged or an expired one: the grant did not start in this browser
+        return page("Start the install again", [
+            "This approval did not start in this browser, or it took longer than ten minutes. Open the app again "
+            "from your Shopify admin. Nothing was installed."], 403)  # fmt: skip
+    if not hmac.compare_digest(str(state.get("nonce", "")).encode(), str(request.args.get("state", "")).encode()) \
+            or state.get("shop") != shop:  # fmt: skip
+        return page("Start the install again", ["This approval belongs to another install. Nothing was installed."], 403)
+    config = current_app.config
+    try:
+        tokens = oauth.exchange_code(config["SHOPIFY_API_BASE"], shop, client_id, secret, request.args.get("code", ""),
+                                     config["HTTP_TIMEOUT"])  # fmt: skip
+    except ProviderError as e:
+        logger.warning("shopify did not issue a token: %s", e, extra={"shop": shop})
+        return page("Shopify did not complete the install", [
+            "Shopify refused or could not issue Palautus's access to your store. Open the app again from your "
+            "Shopify admin to retry. Nothing was installed."], 502)  # fmt: skip
+    missing = _missing_scopes(tokens.scope)
+    if missing:
+        return page("Palautus needs more access", [f"Shopify granted less than Palautus needs ({', '.join(missing)} "
+                    "missing). Open the app again from your Shopify admin and approve all it asks for."], 403)  # fmt: skip
+    row, key, reinstalled = _register(shop, tokens.as_credentials())
+    response = _landing(row, key, reinstalled, _subscribe(row, public))
+    response.delete_cookie(STATE_COOKIE, path="/install/shopify")
+    return response
+
+
+def _missing_scopes(granted: str) -> list[str]:
+    """The scopes Palautus asked for that Shopify did not grant (a write scope covers its read scope)."""
+    have = {scope.strip() for scope in granted.split(",") if scope.strip()}
+    have |= {"read_" + scope[len("write_"):] for scope in have if scope.startswith("write_")}
+    return [scope for scope in oauth.SCOPES if scope not in have]
+
+
+def _register(shop: str, credentials: dict):
+    """The shop registered, or (installed before) its tokens replaced and its uninstall undone: never twice."""
+    session, vault = get_session(), current_app.extensions["vault"]
+    row = shop_by_domain(session, PLATFORM, shop, include_uninstalled=True)
+    if row is None:
+        row, key = register_shop(session, vault, platform=PLATFORM, domain=shop, credentials=credentials)
+        logger.info("shopify shop installed", extra={"shop_id": row.id})
+        return row, key, False
+    old = vault.open(row.credentials)
+    for stale in ("token_migration",):  # a new grant starts clean
+        old.pop(stale, None)
+    row.credentials = vault.seal(old)
+    replace_credentials(session, vault, row, credentials)
+    row.uninstalled_at = None
+    session.commit()
+    logger.info("shopify shop installed again", extra={"shop_id": row.id})
+    return row, None, True
+
+
+def _subscribe(row, public: str) -> str | None:
+    """The app's webhook subscriptions at Palautus's Shopify address; the problem, if Shopify refused."""
+    adapter = platform_adapter(PLATFORM)
+    session, vault, config = get_session(), current_app.extensions["vault"], current_app.config
+    uri = f"{public}/webhooks/{adapter.delivery_path}"
+    try:
+        platform = adapter.connect(row.domain, vault.open(row.credentials), config)
+        platform.admin.ensure_webhooks(uri, oauth.WEBHOOK_TOPICS)
+    except (ProviderError, MissingCredentials) as e:
+        raise_alert(row, "webhooks", f"Shopify refused the webhook subscriptions ({e}): install the app again")
+        session.commit()
+        return str(e)
+    clear_alert(row, "webhooks")
+    session.commit()
+    return None
+
+
+def _landing(row, key: str | None, reinstalled: bool, problem: str | None):
+    lines = [f"Palautus is installed on {row.domain}."]
+    if reinstalled:
+        lines.append("It was installed before: its access is renewed, and its returns and refunds are as they were.")
+    if problem:
+        lines.append("Shopify refused the webhook subscriptions, so Palautus hears of no order yet. Open the app again "
+                     "from your Shopify admin to retry; the operator has been told.")
+    else:
+        lines.append("What happens next: Shopify now tells Palautus of each order and return. Returns your customers "
+                     "ask for in Shopify appear in Palautus; refunds go back through the payment that took the money.")
+    raw = ""
+    if key:
+        from html import escape
+
+        raw = (f"<p>Your API key, shown this once (keep it in a password manager): <code>{escape(key)}</code></p>"
+               "<p>Use it as <code>Authorization: Bearer &lt;key&gt;</code> with the API described at "
+               "<code>/api/v1/docs</code>.</p>")
+    else:
+        lines.append("Your API key is unchanged; an operator can rotate it (flask --app wsgi shops rotate-key).")
+    return page("Palautus is installed", lines, raw=raw)

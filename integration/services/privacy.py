@@ -1,0 +1,504 @@
+"""Privacy duties, for every platform: a customer's data request, a customer's erasure, a whole shop's erasure.
+
+Palautus keeps no customer profile. What it holds on a customer hangs off the
+shop's orders: an order's e-mail, the notes of its returns (the customer's, the
+items' reason notes, notes in the timeline) and the deliveries in the inbox
+that carry them. A customer is found by their e-mail (case-insensitive) and by
+the order ids a request names; the inbox bodies also by the customer's id on
+the platform, the only place Palautus has it.
+
+Erasing keeps what the books need: the amounts, VAT, statuses, references and
+provider ids of refunds, the returns and orders they belong to (their amounts,
+lines and payments). Personal data in them is set to None or dropped; an inbox
+body becomes `{"redacted": true}` and its row stays (its ids deduplicate
+deliveries). Every request is recorded as a PrivacyRequest, done or failed; a
+data request keeps its export for the merchant to fetch.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from integration.errors import Conflict, InvalidInput
+from integration.models import (
+    EarlyReturnStatus, Order, PrivacyRequest, Refund, Return, Shop, WebhookEvent, utcnow,
+)  # fmt: skip
+from integration.refunds import IN_FLIGHT, note_reference, referenced_key
+from integration.secrets import hash_api_key
+from integration.services.inbox import EventStatus
+from integration.services.shops import raise_alert
+
+__all__ = [
+    "PrivacyKind", "PrivacyStatus", "MERCHANT_API", "REDACTED_BODY", "RETENTION_BODY", "export_customer", "redact_customer",
+    "redact_shop", "request_export", "request_redaction", "request_shop_redaction", "alert_kind",
+]  # fmt: skip
+
+MERCHANT_API = "merchant_api"  # PrivacyRequest.source of a request the merchant made through the API
+REDACTED_BODY = b'{"redacted": true}'
+RETENTION_BODY = b'{"redacted": true, "reason": "retention"}'
+# Keys of a timeline entry's (or an early status's) data that hold what a person wrote, or a parcel's tracking.
+PERSONAL_KEYS = frozenset({"note", "customer_note", "reason_note", "tracking", "email"})
+_FINISHED = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value, EventStatus.FAILED.value)
+_BATCH = 200
+NOTICE = (
+    "Palautus keeps no customer profile: this is what it holds on the orders with this e-mail address or these "
+    "ids, and the webhook deliveries that name them or the customer"
+)
+
+
+class PrivacyKind(str, Enum):
+    DATA_REQUEST = "customer_data_request"
+    CUSTOMER_REDACT = "customer_redact"
+    SHOP_REDACT = "shop_redact"
+
+
+class PrivacyStatus(str, Enum):
+    RECEIVED = "received"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class _Subject:
+    email: str | None
+    customer_id: str | None
+    order_ids: tuple[str, ...]
+
+
+def _subject(email, platform_customer_id, order_ids) -> _Subject:
+    email = (email or "").strip() or None
+    customer_id = str(platform_customer_id) if platform_customer_id not in (None, "") else None
+    orders = tuple(dict.fromkeys(str(o) for o in order_ids or () if str(o)))
+    if email is None and customer_id is None and not orders:
+        raise InvalidInput("name the customer: an e-mail address, a customer id or order ids")
+    return _Subject(email, customer_id, orders)
+
+
+# --- finding what concerns a customer -------------------------------------------------------------------------------
+
+
+def _orders(session: Session, shop: Shop, subject: _Subject) -> list[Order]:
+    found = []
+    if subject.email:
+        found.append(func.lower(Order.email) == subject.email.lower())
+    if subject.order_ids:
+        found.append(Order.platform_order_id.in_(subject.order_ids))
+    if not found:
+        return []
+    return list(session.scalars(select(Order).where(Order.shop_id == shop.id, or_(*found)).order_by(Order.id)))
+
+
+def _returns(session: Session, shop: Shop, orders: list[Order]) -> list[Return]:
+    if not orders:
+        return []
+    query = select(Return).where(Return.shop_id == shop.id, Return.order_id.in_([o.id for o in orders]))
+    return list(session.scalars(query.order_by(Return.id)))
+
+
+class _Matcher:
+    """Whether an inbox body concerns the customer: it names their e-mail, one of their orders (as an order id, an
+    order's gid), the customer's id, or a payment or refund reference of their orders (payment providers' events).
+
+    Numbers count only where the body says they are an order's or the customer's (a key naming an order or the
+    customer, or the body's own top-level id), so a line or product id that happens to be equal does not match.
+    """
+
+    def __init__(self, subject: _Subject, orders: list[Order], returns: list[Return]):
+        self.emails = {e.lower() for e in [subject.email, *(o.email for o in orders)] if e}
+        self.order_ids = set(subject.order_ids) | {o.platform_order_id for o in orders}
+        self.customer_id = subject.customer_id
+        self.strings = {o.platform_gid for o in orders if o.platform_gid}
+        for order in orders:
+            self.strings |= {p.payment_id for p in order.payments if p.payment_id}
+        for ret in returns:
+            for refund in ret.refunds:
+                self.strings |= {r for r in (refund.provider_refund_id, refund.idempotency_key) if r}
+        needles = self.emails | self.order_ids | {s.lower() for s in self.strings} | {self.customer_id or ""}
+        self.needles = [n.encode() for n in needles if n]
+
+    def concerns(self, body: bytes) -> bool:
+        low = body.lower()
+        # Cheap first: a body naming none of them in its bytes is not parsed (unless escapes may hide them).
+        if not any(n in low for n in self.needles) and b"\\" not in body:
+            return False
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return any(e.encode() in low for e in self.emails)
+        return self._walk(payload, top=True)
+
+    def _walk(self, value, top: bool = False) -> bool:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                name = str(key).lower()
+                if "order" in name and self._names_order(inner):
+                    return True
+                if "customer" in name and self._names_customer(inner):
+                    return True
+                if top and name == "id" and self._is_order(inner):
+                    return True
+                if self._walk(inner):
+                    return True
+            return False
+        if isinstance(value, list):
+            return any(self._walk(inner) for inner in value)
+        if isinstance(value, str):
+            return value in self.strings or any(e in value.lower() for e in self.emails)
+        return False
+
+    def _names_order(self, value) -> bool:
+        if isinstance(value, dict):
+            return self._is_order(value.get("id"))
+        if isinstance(value, list):
+            return any(self._is_order(v) for v in value)
+        return self._is_order(value)
+
+    def _names_customer(self, value) -> bool:
+        if self.customer_id is None:
+            return False
+        if isinstance(value, dict):
+            value = value.get("id")
+        return _scalar(value) == self.customer_id
+
+    def _is_order(self, value) -> bool:
+        return _scalar(value) in self.order_ids
+
+
+def _scalar(value) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    return str(value)
+
+
+def _events(session: Session, shop: Shop, matcher: _Matcher, statuses: Iterable[str] | None = None):
+    """The shop's inbox events that concern the customer (bodies already redacted are skipped), oldest first."""
+    query = select(WebhookEvent).where(WebhookEvent.shop_id == shop.id)
+    if statuses is not None:
+        query = query.where(WebhookEvent.status.in_(list(statuses)))
+    for event in session.scalars(query.order_by(WebhookEvent.id).execution_options(yield_per=_BATCH)):
+        if event.body not in (REDACTED_BODY, RETENTION_BODY) and matcher.concerns(event.body):
+            yield event
+
+
+# --- the export ------------------------------------------------------------------------------------------------------
+
+
+def export_customer(session: Session, shop: Shop, email: str | None = None, platform_customer_id: str | None = None,
+                    order_ids: Iterable[str] = ()) -> dict:  # fmt: skip
+    """Everything Palautus holds on the customer in this shop, as JSON-serialisable data (no secrets)."""
+    subject = _subject(email, platform_customer_id, order_ids)
+    orders = _orders(session, shop, subject)
+    returns = _returns(session, shop, orders)
+    matcher = _Matcher(subject, orders, returns)
+    return {
+        "generated_at": _iso(utcnow()),
+        "shop": {"platform": shop.platform, "domain": shop.domain},
+        "request": {"email": subject.email, "customer_id": subject.customer_id, "order_ids": list(subject.order_ids)},
+        "notice": NOTICE,
+        "orders": [_order_out(order) for order in orders],
+        "returns": [_return_out(ret) for ret in returns],
+        "inbox_events": [_event_out(event) for event in _events(session, shop, matcher)],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _rate(value) -> str:
+    return format(Decimal(value or 0).normalize(), "f")
+
+
+def _order_out(order: Order) -> dict:
+    return {
+        "order_id": order.platform_order_id, "name": order.name, "email": order.email, "currency": order.currency,
+        "total": order.total, "shipping_total": order.shipping_total, "shipping_tax": order.shipping_tax,
+        "taxes_included": order.taxes_included, "status": order.financial_status,
+        "processed_at": _iso(order.processed_at), "cancelled_at": _iso(order.cancelled_at),
+        "removed_at": _iso(order.removed_at), "updated_at": _iso(order.platform_updated_at),
+        "lines": [{
+            "line_id": line.platform_line_id, "title": line.title, "sku": line.sku, "quantity": line.quantity,
+            "unit_price": line.unit_price, "discount_total": line.discount_total, "tax_total": line.tax_total,
+            "tax_rate": _rate(line.tax_rate),
+        } for line in order.lines],
+        "payments": [{
+            "transaction_id": p.platform_transaction_id, "provider": p.provider, "gateway": p.gateway,
+            "payment_id": p.payment_id, "kind": p.kind, "amount": p.amount, "currency": p.currency, "refunded": p.refunded,
+        } for p in order.payments],
+        "shop_refunds": [{
+            "refund_id": r.platform_refund_id, "amount": r.amount, "currency": r.currency, "lines": r.lines,
+            "shipping_refunded": r.shipping_refunded, "pending": r.pending, "note": r.note,
+            "by_palautus": r.refund_id is not None, "created_at": _iso(r.created_at),
+        } for r in order.shop_refunds],
+    }  # fmt: skip
+
+
+def _return_out(ret: Return) -> dict:
+    return {
+        "id": ret.id, "code": ret.code, "order_id": ret.order.platform_order_id, "status": ret.status,
+        "method": ret.method, "source": ret.source, "platform_return_id": ret.platform_return_id,
+        "customer_note": ret.customer_note, "decision": ret.decision, "requested_at": _iso(ret.requested_at),
+        "created_at": _iso(ret.created_at), "updated_at": _iso(ret.updated_at),
+        "items": [{
+            "line_id": item.order_line.platform_line_id, "title": item.order_line.title, "sku": item.order_line.sku,
+            "quantity": item.quantity, "reason": item.reason, "reason_note": item.reason_note,
+            "condition": item.condition, "restock": item.restock,
+        } for item in ret.items],
+        "timeline": [{
+            "at": _iso(e.created_at), "actor": e.actor, "kind": e.kind, "from_status": e.from_status,
+            "to_status": e.to_status, "data": e.data,
+        } for e in ret.events],
+        "refunds": [{
+            "id": r.id, "sequence": r.sequence, "status": r.status, "amount": r.amount, "currency": r.currency,
+            "tax": r.tax, "vat": r.vat, "fees": r.fees, "shipping": r.shipping, "provider": r.provider,
+            "route": r.route, "provider_refund_id": r.provider_refund_id, "provider_status": r.provider_status,
+            "created_at": _iso(r.created_at), "completed_at": _iso(r.completed_at),
+        } for r in ret.refunds],
+    }  # fmt: skip
+
+
+def _event_out(event: WebhookEvent) -> dict:
+    try:
+        body = json.loads(event.body)
+    except ValueError:
+        body = event.body.decode("utf-8", "replace")
+    return {"id": event.id, "topic": event.topic, "status": event.status, "received_at": _iso(event.received_at),
+            "body": body}  # fmt: skip
+
+
+# --- erasure -----------------------------------------------------------------------------------------------------------
+
+
+def _scrubbed(data: dict | None, emails: set[str]) -> dict | None:
+    """`data` without what a person wrote (and any value naming an e-mail); None when there was nothing to drop."""
+    data = data or {}
+    kept = {k: v for k, v in data.items() if k not in PERSONAL_KEYS and not _names_email(v, emails)}
+    if kept == data:
+        return None
+    return {**kept, "redacted": True}
+
+
+def _names_email(value, emails: set[str]) -> bool:
+    if not emails:
+        return False
+    text = value if isinstance(value, str) else json.dumps(value, default=str) if isinstance(value, (dict, list)) else ""
+    return any(e in text.lower() for e in emails)
+
+
+def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: set[str]) -> dict:
+    """Set the personal data on these orders and returns to None (e-mails, notes, notes in the timeline)."""
+    counts = {"orders": 0, "returns": 0, "items": 0, "timeline_entries": 0, "shop_refund_notes": 0, "early_statuses": 0}
+    for order in orders:
+        if order.email is not None:
+            order.email, counts["orders"] = None, counts["orders"] + 1
+        for row in order.shop_refunds:
+            key = referenced_key(row.note)
+            kept = note_reference(key) if key else None  # our refund's key on it stays: it ties the books together
+            if row.note != kept:
+                row.note, counts["shop_refund_notes"] = kept, counts["shop_refund_notes"] + 1
+    for ret in returns:
+        if ret.customer_note is not None:
+            ret.customer_note, counts["returns"] = None, counts["returns"] + 1
+        for item in ret.items:
+            if item.reason_note is not None:
+                item.reason_note, counts["items"] = None, counts["items"] + 1
+        for entry in ret.events:
+            cleaned = _scrubbed(entry.data, emails)
+            if cleaned is not None:
+                entry.data, counts["timeline_entries"] = cleaned, counts["timeline_entries"] + 1
+    platform_ids = [ret.platform_return_id for ret in returns if ret.platform_return_id]
+    if platform_ids:
+        early = select(EarlyReturnStatus).where(EarlyReturnStatus.shop_id == shop.id,
+                                                EarlyReturnStatus.platform_return_id.in_(platform_ids))  # fmt: skip
+        for row in session.scalars(early):
+            cleaned = _scrubbed(row.data, emails)
+            if cleaned is not None:
+                row.data, counts["early_statuses"] = cleaned, counts["early_statuses"] + 1
+    return counts
+
+
+def _forget_requests(session: Session, shop: Shop, matcher: _Matcher | None) -> int:
+    """Earlier privacy requests about the customer (all of the shop's, for None) lose the e-mail and any export.
+
+    About the customer: naming their e-mail, their customer id or one of their orders.
+    """
+    changed = 0
+    for row in session.scalars(select(PrivacyRequest).where(PrivacyRequest.shop_id == shop.id)):
+        if matcher is not None and not (
+            (row.customer_email and row.customer_email.lower() in matcher.emails)
+            or (row.platform_customer_id and row.platform_customer_id == matcher.customer_id)
+            or set(row.orders or ()) & matcher.order_ids
+        ):
+            continue
+        export = row.export if row.kind == PrivacyKind.DATA_REQUEST.value else None
+        if row.customer_email is not None or export is not None:
+            row.customer_email, changed = None, changed + 1
+            if export is not None:
+                row.export = None
+    return changed
+
+
+def redact_customer(session: Session, shop: Shop, email: str | None = None, platform_customer_id: str | None = None,
+                    order_ids: Iterable[str] = (), *, current_event_id: int | None = None) -> dict:  # fmt: skip
+    """Erase the customer's personal data in this shop, keeping what the books need; what was erased, counted.
+
+    Inbox events still waiting to be applied keep their bodies (a job needs them; erasing one could lose a refund
+    made in the shop): once done, the retention purge clears them. `current_event_id`: the delivery that asks for
+    this erasure, being applied now (its body names the customer): erased too. Not committed. Idempotent.
+    """
+    subject = _subject(email, platform_customer_id, order_ids)
+    orders = _orders(session, shop, subject)
+    returns = _returns(session, shop, orders)
+    matcher = _Matcher(subject, orders, returns)
+    counts = _erase_personal(session, shop, orders, returns, matcher.emails)
+    redacted, waiting = [], 0
+    for event in _events(session, shop, matcher):
+        if event.status in _FINISHED or event.id == current_event_id:
+            redacted.append(event.id)
+        else:
+            waiting += 1
+    for chunk in range(0, len(redacted), _BATCH):
+        ids = redacted[chunk:chunk + _BATCH]
+        session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(body=REDACTED_BODY)
+                        .execution_options(synchronize_session="fetch"))  # fmt: skip
+    counts["inbox_bodies"], counts["inbox_events_waiting"] = len(redacted), waiting
+    counts["privacy_requests"] = _forget_requests(session, shop, matcher)
+    return counts
+
+
+def redact_shop(session: Session, shop: Shop, vault) -> dict:
+    """Erase what Palautus holds on an uninstalled shop but the accounting records; what was erased, counted.
+
+    Kept: refunds (amounts, VAT, statuses, provider references), the returns they belong to and those returns'
+    orders (amounts, lines, payments), without personal data; the shop's row, domain and policy. Deleted: returns
+    no refund was written for, orders no return remains on, early platform statuses. Every inbox body becomes a
+    stub; events not yet applied are failed. The credentials become an empty sealed dict (the payment providers'
+    keys alone stay while a refund is still on its way), the API key a hash of a key nobody has. Not committed.
+    Idempotent. Conflict for a shop that is still installed.
+    """
+    if shop.uninstalled_at is None:
+        raise Conflict(f"the shop {shop.domain} is still installed: its data is erased only after the app was removed")
+    orders = list(session.scalars(select(Order).where(Order.shop_id == shop.id)))
+    returns = list(session.scalars(select(Return).where(Return.shop_id == shop.id)))
+    emails = {o.email.lower() for o in orders if o.email}
+    counts = _erase_personal(session, shop, orders, returns, emails)
+    session.flush()
+    unfinished = update(WebhookEvent).where(
+        WebhookEvent.shop_id == shop.id, WebhookEvent.status.not_in(_FINISHED)
+    ).values(status=EventStatus.FAILED.value, next_attempt_at=None,
+             error="the shop's data was erased (shop redact) before this delivery was applied")  # fmt: skip
+    counts["inbox_events_failed"] = session.execute(unfinished.execution_options(synchronize_session="fetch")).rowcount
+    bodies = update(WebhookEvent).where(
+        WebhookEvent.shop_id == shop.id, WebhookEvent.body.not_in([REDACTED_BODY, RETENTION_BODY])
+    ).values(body=REDACTED_BODY)  # fmt: skip
+    counts["inbox_bodies"] = session.execute(bodies.execution_options(synchronize_session="fetch")).rowcount
+    unrefunded = select(Return.id).where(Return.shop_id == shop.id, ~exists().where(Refund.return_id == Return.id))
+    gone = list(session.scalars(unrefunded))
+    if gone:  # their items and timelines go with them (ON DELETE CASCADE)
+        session.execute(delete(Return).where(Return.id.in_(gone)).execution_options(synchronize_session=False))
+    counts["returns_deleted"] = len(gone)
+    counts["early_statuses_deleted"] = session.execute(
+        delete(EarlyReturnStatus).where(EarlyReturnStatus.shop_id == shop.id).execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    unreturned = delete(Order).where(Order.shop_id == shop.id, ~exists().where(Return.order_id == Order.id))
+    # Their lines, payments and shop refunds go with them (ON DELETE CASCADE); no refund of ours pays from them.
+    counts["orders_deleted"] = session.execute(unreturned.execution_options(synchronize_session=False)).rowcount
+    # A refund still on its way is followed to its end with the provider's keys (the customer's money): those alone
+    # stay until it ends (then the sweeper drops them, as for any uninstalled shop); everything else goes now.
+    in_flight = session.scalar(select(func.count()).select_from(Refund).join(Return).where(
+        Return.shop_id == shop.id, Refund.status.in_([s.value for s in IN_FLIGHT])))  # fmt: skip
+    kept = {"payments": vault.open(shop.credentials).get("payments")} if in_flight else {}
+    shop.credentials = vault.seal({k: v for k, v in kept.items() if v})
+    counts["refunds_in_flight"] = in_flight
+    shop.api_key_hash = hash_api_key(secrets.token_urlsafe(32))  # a key nobody was ever given
+    shop.api_key_prefix = "redacted"
+    shop.webhook_key = None
+    shop.alerts = {}
+    counts["privacy_requests"] = _forget_requests(session, shop, None)
+    return counts
+
+
+# --- the requests, recorded ----------------------------------------------------------------------------------------
+
+
+def alert_kind(request: PrivacyRequest) -> str:
+    """The shop alert that tells the merchant a data request's export is ready (cleared once they fetch it)."""
+    return f"privacy request {request.id}"
+
+
+def _row(shop: Shop, kind: PrivacyKind, source: str, subject: _Subject | None = None,
+         platform_request_id: str | None = None) -> PrivacyRequest:  # fmt: skip
+    return PrivacyRequest(
+        shop_id=shop.id, kind=kind.value, source=source, status=PrivacyStatus.RECEIVED.value,
+        customer_email=subject.email[:320] if subject and subject.email else None,  # no valid address is longer
+        platform_customer_id=subject.customer_id if subject else None,
+        platform_request_id=platform_request_id, orders=list(subject.order_ids) if subject else [],
+    )  # fmt: skip
+
+
+def _done(session: Session, row: PrivacyRequest, result: dict) -> PrivacyRequest:
+    row.status, row.export, row.completed_at = PrivacyStatus.DONE.value, result, utcnow()
+    session.add(row)
+    session.commit()
+    return row
+
+
+def request_export(session: Session, shop: Shop, *, source: str, email: str | None = None,
+                   platform_customer_id: str | None = None, order_ids: Iterable[str] = (),
+                   platform_request_id: str | None = None) -> PrivacyRequest:  # fmt: skip
+    """A customer's data request, answered: the export is kept on the request, for the merchant to fetch.
+
+    A request from the platform (not the merchant) raises a shop alert saying where the export is. The same
+    platform request id again gives the request already done.
+    """
+    subject = _subject(email, platform_customer_id, order_ids)
+    if platform_request_id is not None:
+        earlier = session.scalar(select(PrivacyRequest).where(
+            PrivacyRequest.shop_id == shop.id, PrivacyRequest.kind == PrivacyKind.DATA_REQUEST.value,
+            PrivacyRequest.source == source, PrivacyRequest.platform_request_id == platform_request_id,
+            PrivacyRequest.status == PrivacyStatus.DONE.value,
+        ))  # fmt: skip
+        if earlier is not None:
+            return earlier
+    row = _row(shop, PrivacyKind.DATA_REQUEST, source, subject, platform_request_id)
+    export = export_customer(session, shop, subject.email, subject.customer_id, subject.order_ids)
+    session.add(row)
+    session.flush()
+    if source != MERCHANT_API:
+        raise_alert(shop, alert_kind(row), (
+            f"a customer asked for their data (request {platform_request_id or row.id}): the export is at "
+            f"GET /api/v1/privacy/requests/{row.id}; send it to them"))  # fmt: skip
+    return _done(session, row, export)
+
+
+def request_redaction(session: Session, shop: Shop, *, source: str, email: str | None = None,
+                      platform_customer_id: str | None = None, order_ids: Iterable[str] = (),
+                      current_event_id: int | None = None) -> PrivacyRequest:  # fmt: skip
+    """A customer's erasure, done and recorded. The record keeps no e-mail (that is what was erased): the customer
+    id and order ids say whom it was for; its `export` counts what was erased."""
+    subject = _subject(email, platform_customer_id, order_ids)
+    counts = redact_customer(session, shop, subject.email, subject.customer_id, subject.order_ids,
+                             current_event_id=current_event_id)  # fmt: skip
+    row = _row(shop, PrivacyKind.CUSTOMER_REDACT, source, _Subject(None, subject.customer_id, subject.order_ids))
+    return _done(session, row, {"erased": counts})
+
+
+def request_shop_redaction(session: Session, shop: Shop, vault, *, source: str) -> PrivacyRequest:
+    """The shop's erasure, done and recorded; for a shop still installed, recorded as failed and Conflict raised."""
+    if shop.uninstalled_at is None:
+        row = _row(shop, PrivacyKind.SHOP_REDACT, source)
+        row.status, row.completed_at = PrivacyStatus.FAILED.value, utcnow()
+        row.error = f"the shop {shop.domain} is still installed: its data is erased only after the app was removed"
+        session.add(row)
+        session.commit()
+        raise Conflict(row.error)
+    counts = redact_shop(session, shop, vault)
+    return _done(session, _row(shop, PrivacyKind.SHOP_REDACT, source), {"erased": counts})
