@@ -180,6 +180,8 @@ class ReturnStatusChange:
 class ShopUninstalled:
     """The merchant removed the app: its access token is dead."""
 
+    shop_domain: str | None = None  # the shop the body names (its platform domain), checked against the delivery's
+
 
 @dataclass(frozen=True)
 class CustomerDataRequest:

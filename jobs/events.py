@@ -168,19 +168,21 @@ def on_order_removed(jc: JobContext, shop: Shop, removed: OrderRemoved) -> None:
     on_order(jc, shop, snapshot)
 
 
-def on_uninstalled(jc: JobContext, shop: Shop, _change: ShopUninstalled) -> None:
+def on_uninstalled(jc: JobContext, shop: Shop, change: ShopUninstalled) -> None:
     """The shop removed the app. The platform signs only the body, so a captured app/uninstalled could be sent
     again later: where the platform can say, it is believed only if the app's access is really gone."""
+    _same_shop(shop, change.shop_domain)  # a body replayed under another shop's header changes nothing
+    believed = True
     try:
-        platform = jc.platform(shop)
-        still = getattr(platform, "still_installed", None)
-        if still is not None and still():
-            raise_alert(shop, "uninstall", "an app/uninstalled came while the shop still lets Palautus in: ignored "
-                        "(a replayed delivery?); nothing was forgotten")  # fmt: skip
-            jc.session.commit()
-            raise PayloadError("the shop still lets Palautus in: the uninstall is not believed")
-    except (ProviderRejected, MissingCredentials):
-        pass  # the platform refuses us already: that is the uninstall
+        still = getattr(jc.platform(shop), "still_installed", None)
+        believed = still is None or not still()
+    except MissingCredentials:
+        pass  # forgotten already (a disconnect): nothing more to forget
+    if not believed:
+        raise_alert(shop, "uninstall", "an app/uninstalled came while the shop still lets Palautus in: ignored "
+                    "(a replayed delivery?); nothing was forgotten")  # fmt: skip
+        jc.session.commit()
+        raise PayloadError("the shop still lets Palautus in: the uninstall is not believed")
     uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
 
 

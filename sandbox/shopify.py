@@ -830,5 +830,9 @@ def refund_node(refund_id: int, lines: dict[str, int], taken: dict[int, str], cr
 
 def query_hmac(params: dict, secret: str) -> str:
     """Shopify's signature of an install or callback query: hex HMAC-SHA256 of the sorted `name=value` pairs."""
-    message = "&".join(f"{key}={params[key]}" for key in sorted(params) if key not in ("hmac", "signature"))
+    def escape(text: str, name: bool = False) -> str:
+        text = str(text).replace("%", "%25").replace("&", "%26")
+        return text.replace("=", "%3D") if name else text
+
+    message = "&".join(f"{escape(key, True)}={escape(params[key])}" for key in sorted(params) if key not in ("hmac", "signature"))
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()

@@ -25,7 +25,9 @@ from adapters.platforms.shopify import oauth
 from integration.db import get_session
 from integration.errors import MissingCredentials
 from integration.install.pages import page
-from integration.services.shops import clear_alert, raise_alert, register_shop, replace_credentials, shop_by_domain
+from integration.services.shops import (
+    clear_alert, raise_alert, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
+)
 
 __all__ = ["bp"]
 
@@ -135,14 +137,19 @@ def _register(shop: str, credentials: dict):
         logger.info("shopify shop installed", extra={"shop_id": row.id})
         return row, key, False
     old = vault.open(row.credentials)
-    for stale in ("token_migration",):  # a new grant starts clean
+    # A new grant starts clean: a custom app's own webhook secret would now refuse the public app's deliveries
+    # and keep its expiring token from being renewed.
+    for stale in ("token_migration", "webhook_secret"):
         old.pop(stale, None)
     row.credentials = vault.seal(old)
     replace_credentials(session, vault, row, credentials)
+    reinstated = row.uninstalled_at is not None
     row.uninstalled_at = None
     session.commit()
+    # Back after an uninstall (or a disconnect, or a shop redact): the old API key stays dead, a new one is shown.
+    key = rotate_api_key(session, row) if reinstated else None
     logger.info("shopify shop installed again", extra={"shop_id": row.id})
-    return row, None, True
+    return row, key, True
 
 
 def _subscribe(row, public: str) -> str | None:
@@ -181,4 +188,6 @@ def _landing(row, key: str | None, reinstalled: bool, problem: str | None):
                "<code>/api/v1/docs</code>.</p>")
     else:
         lines.append("Your API key is unchanged; an operator can rotate it (flask --app wsgi shops rotate-key).")
+    if key and reinstalled:
+        lines.append("Palautus was uninstalled since: your old API key no longer works, this new one does.")
     return page("Palautus is installed", lines, raw=raw)

@@ -28,8 +28,6 @@ The POSTs are rate limited per client address (flask-limiter, on Redis where RED
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -47,6 +45,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.platforms import platform_adapter
+from adapters.platforms.woocommerce.platform import public_store
 from adapters.platforms.woocommerce.authorize import READ_WRITE, authorize_url, read_key_delivery
 from adapters.platforms.woocommerce.platform import TOPICS
 from integration.config import ConfigError, require_https
@@ -57,7 +56,7 @@ from integration.models import PendingConnection, Shop, utcnow
 from integration.secrets import Vault
 from integration.services.shops import register_shop, replace_credentials, rotate_api_key, shop_by_domain
 
-__all__ = ["bp", "complete_connection", "open_connection", "start_connection", "CONNECTION_TTL", "KEY_SHOWN_FOR"]
+__all__ = ["bp", "complete_connection", "open_connection", "start_connection", "CONNECTION_TTL"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ APP_NAME = "Palautus"  # what the store's admin sees: "Palautus would like to co
 PREFIX = "/install/woocommerce"
 COOKIE = "palautus_woocommerce_connect"
 CONNECTION_TTL = timedelta(hours=1)  # from the merchant's click to the store's key delivery
-KEY_SHOWN_FOR = timedelta(minutes=10)  # a new shop's API key waits this long for the done page, shown once
 FORGET_AFTER = timedelta(days=1)  # a handshake never finished is deleted this long after it expired
 MAX_CALLBACK_BYTES = 16 * 1024  # the key delivery is a few hundred bytes
 START_LIMIT = "10 per minute;60 per hour"  # per client address: each start writes a row
@@ -178,43 +176,6 @@ def _take_keys(session: Session, vault: Vault, store_url: str, platform: str, cr
     return Connected(shop, api_key, reconnected=True, reinstated=reinstated)
 
 
-class ShownOnce:
-    """A new shop's API key, waiting for the done page: sealed by the vault in Redis for KEY_SHOWN_FOR, under a
-    hash of the connection's token, and taken by the first look. Never in the database, never logged.
-
-    `connect` is the tasks port's Redis connection (None: there is none, and the key cannot be shown).
-    """
-
-    NAME = "palautus:install:woocommerce:api-key:"
-
-    def __init__(self, connect, vault: Vault):
-        self.connect, self.vault = connect, vault
-
-    def _name(self, token: str) -> str:
-        return self.NAME + hashlib.sha256(token.encode()).hexdigest()
-
-    def keep(self, token: str, api_key: str) -> bool:
-        if self.connect is None:
-            return False
-        try:
-            self.connect().set(self._name(token), self.vault.seal({"api_key": api_key}),
-                               ex=int(KEY_SHOWN_FOR.total_seconds()))  # fmt: skip
-        except Exception as e:  # Redis down: the merchant is told to have the key rotated
-            logger.warning("could not keep the new API key for the done page: %s", type(e).__name__)
-            return False
-        return True
-
-    def take(self, token: str) -> str | None:
-        if self.connect is None:
-            return None
-        try:
-            sealed = self.connect().getdel(self._name(token))
-            return self.vault.open(sealed).get("api_key") if sealed else None
-        except Exception as e:
-            logger.warning("could not read the new API key for the done page: %s", type(e).__name__)
-            return None
-
-
 # --- the pages and the callback -----------------------------------------------------------------------------
 
 
@@ -262,6 +223,7 @@ def start():
     try:
         store_url = platform_adapter(PLATFORM).normalize_domain(given)
         require_https(store_url, "the store URL", current_app.config)
+        public_store(store_url, current_app.config)
     except InvalidInput as e:
         return _form(given, e.message, 400)
     except ConfigError:
@@ -290,17 +252,22 @@ def callback():
     session.commit()  # no transaction stays open during the call to the store
     adapter = platform_adapter(PLATFORM)
     try:
+        public_store(pending.store_url, config)  # again: a name may point elsewhere since the connection started
         adapter.connect(pending.store_url, delivery.credentials, config).check_access()
+    except InvalidInput:
+        _refuse(session, pending, "the store's address is not a public one", detail="not public")
+        raise InvalidInput("the store's address is not a public one") from None
     except (ProviderRejected, MissingCredentials) as e:
-        _refuse(session, pending, f"the key did not work at {pending.store_url}: {e}")
+        _refuse(session, pending, f"the key did not work at {pending.store_url}", detail=f"{getattr(e, 'status', None)} "
+                f"{getattr(e, 'code', None)}")  # fmt: skip
         raise InvalidInput("the key does not work at the store this connection was started for") from None
     except ProviderUnavailable as e:
-        _refuse(session, pending, f"{pending.store_url} could not be reached to check the key: {e}")
+        _refuse(session, pending, f"{pending.store_url} could not be reached to check the key", detail=str(e.code))
         return jsonify({"error": "unavailable", "message": "the store could not be reached to check the key"}), 502
     result = complete_connection(session, current_app.extensions["vault"], pending, platform=PLATFORM,
                                  credentials=delivery.credentials, generated=adapter.generated)  # fmt: skip
-    if result.api_key:
-        _shown_once().keep(pending.token, result.api_key)
+    # The new API key is never shown in a browser: whoever started the connection sees the whole approval link
+    # (user_id included), so the browser holding its cookie need not be the store admin's who approved it.
     current_app.extensions["tasks"].connect_shop(result.shop.id)
     logger.info("woocommerce key taken", extra={"shop_id": result.shop.id, "key_id": delivery.key_id})
     return jsonify({"status": "connected"}), 200
@@ -321,13 +288,8 @@ def done():
     if shop is None:
         return page("This store is no longer connected", ["It was removed from Palautus since. Start again to "
                                                           "connect it."], 404)  # fmt: skip
-    key = None
-    this_browser = hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), pending.token.encode())
-    if this_browser and utcnow() - pending.completed_at <= KEY_SHOWN_FOR:
-        key = _shown_once().take(pending.token)
-    response = _connected(shop, key)
-    if this_browser:
-        response.delete_cookie(COOKIE, path=PREFIX)
+    response = _connected(shop)
+    response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
 
@@ -385,16 +347,14 @@ def _json_body() -> dict:
     return payload
 
 
-def _refuse(session: Session, pending: PendingConnection, reason: str) -> None:
-    """Why a delivery for this open connection was refused, kept for the done page; the connection stays open."""
+def _refuse(session: Session, pending: PendingConnection, reason: str, detail: str | None = None) -> None:
+    """Why a delivery for this open connection was refused, kept for the done page (our own words, never the
+    store's: its answer could be anything); the connection stays open. `detail`: a status or code, for the log."""
     session.rollback()
     pending.error = reason[:500]
     session.commit()
-    logger.warning("woocommerce key delivery refused: %s", reason[:500], extra={"connection_id": pending.id})
-
-
-def _shown_once() -> ShownOnce:
-    return ShownOnce(getattr(current_app.extensions["tasks"], "connect", None), current_app.extensions["vault"])
+    logger.warning("woocommerce key delivery refused: %s", reason[:200],
+                   extra={"connection_id": pending.id, "detail": (detail or "")[:60]})  # fmt: skip
 
 
 def _not_connected(pending: PendingConnection):
@@ -411,7 +371,7 @@ def _not_connected(pending: PendingConnection):
     return page("The store is not connected", lines, 400 if pending.error else 200)
 
 
-def _connected(shop: Shop, key: str | None):
+def _connected(shop: Shop):
     lines = [f"Your store {shop.domain} is connected to Palautus.",
              f"What happens next: Palautus is creating the store's webhooks ({', '.join(TOPICS)}) now, so the store "
              "tells Palautus of each order. Orders are also read from the store every few minutes, so nothing is "
@@ -420,14 +380,7 @@ def _connected(shop: Shop, key: str | None):
         alert = (shop.alerts or {}).get(kind)
         if alert:
             lines.append(f"Not yet working: {alert.get('message')}")
-    if key:
-        raw = (f"<p>Your API key, shown only this once (keep it in a password manager): <code>{escape(key)}</code></p>"
-               "<p>Use it as <code>Authorization: Bearer &lt;key&gt;</code> with the API described at "
-               "<code>/api/v1/docs</code>.</p>")  # fmt: skip
-    else:
-        raw = ""
-        lines.append("Your API key is not shown here: a new store's key is shown once, in the browser that started the "
-                     "connection, within ten minutes; a store connected before keeps its key. If you do not have it, "
-                     "ask the operator to rotate it (flask --app wsgi shops rotate-key --platform woocommerce "
-                     f"--domain {shop.domain}).")  # fmt: skip
-    return page("Your store is connected", lines, raw=raw)
+    lines.append("Palautus's API key for the store is never shown in a browser (the approval link could have been "
+                 "started by anyone). Your operator gives it to you: flask --app wsgi shops rotate-key --platform "
+                 f"woocommerce --domain {shop.domain}.")  # fmt: skip
+    return page("Your store is connected", lines)

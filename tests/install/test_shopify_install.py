@@ -95,7 +95,35 @@ def test_installing_again_updates_the_same_shop_never_a_second_one(client, oauth
     assert len(oauth_shop.subscriptions) == 11  # subscriptions present are not made twice
 
 
-@pytest.mark.parametrize("case", ["bad hmac", "other secret", "stale", "future", "not myshopify", "no hmac"])
+def test_reinstalling_after_an_uninstall_shows_a_new_api_key_and_the_old_one_stays_dead(client, oauth_shop, app, db):
+    import re
+
+    from tests.conftest import auth
+
+    [old_key] = re.findall(r"plt_[A-Za-z0-9_-]+", install(client, oauth_shop).get_data(as_text=True))
+    assert client.post("/api/v1/shop/disconnect", headers=auth(old_key)).status_code == 200
+    page = install(client, oauth_shop).get_data(as_text=True)
+    [new_key] = re.findall(r"plt_[A-Za-z0-9_-]+", page)
+    assert new_key != old_key and "old API key no longer works" in page
+    assert client.get("/api/v1/shop", headers=auth(old_key)).status_code == 401
+    assert client.get("/api/v1/shop", headers=auth(new_key)).status_code == 200
+    assert len(db.scalars(select(Shop)).all()) == 1
+
+
+def test_a_signed_query_whose_values_hold_ampersands_and_percents_is_verified_as_shopify_signs_it(client, oauth_shop):
+    params = {"shop": SHOP_DOMAIN, "timestamp": str(int(time.time())), "host": "a&b=c%d"}
+    message = "host=a%26b=c%25d&shop=" + SHOP_DOMAIN + "&timestamp=" + params["timestamp"]
+    import hashlib
+    import hmac as hmac_
+
+    digest = hmac_.new(SHOPIFY_SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+    assert client.get("/install/shopify?" + urlencode({**params, "hmac": digest})).status_code == 302
+    unescaped = "host=a&b=c%d&shop=" + SHOP_DOMAIN + "&timestamp=" + params["timestamp"]
+    forged = hmac_.new(SHOPIFY_SECRET.encode(), unescaped.encode(), hashlib.sha256).hexdigest()
+    assert client.get("/install/shopify?" + urlencode({**params, "hmac": forged})).status_code == 401
+
+
+@pytest.mark.parametrize("case", ["bad hmac", "other secret", "stale", "future", "not myshopify", "trailing newline", "no hmac"])
 def test_an_app_url_shopify_did_not_sign_now_for_a_myshopify_shop_is_refused_401(client, oauth_shop, case):
     url = {
         "bad hmac": app_url().replace("hmac=", "hmac=0"),
@@ -103,6 +131,7 @@ def test_an_app_url_shopify_did_not_sign_now_for_a_myshopify_shop_is_refused_401
         "stale": app_url(at=time.time() - 120),
         "future": app_url(at=time.time() + 120),
         "not myshopify": app_url(shop="evil.example.com"),
+        "trailing newline": app_url(shop=SHOP_DOMAIN + "\n"),
         "no hmac": "/install/shopify?" + urlencode({"shop": SHOP_DOMAIN, "timestamp": str(int(time.time()))}),
     }[case]
     answer = client.get(url)

@@ -2,6 +2,8 @@
 provider is followed to its end with the provider's key, and then that key is forgotten too."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from integration.models import Shop
@@ -120,3 +122,39 @@ def test_a_merchant_s_disconnect_forgets_the_platform_s_keys_and_the_api_key_sto
     assert answer.status_code == 200 and answer.get_json()["domain"]
     assert "access_token" not in credentials(app, db) and db.scalar(select(Shop)).uninstalled_at is not None
     assert client.get("/api/v1/shop", headers=auth(key)).status_code == 401
+
+
+def test_an_app_uninstalled_body_naming_another_shop_forgets_nothing(app, register, post_webhook, work, shopify, db):
+    register()
+    shopify.access_token = "shpat_revoked"  # even were our access gone, a body about another shop is not this one's
+    other = {**UNINSTALLED, "myshopify_domain": "someone-else.myshopify.com"}
+    assert post_webhook("app/uninstalled", other, webhook_id="replayed-elsewhere").status_code == 200
+    work()
+    db.expire_all()
+    from integration.models import WebhookEvent
+
+    assert db.scalar(select(Shop)).uninstalled_at is None and credentials(app, db)["access_token"]
+    assert "someone-else.myshopify.com" in db.scalar(select(WebhookEvent)).error
+
+
+def test_an_app_uninstalled_while_shopify_is_down_is_not_taken_for_one_and_is_tried_again(
+    app, register, post_webhook, work, shopify, db
+):
+    register()
+    shopify.faults_for["ShopPing"] = [503] * 10  # the check cannot say whether the app is still installed
+    assert post_webhook("app/uninstalled", UNINSTALLED, webhook_id="during-outage").status_code == 200
+    work()
+    db.expire_all()
+    assert db.scalar(select(Shop)).uninstalled_at is None and credentials(app, db)["access_token"]
+    shopify.faults_for["ShopPing"] = []
+    shopify.access_token = "shpat_revoked_by_the_uninstall"  # Shopify answers again: the app is gone
+    from integration.models import WebhookEvent
+
+    event = db.scalar(select(WebhookEvent))
+    assert event.status == "retrying" and "503" in event.error
+    event.next_attempt_at = event.enqueued_at = event.received_at = event.received_at - timedelta(hours=2)
+    db.commit()
+    sweep()
+    work()
+    db.expire_all()
+    assert db.scalar(select(Shop)).uninstalled_at is not None and "access_token" not in credentials(app, db)

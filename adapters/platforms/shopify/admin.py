@@ -253,7 +253,7 @@ class ShopifyAdmin:
         try:
             data, _ = self._call(gql.SHOP_PING, {})
         except ProviderRejected as e:
-            if e.status in (401, 402, 403, 404, 423):
+            if e.status in (401, 403, 404):  # 402 (frozen) and 423 (locked) shops have not uninstalled the app
                 return False
             raise
         return isinstance(data.get("shop"), dict)

@@ -33,12 +33,18 @@ TOPICS = {
     "returns/decline": _status("returns/decline"),
     "returns/cancel": _status("returns/cancel"),
     "returns/close": _status("returns/close"),
-    "app/uninstalled": lambda payload: ShopUninstalled(),
+    "app/uninstalled": lambda payload: ShopUninstalled(_myshopify_domain(payload)),
     # The mandatory compliance webhooks (privacy law): acted on by the jobs through integration.services.privacy.
     "customers/data_request": payloads.parse_customer_data_request,
     "customers/redact": payloads.parse_customer_redact,
     "shop/redact": payloads.parse_shop_redact,
 }
+
+
+def _myshopify_domain(payload: object) -> str | None:
+    """The shop an app/uninstalled body is about (its `myshopify_domain`), or None when it names none."""
+    value = payload.get("myshopify_domain") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def interpret(topic: str, payload: object):

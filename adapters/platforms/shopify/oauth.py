@@ -53,7 +53,7 @@ __all__ = ["TokenSet", "verify_query", "authorize_url", "exchange_code", "refres
 logger = logging.getLogger(__name__)
 
 PROVIDER = "shopify"
-SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]*\.myshopify\.com")  # used with fullmatch: no trailing newline
 MAX_CLOCK_SKEW = 90  # seconds a signed install or callback request's timestamp may be off
 REFRESH_AHEAD = timedelta(minutes=5)  # an access token this close to its end is refreshed before it is used
 # The least the app needs: orders and their transactions (refunds, payments), returns, refunds it makes through
@@ -97,9 +97,11 @@ def verify_query(params: dict, secret: str, now: float | None = None) -> str:
     shop do not hold (never saying which, to a caller that may be probing)."""
     given = str(params.get("hmac") or "")
     shop = str(params.get("shop") or "")
-    if not secret or not given or not SHOP_DOMAIN.match(shop):
+    if not secret or not given or not SHOP_DOMAIN.fullmatch(shop):
         raise SignatureError("the request is not signed by Shopify for a myshopify.com shop")
-    message = "&".join(f"{key}={params[key]}" for key in sorted(params) if key not in ("hmac", "signature"))
+    # Shopify escapes % and & in names and values, and = in names, before it signs (shopify.dev, "Verify a request").
+    message = "&".join(f"{_escape(key, True)}={_escape(str(params[key]))}" for key in sorted(params)
+                       if key not in ("hmac", "signature"))  # fmt: skip
     expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), given.lower().encode()):
         raise SignatureError("the request's hmac does not match")
@@ -110,6 +112,11 @@ def verify_query(params: dict, secret: str, now: float | None = None) -> str:
     if abs((now if now is not None else time.time()) - stamp) > MAX_CLOCK_SKEW:
         raise SignatureError("the request's timestamp is too far off")
     return shop
+
+
+def _escape(text: str, name: bool = False) -> str:
+    text = text.replace("%", "%25").replace("&", "%26")
+    return text.replace("=", "%3D") if name else text
 
 
 def authorize_url(api_base: str, shop: str, client_id: str, redirect_uri: str, state: str,
@@ -193,7 +200,7 @@ def fresh_credentials(domain: str, credentials: dict, config: dict, force: bool 
 
 
 def _base(api_base: str, shop: str) -> str:
-    if not SHOP_DOMAIN.match(shop):  # the client secret only ever goes to a shop's own host
+    if not SHOP_DOMAIN.fullmatch(shop):  # the client secret only ever goes to a shop's own host
         raise ProviderRejected("not a myshopify.com shop", provider=PROVIDER, code="invalid_shop")
     return api_base.format(shop=shop).rstrip("/")
 

@@ -12,7 +12,9 @@ the same refund body with `api_refund: true` (`refund_body`, shared by both path
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import re
 import time
 from dataclasses import dataclass
@@ -40,6 +42,36 @@ REFUND_KEY_META = "palautus_refund_key"
 LOST_ANSWER_WAITS = (2, 4, 8, 16, 30)
 STATUS_META = "palautus_status"
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def public_store(url: str, config: dict) -> None:
+    """InvalidInput unless the store's address is a public one: never an IP address, a loopback, private,
+    link-local or reserved one (an address Palautus can reach but the internet cannot: a way into its own
+    network), nor a port a store does not use. In production the name is resolved, and every address it
+    resolves to must be public. (Pinning the address checked for the call itself is not done: a name that
+    changes what it points at between the check and the call is left to the network's egress rules.)"""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    production = config.get("ENV") == "production"
+    if literal is not None and (production or not literal.is_loopback):
+        raise InvalidInput("the store's address must be a name, not an IP address")
+    if host in ("localhost",) or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
+        if production:
+            raise InvalidInput("the store's address is not a public one")
+    if parts.port not in (None, 80, 443, 8080) and production:
+        raise InvalidInput("the store's address must use port 443 (or 80 or 8080)")
+    if not production or literal is not None:
+        return
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        raise InvalidInput(f"the store's address {host} cannot be resolved") from None
+    if not found or not all(ipaddress.ip_address(address.split("%")[0]).is_global for address in found):
+        raise InvalidInput("the store's address is not a public one")
 
 
 def normalize_domain(url: str) -> str:
