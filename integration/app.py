@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from dotenv import load_dotenv
-from flask import Flask
+from flask import Flask, request
 
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS
@@ -36,10 +36,22 @@ def create_app(config: dict | None = None) -> Flask:
     # Each platform's own gateway route, where it has one: which of its payments it can refund.
     app.extensions["gateways"] = {name: adapter.gateway for name, adapter in PLATFORMS.items() if adapter.gateway}
     _register_blueprints(app)
+    from integration.limits import init_limits
+
+    init_limits(app)
+    app.after_request(_transport_headers)
     from integration.cli import register_cli
 
     register_cli(app)
     return app
+
+
+def _transport_headers(response):
+    """Every answer over https tells the browser to keep to https (HSTS), and none is sniffed for another type."""
+    if request.is_secure:  # behind a proxy, as the proxy says (PROXY_HOPS)
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _init_tasks(app: Flask) -> None:

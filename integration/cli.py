@@ -26,7 +26,9 @@ from integration.errors import InvalidInput, MissingCredentials, PalautusError
 from integration.services.delivery import NoPublicUrl, delivery_url, set_up_webhooks
 from integration.models import Shop, WebhookEvent
 from integration.services.inbox import EventStatus, find_events, retry_event
-from integration.services.shops import register_shop, replace_credentials, rotate_api_key, shop_by_domain
+from integration.services.shops import (
+    locked_credentials, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
+)
 
 __all__ = ["register_cli", "credential_fields"]
 
@@ -264,10 +266,11 @@ def rotate_secrets():
     vault = app.extensions["vault"]
     with app.extensions["db"].session() as session:
         shops_done = 0
-        for shop in session.scalars(select(Shop).order_by(Shop.id)):
+        for shop in session.scalars(select(Shop).order_by(Shop.id)).all():
+            locked_credentials(session, vault, shop)  # a token a worker renews meanwhile is kept, then re-encrypted
             shop.credentials = vault.rotate(shop.credentials)
+            session.commit()
             shops_done += 1
-        session.commit()
     click.echo(f"Re-encrypted the credentials of {shops_done} shop(s) with the newest key; the older keys can go.")
 
 

@@ -84,6 +84,12 @@ def _defaults(var_dir: Path) -> dict:
         # Days an inbox event's body (the delivery as received: personal data) is kept once the event is done
         # (processed, ignored or failed); then `jobs/privacy.py` purge_inbox replaces it with a stub, keeping the row.
         "INBOX_RETENTION_DAYS": 30,
+        # Rate limits (integration/limits.py), in flask-limiter's notation: calls per API key; requests that fail
+        # their signature or key check, per client address (then 429 instead of 401).
+        "API_RATE_LIMIT": "1200 per minute",
+        "FAILED_AUTH_LIMIT": "30 per minute",
+        # Reverse proxies in front of Palautus (X-Forwarded-For/-Proto/-Host are believed this many hops deep).
+        "PROXY_HOPS": 0,
         "TESTING": False,
     }
 
@@ -159,9 +165,18 @@ def _intervals(value) -> list[int]:
     return [int(s) for s in str(value).split(",") if s.strip()]
 
 
+def _rate_limit(value) -> str:
+    """A flask-limiter limit ("1200 per minute", "20/second;600/hour"), checked at start, not at the first request."""
+    from limits import parse_many
+
+    text = str(value).strip()
+    parse_many(text)  # ValueError names what it cannot read
+    return text
+
+
 _TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
-          "INBOX_RETENTION_DAYS": int,
-          "RETRY_INTERVALS": _intervals}  # fmt: skip
+          "INBOX_RETENTION_DAYS": int, "PROXY_HOPS": int, "API_RATE_LIMIT": _rate_limit,
+          "FAILED_AUTH_LIMIT": _rate_limit, "RETRY_INTERVALS": _intervals}  # fmt: skip
 
 
 def _cast(config: dict) -> None:

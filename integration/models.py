@@ -35,6 +35,7 @@ __all__ = [
     "WebhookEvent",
     "ReturnEvent",
     "EarlyReturnStatus",
+    "PrivacyTombstone",
     "utcnow",
 ]
 
@@ -350,6 +351,9 @@ class WebhookEvent(Base):
     next_attempt_at: Mapped[datetime | None]  # when the sweeper tries a retrying event again
     enqueued_at: Mapped[datetime | None]  # when the sweeper last queued it
     processed_at: Mapped[datetime | None]
+    # A customer erased while this delivery waited (it names them), or one about an erased order: its body is
+    # replaced by a stub the moment it is processed, ignored or failed (see integration/services/privacy.py).
+    erase_body: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ReturnEvent(Base):
@@ -430,3 +434,21 @@ class PrivacyRequest(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+
+
+class PrivacyTombstone(Base):
+    """A customer's erasure, remembered so that nothing applied later brings their personal data back.
+
+    Per shop and per what identifies the customer in what a platform sends: their e-mail and their customer id
+    on the platform (each only as a hash: `key`), and the ids of their orders (in clear, as the orders kept for
+    the books have them). `erased_at` is the latest erasure. See integration/services/privacy.py.
+    """
+
+    __tablename__ = "privacy_tombstones"
+    __table_args__ = (UniqueConstraint("shop_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # email | customer | order
+    key: Mapped[str] = mapped_column(String(64))  # SHA-256 (hex) of the e-mail or customer id; an order's id
+    erased_at: Mapped[datetime]

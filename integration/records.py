@@ -105,6 +105,9 @@ class OrderSnapshot:
     refund_ids: tuple[str, ...] | None = None
     # The shop has the order in its trash (it may restore it).
     removed: bool = False
+    # The customer's id on the platform, where the body names one (not kept on the order: a customer's erasure
+    # is remembered by it, so a snapshot of their order applied later does not bring their e-mail back).
+    platform_customer_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS, platform_adapter
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 
 from integration.db import lock_row
@@ -59,7 +60,9 @@ def read_payments(jc: JobContext, shop: Shop, order: Order) -> None:
 
 
 def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
-    order, newer = orders.upsert_order(jc.session, shop.id, snapshot)
+    _one_at_a_time(jc, shop)  # a customer's erasure commits its tombstones under this lock too: one sees the other
+    order, newer = orders.upsert_order(jc.session, shop.id, snapshot)  # an erased customer's order: no e-mail
+    _erasure(jc, shop, order.platform_order_id)
     jc.session.commit()
     if snapshot.payments is not None:
         # The platform's order carries its payments: nothing to read (an older snapshot changes nothing).
@@ -114,13 +117,15 @@ def _order_for(jc: JobContext, shop: Shop, platform_order_id: str, line_ids=()) 
 
 def on_shop_refund(jc: JobContext, shop: Shop, data: ShopRefundData) -> None:
     _order_for(jc, shop, data.platform_order_id)
-    orders.record_shop_refund(jc.session, shop.id, data)
+    orders.record_shop_refund(jc.session, shop.id, data)  # made before its customer's erasure: no note
+    _erasure(jc, shop, data.platform_order_id)
     jc.session.commit()
 
 
 def _one_at_a_time(jc: JobContext, shop: Shop) -> None:
     """Start a transaction holding the shop's row: opening a platform's return and noting a status change
-    for a return not open yet then run one after another, so neither misses the other."""
+    for a return not open yet then run one after another, so neither misses the other (and an order's snapshot
+    and a customer's erasure: see privacy.request_redaction)."""
     jc.session.commit()
     lock_row(jc.session, Shop, shop.id)
 
@@ -134,19 +139,27 @@ def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> No
         return  # opened by another worker meanwhile
     if not data.items:
         raise PayloadError("return request has no items")
+    anonymous = _anonymous(jc, shop, order.platform_order_id)
+    if anonymous:  # asked before the customer was erased: what they wrote is not stored again
+        privacy.scrub_early_statuses(jc.session, shop, data.platform_return_id)
     requests = [
-        returns.ItemRequest(i.platform_line_id, i.quantity, i.reason, i.reason_note, i.platform_item_id)
+        returns.ItemRequest(i.platform_line_id, i.quantity, i.reason, None if anonymous else i.reason_note,
+                            i.platform_item_id)
         for i in data.items
-    ]
+    ]  # fmt: skip
     returns.open_return(
         jc.ctx, shop, order, requests, method=ReturnMethod.POSTAL.value, source=ReturnSource(shop.platform).value,
-        actor=Actor.CUSTOMER, platform_return_id=data.platform_return_id, customer_note=data.customer_note,
+        actor=Actor.CUSTOMER, platform_return_id=data.platform_return_id,
+        customer_note=None if anonymous else data.customer_note,
         now=_happened_at(jc),  # when the platform saw the request, not when we got to it
     )  # fmt: skip
 
 
 def on_return_status(jc: JobContext, shop: Shop, change: ReturnStatusChange) -> None:
     details = {k: v for k, v in (("reason", change.reason), ("note", change.note)) if v}
+    known = returns.return_by_platform_id(jc.ctx, shop, change.platform_return_id)
+    if _anonymous(jc, shop, known.order.platform_order_id if known is not None else change.platform_order_id):
+        details.pop("note", None)  # written before the customer was erased: not stored again
     target = ReturnStatus(change.status)
     _one_at_a_time(jc, shop)
     if returns.apply_platform_status(jc.ctx, shop, change.platform_return_id, target, _happened_at(jc), **details) is None:
@@ -311,6 +324,26 @@ def _happened_at(jc: JobContext):
     return (event.triggered_at or event.received_at) if event is not None else None
 
 
+def _erasure(jc: JobContext, shop: Shop, platform_order_id: str | None):
+    """When the customer of this order was erased (None: they were not). The delivery being applied is about an
+    erased customer then: its body is stubbed once it is done with, like those waiting when they were erased."""
+    erased = privacy.order_erased_at(jc.session, shop.id, platform_order_id) if platform_order_id else None
+    if erased is not None and jc.event is not None:
+        jc.event.erase_body = True
+    return erased
+
+
+def _anonymous(jc: JobContext, shop: Shop, platform_order_id: str | None) -> bool:
+    """What this delivery brings that a person wrote (notes) is not to be stored: it waited in the inbox while its
+    customer was erased, or it is about an erased order and happened (the platform's time) before the erasure.
+    What a customer writes after their erasure is new, and kept."""
+    erased = _erasure(jc, shop, platform_order_id)
+    if erased is None:  # not an erased order: erased only if it waited while the customer its body names was
+        return bool(jc.event is not None and jc.event.erase_body)
+    happened = _happened_at(jc)  # a delivery that waited happened before, of course
+    return happened is None or happened <= erased
+
+
 # record type -> handler(jc, shop, record)
 HANDLERS = {
     OrderSnapshot: on_order,
@@ -359,7 +392,9 @@ def _run(jc: JobContext, event: WebhookEvent) -> None:
             logger.info("topic not handled; acknowledged", extra=extra)
             mark_event(jc.session, event, EventStatus.IGNORED)
             return
-        HANDLERS[type(change)](jc, jc.session.get(Shop, event.shop_id), change)
+        shop = jc.session.get(Shop, event.shop_id)
+        _names_its_own_shop(shop, event)
+        HANDLERS[type(change)](jc, shop, change)
     except (OrderNotKnown, ProviderUnavailable) as e:
         _fail(jc, event, str(e), retry=True)
         logger.warning("event will be retried: %s", e, extra=extra)
@@ -377,9 +412,20 @@ def _run(jc: JobContext, event: WebhookEvent) -> None:
     logger.info("event processed", extra=extra)
 
 
+def _names_its_own_shop(shop: Shop, event: WebhookEvent) -> None:
+    """A platform that signs every shop's deliveries with one app secret cannot tell, at the door, a body captured
+    from one shop and sent again under another's header: where the body names its shop, it must be this one."""
+    adapter = PLATFORMS.get(event.platform)
+    if adapter is not None and adapter.named_shop is not None:
+        _same_shop(shop, adapter.named_shop(event.topic, json.loads(event.body)))
+
+
 def _fail(jc: JobContext, event: WebhookEvent, error: str, retry: bool) -> None:
+    # Found to be about an erased customer before it failed (not committed yet): its body still goes.
+    erase_body = sa_inspect(event).dict.get("erase_body", False)
     jc.session.rollback()
     event = jc.session.get(WebhookEvent, event.id)
+    event.erase_body = event.erase_body or erase_body
     if retry:
         mark_event(jc.session, event, EventStatus.RETRYING, error[:2000], utcnow() + _pause(event.attempts))
     else:

@@ -352,6 +352,7 @@ class SandboxShop:
             "discount_codes": [], "email": email, "estimated_taxes": False, "financial_status": "paid",
             "fulfillment_status": "fulfilled", "name": f"#{number}", "note": None, "number": number - 1000,
             "order_number": number, "payment_gateway_names": ["manual"], "presentment_currency": currency,
+            "order_status_url": f"https://{self.domain}/{_numeric(LOCATION)}/orders/{order_id:x}/authenticate?key=sbx",
             "processed_at": stamp, "source_name": "web", "subtotal_price": _amount(goods),
             "subtotal_price_set": _set(goods, currency), "tags": "", "tax_exempt": False,
             "tax_lines": [{**_tax_line(total, currency), "price": _amount(tax), "price_set": _set(tax, currency)}],

@@ -70,6 +70,9 @@ class PlatformAdapter:
     # call) whether `fresh(domain, credentials, config, force)` would return credential fields to store instead;
     # the job context stores them, one refresh at a time per shop.
     tokens: object | None = None
+    # (topic, payload) -> the shop a delivery's body names about itself (a platform domain), or None where it names
+    # none: the platform signs only the body, so a body replayed under another shop's header is caught by it.
+    named_shop: Callable[[str, object], str | None] | None = None
 
 
 def _shopify() -> PlatformAdapter:
@@ -77,7 +80,7 @@ def _shopify() -> PlatformAdapter:
 
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
-        delivery_path="shopify", gateway=gateway.GATEWAY, tokens=oauth.TOKENS,
+        delivery_path="shopify", gateway=gateway.GATEWAY, tokens=oauth.TOKENS, named_shop=events.named_shop,
     )
 
 

@@ -6,6 +6,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from integration.api.errors import Api, register_error_docs
 from integration.api.schemas import Percent
+from integration.limits import api_key_bucket, api_limit, limiter
 
 __all__ = ["init_api", "API_TITLE", "SWAGGER_UI_ASSETS"]
 
@@ -40,13 +41,20 @@ def init_api(app) -> Api:
     api.register_field(Percent, "string", "decimal")
     from integration.api import events, orders, privacy, returns, shop
 
-    api.register_blueprint(returns.bp)
-    api.register_blueprint(orders.bp)
-    api.register_blueprint(shop.bp)
-    api.register_blueprint(events.bp)
-    api.register_blueprint(privacy.bp)
+    for module in (returns, orders, shop, events, privacy):
+        _limit_per_key(module.bp)
+        api.register_blueprint(module.bp)
     _serve_swagger_ui(app)
     return api
+
+
+_LIMITED: set[str] = set()  # blueprints given the per-key limit (once per process: the limiter is process-wide)
+
+
+def _limit_per_key(bp) -> None:
+    if bp.name not in _LIMITED:
+        limiter.shared_limit(api_limit, scope="api", key_func=api_key_bucket)(bp)  # one count across the API
+        _LIMITED.add(bp.name)
 
 
 def _serve_swagger_ui(app) -> None:

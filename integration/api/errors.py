@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, InvalidInput: 400, Conflict: 409, PayloadError: 400, SignatureError: 401}
 UNAUTHORIZED = "BEARER_REQUIRED"  # the 401 response every operation documents, with its WWW-Authenticate
+TOO_MANY = "RATE_LIMITED"  # the 429 every operation documents: API_RATE_LIMIT per key, FAILED_AUTH_LIMIT per address
 BODY_REQUIRED = "a JSON object body is required (Content-Type: application/json)"
 _LOCATIONS = {"json", "query", "headers", "path"}
 
@@ -80,10 +81,11 @@ class Blueprint(_Blueprint):
         return lambda view: _body_required(parse(view))
 
     def error_responses(self, *statuses: int):
-        """Document the error answers an operation gives (401 always), all in the one error shape."""
+        """Document the error answers an operation gives (401 and 429 always), all in the one error shape."""
 
         def decorator(func):
             func = self.alt_response(401, UNAUTHORIZED)(func)
+            func = self.alt_response(429, TOO_MANY)(func)
             for status in statuses:
                 func = self.alt_response(status, http.HTTPStatus(status).name)(func)
             return func
@@ -133,6 +135,12 @@ def register_error_docs(api) -> None:
         "description": "No API key, or one that belongs to no installed shop",
         "content": {"application/json": {"schema": ErrorSchema}},
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="palautus"'}},
+    })  # fmt: skip
+    api.spec.components.response(TOO_MANY, {
+        "description": "Too many calls with this API key (API_RATE_LIMIT), or too many without a valid key from this "
+                       "address; wait as long as Retry-After says",
+        "content": {"application/json": {"schema": ErrorSchema}},
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
     })  # fmt: skip
 
 

@@ -70,8 +70,10 @@ class PrivacyRequestSummary(ma.Schema):
 class PrivacyRequestOut(PrivacyRequestSummary):
     export = ma.fields.Dict(allow_none=True, metadata={"description": (
         "a data request's export: the customer's orders (lines, payments, refunds made in the shop), returns (items, "
-        "reasons and notes, timeline, refunds with their VAT) and the webhook deliveries that name them; on an "
-        "erasure, what was erased, counted")})  # fmt: skip
+        "reasons and notes, timeline, refunds with their VAT) and the webhook deliveries that name them (by the "
+        "whole e-mail address, never a longer one holding it); `erased_since` counts what was taken out of it "
+        "because another customer it concerned was erased since; none once the shop uninstalled. On an erasure, "
+        "what was erased, counted")})  # fmt: skip
 
 
 class _PrivacyBlueprint(Blueprint):

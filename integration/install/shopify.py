@@ -17,6 +17,7 @@ import logging
 import secrets
 
 from flask import Blueprint, current_app, redirect, request
+from flask_limiter import RateLimitExceeded
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from adapters.errors import ProviderError, SignatureError
@@ -25,6 +26,7 @@ from adapters.platforms.shopify import oauth
 from integration.db import get_session
 from integration.errors import MissingCredentials
 from integration.install.pages import page
+from integration.limits import failed_check, limiter
 from integration.services.shops import (
     clear_alert, raise_alert, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
 )
@@ -38,6 +40,7 @@ bp = Blueprint("install_shopify", __name__, url_prefix="/install/shopify")
 PLATFORM = "shopify"
 STATE_COOKIE = "palautus_shopify_state"
 STATE_MAX_AGE = 600  # seconds from the app URL to the callback: the approval screen, not a session
+INSTALL_LIMIT = "30 per minute"  # per client address, for each of the app URL and the callback
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -57,13 +60,22 @@ def _not_configured():
         "The operator has not set SHOPIFY_CLIENT_ID, SHOPIFY_CLIENT_SECRET and PUBLIC_URL. Nothing was installed."], 503)
 
 
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(error):
+    return page("Too many attempts", ["Too many install requests came from your address. Wait a minute and open "
+                                      "the app again from your Shopify admin. Nothing was changed."], 429)  # fmt: skip
+
+
 def _refused(status: int = 401):
+    if failed_check("shopify install"):
+        return _too_many(None)
     return page("This install link did not come from Shopify", [
         "Palautus could not verify that Shopify sent this request, or it is too old. Open the app again from your "
         "Shopify admin. Nothing was installed."], status)  # fmt: skip
 
 
 @bp.get("")
+@limiter.limit(INSTALL_LIMIT)
 def begin():
     """The app URL: a signed request from Shopify; on to the shop's approval screen."""
     configured = _configured()
@@ -84,6 +96,7 @@ def begin():
 
 
 @bp.get("/callback")
+@limiter.limit(INSTALL_LIMIT)
 def callback():
     """Back from the approval screen: the checks again, the code for tokens, the shop registered or updated."""
     configured = _configured()
@@ -136,13 +149,9 @@ def _register(shop: str, credentials: dict):
         row, key = register_shop(session, vault, platform=PLATFORM, domain=shop, credentials=credentials)
         logger.info("shopify shop installed", extra={"shop_id": row.id})
         return row, key, False
-    old = vault.open(row.credentials)
     # A new grant starts clean: a custom app's own webhook secret would now refuse the public app's deliveries
     # and keep its expiring token from being renewed.
-    for stale in ("token_migration", "webhook_secret"):
-        old.pop(stale, None)
-    row.credentials = vault.seal(old)
-    replace_credentials(session, vault, row, credentials)
+    replace_credentials(session, vault, row, credentials, drop=("token_migration", "webhook_secret"))
     reinstated = row.uninstalled_at is not None
     row.uninstalled_at = None
     session.commit()

@@ -18,13 +18,11 @@ WooCommerce's app authorization endpoint (adapters/platforms/woocommerce/authori
    the key on anything else, which is what a forged or stale delivery deserves); the
    webhooks are created after it, by the `connect_shop` job.
 4. GET /install/woocommerce/done?c=<token>: where the store sends the admin back; says
-   what happens next. A new shop's API key is shown here once: it is kept sealed by the
-   vault in Redis (the tasks port's connection) for ten minutes under a hash of the token,
-   taken (GETDEL) by the first view in the browser that started the connection, and is
-   never in the database or a log. Without Redis, or later, the page says how to have the
-   operator rotate it.
+   what happens next. The shop's API key is never shown in a browser: whoever started the
+   approval link (anyone can) would see it. The operator gives it to the merchant
+   (`flask shops rotate-key`).
 
-The POSTs are rate limited per client address (flask-limiter, on Redis where REDIS_URL is set).
+The POSTs are rate limited per client address (integration/limits.py).
 """
 from __future__ import annotations
 
@@ -36,8 +34,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from flask import Blueprint, current_app, jsonify, redirect, request
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
+from flask_limiter import RateLimitExceeded
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -52,6 +49,7 @@ from integration.config import ConfigError, require_https
 from integration.db import get_session
 from integration.errors import Conflict, InvalidInput, MissingCredentials, NotFound
 from integration.install.pages import page
+from integration.limits import limiter
 from integration.models import PendingConnection, Shop, utcnow
 from integration.secrets import Vault
 from integration.services.shops import register_shop, replace_credentials, rotate_api_key, shop_by_domain
@@ -177,26 +175,6 @@ def _take_keys(session: Session, vault: Vault, store_url: str, platform: str, cr
 
 
 # --- the pages and the callback -----------------------------------------------------------------------------
-
-
-# The POSTs, per client address. A Redis outage lets requests through (logged) rather than stop installs.
-limiter = Limiter(get_remote_address, strategy="fixed-window", key_prefix="palautus-install", swallow_errors=True)
-
-
-@bp.record_once
-def _rate_limits(state) -> None:
-    """Count in Redis (REDIS_URL) or in memory, per app: set where the app is built, nothing connects until a POST."""
-    state.app.config.setdefault("RATELIMIT_STORAGE_URI", _limit_storage(state.app.config))
-    limiter.init_app(state.app)
-
-
-def _limit_storage(config) -> str:
-    """REDIS_URL, where every web process counts together (`make run` sets it to the embedded server's socket);
-    else memory, per process. A test may set RATELIMIT_STORAGE_URI itself."""
-    url = str(config.get("REDIS_URL") or "")
-    if url.startswith("unix://"):
-        return "redis+unix://" + url[len("unix://"):]
-    return url if url.startswith(("redis://", "rediss://")) else "memory://"
 
 
 @bp.errorhandler(RateLimitExceeded)

@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from integration.models import WebhookEvent, utcnow
 
-__all__ = ["store_event", "EventStatus", "mark_event", "find_events", "retry_event"]
+__all__ = ["store_event", "EventStatus", "mark_event", "find_events", "retry_event", "REDACTED_BODY"]
+
+# What an erased delivery's body becomes (its row stays: its ids deduplicate deliveries).
+REDACTED_BODY = b'{"redacted": true}'
 
 
 class EventStatus(str, Enum):
@@ -41,10 +44,13 @@ def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bo
 
 
 def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None, retry_at=None) -> None:
-    """Record how processing went."""
+    """Record how processing went. A delivery marked `erase_body` (it concerns an erased customer) keeps no body
+    once it is done with: processed, ignored or failed."""
     event.status, event.error, event.next_attempt_at = EventStatus(status).value, error, retry_at
     if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
         event.processed_at = utcnow()
+    if event.erase_body and status in (EventStatus.PROCESSED, EventStatus.IGNORED, EventStatus.FAILED):
+        event.body = REDACTED_BODY
     session.commit()
 
 

@@ -10,6 +10,7 @@ from integration.errors import Conflict
 from integration.models import Order, OrderLine, Payment, Refund, Return, Shop, ShopRefund, utcnow
 from integration.records import OrderSnapshot, PaymentData, ShopRefundData
 from integration.refunds import referenced_key
+from integration.services import privacy
 from integration.services.shops import raise_alert
 
 __all__ = ["order_by_platform_id", "upsert_order", "mark_removed", "record_payments", "record_shop_refund", "OrderNotKnown"]
@@ -38,10 +39,12 @@ def order_by_platform_id(session: Session, shop_id: int, platform_order_id: str)
 
 
 def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tuple[Order, bool]:
-    """Keep the newest snapshot: an older or equal one (late, replayed) changes nothing."""
+    """Keep the newest snapshot: an older or equal one (late, replayed) changes nothing. The order of an erased
+    customer keeps no e-mail, whatever the snapshot says (see `privacy.erased_order`)."""
     order = order_by_platform_id(session, shop_id, snapshot.platform_order_id)
     if order is not None and order.platform_updated_at >= snapshot.updated_at and not _moves_to_trash(order, snapshot):
         return order, False
+    erased = privacy.erased_order(session, shop_id, snapshot)  # before the order changes (the query flushes)
     if order is None:
         order = Order(shop_id=shop_id, platform_order_id=snapshot.platform_order_id, snapshot_changes=0)
         session.add(order)
@@ -55,6 +58,8 @@ def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tup
         order.removed_at = None
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
+    if erased is not None:
+        order.email = None
     order.platform_updated_at = snapshot.updated_at
     _merge_lines(order, snapshot)
     session.flush()
@@ -108,11 +113,13 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
     The same refund arrives from its webhook and from the Admin API, in either order,
     and one source may know less (a transaction still pending, shipping the webhook
     does not show): what it took from each payment and whether it gave shipping back
-    only ever grow, so no later record can make it count for less.
+    only ever grow, so no later record can make it count for less. The note of a refund made before its
+    order's customer was erased is kept as the erasure left it (our refund's key alone).
     """
     order = order_by_platform_id(session, shop_id, data.platform_order_id)
     if order is None:
         raise OrderNotKnown(f"order {data.platform_order_id} is not known yet")
+    erased = privacy.order_erased_at(session, shop_id, order.platform_order_id)  # before the row changes (it flushes)
     row = session.scalar(
         select(ShopRefund).where(ShopRefund.order_id == order.id, ShopRefund.platform_refund_id == data.platform_refund_id)
     )
@@ -121,6 +128,8 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
         session.add(row)
     row.amount = max(row.amount or 0, data.amount)
     row.currency, row.note, row.created_at = data.currency, data.note, data.created_at
+    if erased is not None and (data.created_at is None or data.created_at <= erased):
+        row.note = privacy.erased_note(data.note)
     # Units only: money is counted from the refund's transactions, which say what went back to whom.
     # A read cut short (more lines than one read returns) never shrinks what a full one recorded.
     if data.complete or not row.lines:

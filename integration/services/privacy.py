@@ -12,11 +12,27 @@ provider ids of refunds, the returns and orders they belong to (their amounts,
 lines and payments). Personal data in them is set to None or dropped; an inbox
 body becomes `{"redacted": true}` and its row stays (its ids deduplicate
 deliveries). Every request is recorded as a PrivacyRequest, done or failed; a
-data request keeps its export for the merchant to fetch.
+data request keeps its export for the merchant to fetch, until the shop
+uninstalls (nobody can fetch it then) or the customer's data is erased.
+
+An e-mail is found only as itself: a value equal to it, or in free text as a
+whole address (`joann@example.com` and `ann@example.com.au` are not
+`ann@example.com`).
+
+What was erased stays erased. A customer's erasure leaves tombstones
+(PrivacyTombstone): their e-mail and customer id (hashed) and their orders'
+ids. Whatever is applied later (a delivery that waited in the inbox, a late or
+retried one, the platform read again) passes them: an erased order, or one of
+the customer's placed before the erasure, keeps no e-mail; the notes of its
+returns and refunds made before the erasure are not stored; and the delivery's
+body is stubbed once it is done with (`WebhookEvent.erase_body`). Data the
+customer gives after the erasure (an order placed later) is new, and kept.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,22 +43,23 @@ from enum import Enum
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput
 from integration.models import (
-    EarlyReturnStatus, Order, PrivacyRequest, Refund, Return, Shop, WebhookEvent, utcnow,
+    EarlyReturnStatus, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, Shop, WebhookEvent, utcnow,
 )  # fmt: skip
 from integration.refunds import IN_FLIGHT, note_reference, referenced_key
 from integration.secrets import hash_api_key
-from integration.services.inbox import EventStatus
-from integration.services.shops import raise_alert
+from integration.services.inbox import REDACTED_BODY, EventStatus
+from integration.services.shops import clear_alert, raise_alert
 
 __all__ = [
     "PrivacyKind", "PrivacyStatus", "MERCHANT_API", "REDACTED_BODY", "RETENTION_BODY", "export_customer", "redact_customer",
-    "redact_shop", "request_export", "request_redaction", "request_shop_redaction", "alert_kind",
+    "redact_shop", "request_export", "request_redaction", "request_shop_redaction", "alert_kind", "erased_order",
+    "order_erased_at", "erased_note", "scrub_early_statuses", "forget_exports",
 ]  # fmt: skip
 
 MERCHANT_API = "merchant_api"  # PrivacyRequest.source of a request the merchant made through the API
-REDACTED_BODY = b'{"redacted": true}'
 RETENTION_BODY = b'{"redacted": true, "reason": "retention"}'
 # Keys of a timeline entry's (or an early status's) data that hold what a person wrote, or a parcel's tracking.
 PERSONAL_KEYS = frozenset({"note", "customer_note", "reason_note", "tracking", "email"})
@@ -103,16 +120,45 @@ def _returns(session: Session, shop: Shop, orders: list[Order]) -> list[Return]:
     return list(session.scalars(query.order_by(Return.id)))
 
 
+# Characters an address can have next to the one looked for, making it another address: a local part's before
+# it (`joann@` is not `ann@`; those real addresses use: the RFC's others, such as = / ? & ', separate words in
+# text, as in `mailto:?to=ann@…`), a domain's after it (`example.com.au` is not `example.com`; a full stop
+# ending a sentence is not part of it).
+_BEFORE = r"[\w.%+@-]"
+_AFTER = r"[\w@-]|\.[\w-]"
+
+
+class _Emails:
+    """Whether a text names one of these e-mail addresses (case-insensitive): equal to it, or holding it as a whole
+    address (free text: "write to ann@example.com."), never as part of a longer one."""
+
+    def __init__(self, emails: Iterable[str]):
+        self.emails = {e.strip().lower() for e in emails if e and e.strip()}
+        alternatives = "|".join(re.escape(e) for e in sorted(self.emails, key=len, reverse=True))
+        self._pattern = re.compile(rf"(?<!{_BEFORE})(?:{alternatives})(?!{_AFTER})", re.IGNORECASE) if alternatives else None
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def named_in(self, text: str) -> bool:
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def equal(self, value: str | None) -> bool:
+        return value is not None and value.strip().lower() in self.emails
+
+
 class _Matcher:
     """Whether an inbox body concerns the customer: it names their e-mail, one of their orders (as an order id, an
     order's gid), the customer's id, or a payment or refund reference of their orders (payment providers' events).
 
     Numbers count only where the body says they are an order's or the customer's (a key naming an order or the
     customer, or the body's own top-level id), so a line or product id that happens to be equal does not match.
+    The e-mail counts only as a whole address (see _Emails); the other references only as a whole value.
     """
 
     def __init__(self, subject: _Subject, orders: list[Order], returns: list[Return]):
-        self.emails = {e.lower() for e in [subject.email, *(o.email for o in orders)] if e}
+        self.finder = _Emails([subject.email, *(o.email for o in orders)])
+        self.emails = self.finder.emails
         self.order_ids = set(subject.order_ids) | {o.platform_order_id for o in orders}
         self.customer_id = subject.customer_id
         self.strings = {o.platform_gid for o in orders if o.platform_gid}
@@ -122,18 +168,23 @@ class _Matcher:
             for refund in ret.refunds:
                 self.strings |= {r for r in (refund.provider_refund_id, refund.idempotency_key) if r}
         needles = self.emails | self.order_ids | {s.lower() for s in self.strings} | {self.customer_id or ""}
-        self.needles = [n.encode() for n in needles if n]
+        self.needles = [n for n in needles if n]
 
     def concerns(self, body: bytes) -> bool:
-        low = body.lower()
-        # Cheap first: a body naming none of them in its bytes is not parsed (unless escapes may hide them).
-        if not any(n in low for n in self.needles) and b"\\" not in body:
+        text = body.decode("utf-8", "replace")
+        low = text.lower()
+        # Cheap first: a body naming none of them anywhere is not parsed (unless escapes may hide them).
+        if not any(n in low for n in self.needles) and "\\" not in text:
             return False
         try:
             payload = json.loads(body)
         except ValueError:
-            return any(e.encode() in low for e in self.emails)
+            return self.finder.named_in(text)
         return self._walk(payload, top=True)
+
+    def concerns_value(self, value, top: bool = False) -> bool:
+        """Whether parsed JSON (an export's entry, say) concerns the customer, as a body would."""
+        return self._walk(value, top=top)
 
     def _walk(self, value, top: bool = False) -> bool:
         if isinstance(value, dict):
@@ -151,7 +202,7 @@ class _Matcher:
         if isinstance(value, list):
             return any(self._walk(inner) for inner in value)
         if isinstance(value, str):
-            return value in self.strings or any(e in value.lower() for e in self.emails)
+            return value in self.strings or self.finder.named_in(value)
         return False
 
     def _names_order(self, value) -> bool:
@@ -277,7 +328,7 @@ def _event_out(event: WebhookEvent) -> dict:
 # --- erasure -----------------------------------------------------------------------------------------------------------
 
 
-def _scrubbed(data: dict | None, emails: set[str]) -> dict | None:
+def _scrubbed(data: dict | None, emails: _Emails) -> dict | None:
     """`data` without what a person wrote (and any value naming an e-mail); None when there was nothing to drop."""
     data = data or {}
     kept = {k: v for k, v in data.items() if k not in PERSONAL_KEYS and not _names_email(v, emails)}
@@ -286,22 +337,28 @@ def _scrubbed(data: dict | None, emails: set[str]) -> dict | None:
     return {**kept, "redacted": True}
 
 
-def _names_email(value, emails: set[str]) -> bool:
+def _names_email(value, emails: _Emails) -> bool:
     if not emails:
         return False
-    text = value if isinstance(value, str) else json.dumps(value, default=str) if isinstance(value, (dict, list)) else ""
-    return any(e in text.lower() for e in emails)
+    text = value if isinstance(value, str) else (
+        json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, (dict, list)) else "")  # fmt: skip
+    return emails.named_in(text)
 
 
-def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: set[str]) -> dict:
+def erased_note(note: str | None) -> str | None:
+    """A shop refund's note as an erasure leaves it: only our refund's key on it stays (it ties the books together)."""
+    key = referenced_key(note)
+    return note_reference(key) if key else None
+
+
+def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: _Emails) -> dict:
     """Set the personal data on these orders and returns to None (e-mails, notes, notes in the timeline)."""
     counts = {"orders": 0, "returns": 0, "items": 0, "timeline_entries": 0, "shop_refund_notes": 0, "early_statuses": 0}
     for order in orders:
         if order.email is not None:
             order.email, counts["orders"] = None, counts["orders"] + 1
         for row in order.shop_refunds:
-            key = referenced_key(row.note)
-            kept = note_reference(key) if key else None  # our refund's key on it stays: it ties the books together
+            kept = erased_note(row.note)
             if row.note != kept:
                 row.note, counts["shop_refund_notes"] = kept, counts["shop_refund_notes"] + 1
     for ret in returns:
@@ -325,25 +382,179 @@ def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: 
     return counts
 
 
+# --- what was erased stays erased: tombstones --------------------------------------------------------------------
+
+
+class _Tomb(str, Enum):
+    EMAIL = "email"
+    CUSTOMER = "customer"
+    ORDER = "order"
+
+
+def _tomb_key(shop_id: int, kind: _Tomb, value: str) -> str:
+    """An order's id as it is; an e-mail (case-insensitive) or a customer id only as a hash, bound to the shop."""
+    if kind == _Tomb.ORDER:
+        return value
+    value = value.strip().lower() if kind == _Tomb.EMAIL else value
+    return hashlib.sha256(f"{shop_id}\x00{kind.value}\x00{value}".encode()).hexdigest()
+
+
+def _remember(session: Session, shop_id: int, kind: _Tomb, values: Iterable[str | None], erased_at: datetime) -> None:
+    """Tombstones for these values (an erasure again keeps the latest time)."""
+    keys = {_tomb_key(shop_id, kind, str(v)) for v in values if v not in (None, "")}
+    if not keys:
+        return
+    known = {row.key: row for row in session.scalars(select(PrivacyTombstone).where(
+        PrivacyTombstone.shop_id == shop_id, PrivacyTombstone.kind == kind.value, PrivacyTombstone.key.in_(keys)))}  # fmt: skip
+    for key in sorted(keys):
+        row = known.get(key)
+        if row is None:
+            session.add(PrivacyTombstone(shop_id=shop_id, kind=kind.value, key=key, erased_at=erased_at))
+        elif row.erased_at < erased_at:
+            row.erased_at = erased_at
+    session.flush()
+
+
+def _tombstone(session: Session, shop_id: int, kind: _Tomb, value: str | None) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return session.scalar(select(PrivacyTombstone.erased_at).where(
+        PrivacyTombstone.shop_id == shop_id, PrivacyTombstone.kind == kind.value,
+        PrivacyTombstone.key == _tomb_key(shop_id, kind, str(value))))  # fmt: skip
+
+
+def order_erased_at(session: Session, shop_id: int, platform_order_id: str | None) -> datetime | None:
+    """When the customer of this order was (last) erased, if they were; None if not."""
+    return _tombstone(session, shop_id, _Tomb.ORDER, platform_order_id)
+
+
+def erased_order(session: Session, shop_id: int, snapshot) -> datetime | None:
+    """When the customer of the order in this snapshot (an OrderSnapshot) was erased, if the snapshot is not to
+    bring their personal data back: the order was erased, or it is their order (their e-mail, their customer id)
+    placed before the erasure (then it is remembered as erased too). None: keep what it says.
+
+    An order placed after the erasure is new: the customer gave their data again."""
+    erased = order_erased_at(session, shop_id, snapshot.platform_order_id)
+    if erased is not None:
+        return erased
+    times = [t for t in (_tombstone(session, shop_id, _Tomb.EMAIL, snapshot.email),
+                         _tombstone(session, shop_id, _Tomb.CUSTOMER, snapshot.platform_customer_id)) if t]  # fmt: skip
+    if not times:
+        return None
+    erased, placed = max(times), snapshot.processed_at
+    if placed is not None and placed > erased:
+        return None
+    _remember(session, shop_id, _Tomb.ORDER, [snapshot.platform_order_id], erased)
+    return erased
+
+
+def scrub_early_statuses(session: Session, shop: Shop, platform_return_id: str) -> int:
+    """A return's status changes kept for when it opens lose what a person wrote (its customer was erased)."""
+    changed = 0
+    early = select(EarlyReturnStatus).where(EarlyReturnStatus.shop_id == shop.id,
+                                            EarlyReturnStatus.platform_return_id == platform_return_id)  # fmt: skip
+    for row in session.scalars(early):
+        cleaned = _scrubbed(row.data, _Emails(()))
+        if cleaned is not None:
+            row.data, changed = cleaned, changed + 1
+    return changed
+
+
+def _shop_erased(session: Session, shop: Shop) -> bool:
+    """The shop's data was erased (a shop redaction done since it was last uninstalled): nothing personal about
+    its customers is to be kept any more, not even a tombstone's hash."""
+    if shop.uninstalled_at is None:
+        return False
+    return session.scalar(select(exists().where(
+        PrivacyRequest.shop_id == shop.id, PrivacyRequest.kind == PrivacyKind.SHOP_REDACT.value,
+        PrivacyRequest.status == PrivacyStatus.DONE.value, PrivacyRequest.completed_at >= shop.uninstalled_at,
+    )))  # fmt: skip
+
+
+# --- erasing earlier requests and exports ------------------------------------------------------------------------
+
+
+def _about(row: PrivacyRequest, matcher: _Matcher) -> bool:
+    """The request named the customer: their e-mail, their customer id or one of their orders."""
+    return bool(
+        matcher.finder.equal(row.customer_email)
+        or (row.platform_customer_id and row.platform_customer_id == matcher.customer_id)
+        or set(row.orders or ()) & matcher.order_ids
+    )
+
+
+def _scrub_export(export: dict, matcher: _Matcher) -> dict | None:
+    """Another customer's export without what concerns this customer (their orders, returns, deliveries: as the
+    inbox is searched); None when it held nothing of theirs."""
+    parts = {
+        "orders": lambda entry: matcher.concerns_value(entry),
+        "returns": lambda entry: matcher.concerns_value(entry),
+        "inbox_events": lambda entry: matcher.concerns_value(entry.get("body") if isinstance(entry, dict) else entry,
+                                                             top=True),
+    }  # fmt: skip
+    kept, dropped = dict(export), {}
+    for name, concerns in parts.items():
+        entries = export.get(name) or []
+        left = [entry for entry in entries if not concerns(entry)]
+        if len(left) != len(entries):
+            kept[name], dropped[name] = left, len(entries) - len(left)
+    rest = {k: v for k, v in kept.items() if k not in parts}
+    if matcher.concerns_value(rest):  # anything else naming them (the request itself): nothing of it is kept
+        return {"generated_at": export.get("generated_at"), "erased": True}
+    if not dropped:
+        return None
+    earlier = dict(export.get("erased_since") or {})
+    kept["erased_since"] = {name: earlier.get(name, 0) + dropped.get(name, 0) for name in {**earlier, **dropped}}
+    return kept
+
+
 def _forget_requests(session: Session, shop: Shop, matcher: _Matcher | None) -> int:
-    """Earlier privacy requests about the customer (all of the shop's, for None) lose the e-mail and any export.
+    """Earlier privacy requests about the customer (all of the shop's, for None) lose the e-mail and any export; the
+    exports of other customers' data requests lose what concerns this customer (an export made before an address
+    was matched only as a whole may hold it). For None (the shop's erasure), the customer ids go too.
 
     About the customer: naming their e-mail, their customer id or one of their orders.
     """
     changed = 0
     for row in session.scalars(select(PrivacyRequest).where(PrivacyRequest.shop_id == shop.id)):
-        if matcher is not None and not (
-            (row.customer_email and row.customer_email.lower() in matcher.emails)
-            or (row.platform_customer_id and row.platform_customer_id == matcher.customer_id)
-            or set(row.orders or ()) & matcher.order_ids
-        ):
-            continue
         export = row.export if row.kind == PrivacyKind.DATA_REQUEST.value else None
-        if row.customer_email is not None or export is not None:
-            row.customer_email, changed = None, changed + 1
+        if matcher is not None and not _about(row, matcher):
+            scrubbed = _scrub_export(export, matcher) if export else None
+            if scrubbed is not None:
+                row.export, changed = scrubbed, changed + 1
+            continue
+        customer_id = row.platform_customer_id if matcher is not None else None
+        if row.customer_email is not None or export is not None or customer_id != row.platform_customer_id:
+            row.customer_email, row.platform_customer_id, changed = None, customer_id, changed + 1
             if export is not None:
                 row.export = None
     return changed
+
+
+def forget_exports(session: Session, shop: Shop) -> int:
+    """The shop's data-request exports are dropped, with the alerts pointing to them: the shop uninstalled, and
+    nobody can fetch them any more (its API key stops working). Not committed. How many were dropped."""
+    dropped = 0
+    rows = select(PrivacyRequest).where(PrivacyRequest.shop_id == shop.id,
+                                        PrivacyRequest.kind == PrivacyKind.DATA_REQUEST.value)  # fmt: skip
+    for row in session.scalars(rows):
+        if row.export is not None:
+            row.export, dropped = None, dropped + 1
+        clear_alert(shop, alert_kind(row))
+    return dropped
+
+
+# --- erasure, done --------------------------------------------------------------------------------------------------
+
+
+def _remember_customer(session: Session, shop: Shop, subject: _Subject, matcher: _Matcher) -> None:
+    """The customer's tombstones: their orders' ids, and (unless the shop's data was erased: nothing of it is
+    applied any more, and no hash is kept) their e-mail and customer id."""
+    now = utcnow()
+    _remember(session, shop.id, _Tomb.ORDER, matcher.order_ids, now)
+    if not _shop_erased(session, shop):
+        _remember(session, shop.id, _Tomb.EMAIL, matcher.emails, now)
+        _remember(session, shop.id, _Tomb.CUSTOMER, [subject.customer_id], now)
 
 
 def redact_customer(session: Session, shop: Shop, email: str | None = None, platform_customer_id: str | None = None,
@@ -351,25 +562,31 @@ def redact_customer(session: Session, shop: Shop, email: str | None = None, plat
     """Erase the customer's personal data in this shop, keeping what the books need; what was erased, counted.
 
     Inbox events still waiting to be applied keep their bodies (a job needs them; erasing one could lose a refund
-    made in the shop): once done, the retention purge clears them. `current_event_id`: the delivery that asks for
+    made in the shop), but are marked: their bodies are stubbed once done, and what they bring passes the
+    tombstones this erasure leaves (see the module's docstring). `current_event_id`: the delivery that asks for
     this erasure, being applied now (its body names the customer): erased too. Not committed. Idempotent.
     """
     subject = _subject(email, platform_customer_id, order_ids)
     orders = _orders(session, shop, subject)
     returns = _returns(session, shop, orders)
     matcher = _Matcher(subject, orders, returns)
-    counts = _erase_personal(session, shop, orders, returns, matcher.emails)
-    redacted, waiting = [], 0
+    _remember_customer(session, shop, subject, matcher)
+    counts = _erase_personal(session, shop, orders, returns, matcher.finder)
+    redacted, waiting = [], []
     for event in _events(session, shop, matcher):
         if event.status in _FINISHED or event.id == current_event_id:
             redacted.append(event.id)
         else:
-            waiting += 1
+            waiting.append(event.id)
     for chunk in range(0, len(redacted), _BATCH):
         ids = redacted[chunk:chunk + _BATCH]
         session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(body=REDACTED_BODY)
                         .execution_options(synchronize_session="fetch"))  # fmt: skip
-    counts["inbox_bodies"], counts["inbox_events_waiting"] = len(redacted), waiting
+    for chunk in range(0, len(waiting), _BATCH):
+        ids = waiting[chunk:chunk + _BATCH]
+        session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(erase_body=True)
+                        .execution_options(synchronize_session="fetch"))  # fmt: skip
+    counts["inbox_bodies"], counts["inbox_events_waiting"] = len(redacted), len(waiting)
     counts["privacy_requests"] = _forget_requests(session, shop, matcher)
     return counts
 
@@ -379,16 +596,17 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
 
     Kept: refunds (amounts, VAT, statuses, provider references), the returns they belong to and those returns'
     orders (amounts, lines, payments), without personal data; the shop's row, domain and policy. Deleted: returns
-    no refund was written for, orders no return remains on, early platform statuses. Every inbox body becomes a
-    stub; events not yet applied are failed. The credentials become an empty sealed dict (the payment providers'
-    keys alone stay while a refund is still on its way), the API key a hash of a key nobody has. Not committed.
-    Idempotent. Conflict for a shop that is still installed.
+    no refund was written for, orders no return remains on, early platform statuses, the tombstones' hashes of
+    e-mails and customer ids (the orders' ids stay, as the orders do). Every inbox body becomes a stub; events
+    not yet applied are failed. Privacy requests keep no e-mail, customer id or export. The credentials become an
+    empty sealed dict (the payment providers' keys alone stay while a refund is still on its way), the API key a
+    hash of a key nobody has. Not committed. Idempotent. Conflict for a shop that is still installed.
     """
     if shop.uninstalled_at is None:
         raise Conflict(f"the shop {shop.domain} is still installed: its data is erased only after the app was removed")
     orders = list(session.scalars(select(Order).where(Order.shop_id == shop.id)))
     returns = list(session.scalars(select(Return).where(Return.shop_id == shop.id)))
-    emails = {o.email.lower() for o in orders if o.email}
+    emails = _Emails(o.email for o in orders if o.email)
     counts = _erase_personal(session, shop, orders, returns, emails)
     session.flush()
     unfinished = update(WebhookEvent).where(
@@ -423,6 +641,9 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     shop.webhook_key = None
     shop.alerts = {}
     counts["privacy_requests"] = _forget_requests(session, shop, None)
+    counts["tombstones_deleted"] = session.execute(delete(PrivacyTombstone).where(
+        PrivacyTombstone.shop_id == shop.id, PrivacyTombstone.kind != _Tomb.ORDER.value,
+    ).execution_options(synchronize_session=False)).rowcount  # fmt: skip
     return counts
 
 
@@ -436,6 +657,9 @@ def alert_kind(request: PrivacyRequest) -> str:
 
 def _row(shop: Shop, kind: PrivacyKind, source: str, subject: _Subject | None = None,
          platform_request_id: str | None = None) -> PrivacyRequest:  # fmt: skip
+    """The request's record; for a shop that uninstalled, it names the customer by their order ids alone."""
+    if subject is not None and shop.uninstalled_at is not None:
+        subject = _Subject(None, None, subject.order_ids)
     return PrivacyRequest(
         shop_id=shop.id, kind=kind.value, source=source, status=PrivacyStatus.RECEIVED.value,
         customer_email=subject.email[:320] if subject and subject.email else None,  # no valid address is longer
@@ -457,9 +681,18 @@ def request_export(session: Session, shop: Shop, *, source: str, email: str | No
     """A customer's data request, answered: the export is kept on the request, for the merchant to fetch.
 
     A request from the platform (not the merchant) raises a shop alert saying where the export is. The same
-    platform request id again gives the request already done.
+    platform request id again gives the request already done. For a shop that uninstalled, no export is made
+    (nobody could fetch it): the request is recorded as failed, without the e-mail, and Conflict raised.
     """
     subject = _subject(email, platform_customer_id, order_ids)
+    if shop.uninstalled_at is not None:
+        row = _row(shop, PrivacyKind.DATA_REQUEST, source, subject, platform_request_id)
+        row.status, row.completed_at = PrivacyStatus.FAILED.value, utcnow()
+        row.error = (f"the shop {shop.domain} uninstalled Palautus: no export is made, as nobody can fetch it; the "
+                     "shop holds the customer's data itself")  # fmt: skip
+        session.add(row)
+        session.commit()
+        raise Conflict(row.error)
     if platform_request_id is not None:
         earlier = session.scalar(select(PrivacyRequest).where(
             PrivacyRequest.shop_id == shop.id, PrivacyRequest.kind == PrivacyKind.DATA_REQUEST.value,
@@ -485,6 +718,14 @@ def request_redaction(session: Session, shop: Shop, *, source: str, email: str |
     """A customer's erasure, done and recorded. The record keeps no e-mail (that is what was erased): the customer
     id and order ids say whom it was for; its `export` counts what was erased."""
     subject = _subject(email, platform_customer_id, order_ids)
+    # The tombstones first, committed under the shop's row lock, which an order's snapshot is applied under too
+    # (jobs/events.py on_order): an order applied at the same time is either in before them, and erased below,
+    # or applied after them, and keeps no e-mail.
+    session.commit()
+    lock_row(session, Shop, shop.id)
+    orders = _orders(session, shop, subject)
+    _remember_customer(session, shop, subject, _Matcher(subject, orders, _returns(session, shop, orders)))
+    session.commit()
     counts = redact_customer(session, shop, subject.email, subject.customer_id, subject.order_ids,
                              current_event_id=current_event_id)  # fmt: skip
     row = _row(shop, PrivacyKind.CUSTOMER_REDACT, source, _Subject(None, subject.customer_id, subject.order_ids))

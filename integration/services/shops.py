@@ -6,6 +6,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput
 from integration.models import Refund, Return, Shop, utcnow
 from integration.policy import ReturnPolicy
@@ -66,15 +67,30 @@ def _set_api_key(shop: Shop) -> str:
     return key
 
 
-def replace_credentials(session: Session, vault: Vault, shop: Shop, changes: dict) -> list[str]:
+def locked_credentials(session: Session, vault: Vault, shop: Shop) -> dict:
+    """The shop's credentials as stored now, its row held until the transaction ends.
+
+    Every read-modify-write of a shop's credentials goes through this: a token renewed by a worker, a provider key
+    set by an operator and an uninstall meanwhile each keep what the others wrote (a renewed refresh token lost
+    would lock the shop out: Shopify's old one stops working once the new one is used).
+    """
+    lock_row(session, Shop, shop.id)
+    session.refresh(shop, attribute_names=["credentials"])
+    return vault.open(shop.credentials)
+
+
+def replace_credentials(session: Session, vault: Vault, shop: Shop, changes: dict, drop: tuple[str, ...] = ()) -> list[str]:
     """Replace some of a shop's credentials (a rotated key, a new token), keeping the rest; the names changed.
 
     `changes` holds platform fields at the top ({"access_token": ...}) and a
-    provider's under "payments" ({"payments": {"stripe": {"secret_key": ...}}}).
+    provider's under "payments" ({"payments": {"stripe": {"secret_key": ...}}}); `drop` names top-level fields
+    to forget in the same step.
     """
     if not changes:
         raise InvalidInput("no credentials given")
-    credentials = vault.open(shop.credentials)
+    credentials = locked_credentials(session, vault, shop)
+    for name in drop:
+        credentials.pop(name, None)
     changed = []
     for key, value in changes.items():
         if key == "payments":
@@ -143,15 +159,19 @@ def uninstall_shop(session: Session, vault: Vault, shop: Shop) -> None:
     """The merchant removed the app: its platform tokens are dead, so forget them; keep the books.
 
     The payment providers' keys stay while a refund may still be with a provider (it is followed to its final
-    status with them); `discard_provider_keys` drops them once none is (the sweeper asks).
+    status with them); `discard_provider_keys` drops them once none is (the sweeper asks). The customers' data
+    exports go now: nobody can fetch them any more (the shop's API key stops working).
     """
+    from integration.services.privacy import forget_exports  # privacy raises this module's alerts
+
     if shop.uninstalled_at:
         return
-    credentials = vault.open(shop.credentials)
+    credentials = locked_credentials(session, vault, shop)
     for name in PLATFORM_SECRETS:
         credentials.pop(name, None)
     shop.credentials = vault.seal(credentials)
     shop.uninstalled_at = utcnow()
+    forget_exports(session, shop)
     session.commit()
 
 
@@ -159,12 +179,15 @@ def discard_provider_keys(session: Session, vault: Vault) -> int:
     """Uninstalled shops with no refund still on its way: their payment providers' keys are dropped. How many."""
     busy = select(Return.shop_id).join(Refund).where(Refund.status.in_(_IN_FLIGHT))
     shops = session.scalars(select(Shop).where(Shop.uninstalled_at.is_not(None), Shop.id.not_in(busy))).all()
+    session.commit()
     done = 0
     for shop in shops:
-        credentials = vault.open(shop.credentials)
-        if credentials.get("payments"):
+        credentials = locked_credentials(session, vault, shop)
+        session.refresh(shop, attribute_names=["uninstalled_at"])
+        still_busy = session.scalar(busy.where(Return.shop_id == shop.id).limit(1)) is not None
+        if credentials.get("payments") and shop.uninstalled_at is not None and not still_busy:  # as it was found
             credentials.pop("payments")
             shop.credentials = vault.seal(credentials)
             done += 1
-    session.commit()
+        session.commit()
     return done

@@ -63,6 +63,19 @@ def test_an_order_without_a_gid_uses_its_numeric_id_and_builds_the_gid():
     assert order.platform_gid == "gid://shopify/Order/820982911946154500"
 
 
+@pytest.mark.parametrize(("customer", "expected"), [
+    ({"id": 7029431102139, "admin_graphql_api_id": "gid://shopify/Customer/7029431102139"}, "7029431102139"),
+    ({"id": 7029431102139}, "7029431102139"), (None, None), ({}, None),
+    ({"id": "not a number"}, None), ({"admin_graphql_api_id": "gid://shopify/Order/1"}, None), ("guest", None),
+])  # fmt: skip
+def test_an_orders_customer_id_is_read_and_a_strange_one_does_not_fail_the_order(customer, expected):
+    # Used only to recognise an erased customer's order (integration/services/privacy.py).
+    body = load("orders__create.eur_presentment.json")
+    body["customer"] = customer
+
+    assert parse_order(body).platform_customer_id == expected
+
+
 def test_order_timestamps_are_aware_datetimes_in_utc():
     order = parse_order(load("orders__cancelled.sample.json"))
 

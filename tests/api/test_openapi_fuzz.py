@@ -72,6 +72,13 @@ OPERATIONS = [
 
 
 @pytest.fixture
+def config(config):
+    """The fuzzer sends hundreds of requests without a valid key from one address, to check each is a 401; the
+    slow-down after FAILED_AUTH_LIMIT of them (a 429, documented too) is tested in tests/api/test_rate_limits.py."""
+    return {**config, "FAILED_AUTH_LIMIT": "100000 per minute"}
+
+
+@pytest.fixture
 def api_schema(app, open_return, api):
     """The API's own OpenAPI document as Schemathesis loads it, with two returns and a privacy request of the shop
     to find."""

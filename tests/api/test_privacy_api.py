@@ -163,3 +163,124 @@ def test_a_woocommerce_store_exports_and_erases_through_the_same_api(app, client
 
 def test_the_sample_order_is_the_one_the_fixtures_use():
     assert str(payload("orders__create.eur_presentment.json")["id"]) == ORDER_ID
+
+
+# --- an address is matched only as a whole -------------------------------------------------------------------------
+
+ANN = "ann@example.com"
+LOOKALIKES = ("joann@example.com", "ann@example.com.au", "ann@example.co", "x.ann@example.com")  # other people
+
+
+def _customer_order(post_webhook, work, shopify, order_id: int, email: str, note: str | None = None) -> None:
+    """An order of the customer with this e-mail, paid through Stripe (a PaymentIntent of its own)."""
+    from tests.fakes import stripe_sale
+
+    shopify.transactions = [stripe_sale(number=order_id % 100000, payment_id=f"pi_{order_id}")]
+    body = payload("orders__create.eur_presentment.json")
+    body["id"], body["admin_graphql_api_id"] = order_id, f"gid://shopify/Order/{order_id}"
+    body["name"], body["note"] = f"#{order_id % 10000}", note
+    body["email"] = body["contact_email"] = email
+    body["customer"] = {"id": order_id + 500000, "email": email}
+    for line in body["line_items"]:
+        line["id"] += order_id % 1000  # each order its own line ids
+    assert post_webhook("orders/create", body, webhook_id=f"order-{order_id}").status_code == 200
+    work()
+
+
+@pytest.fixture
+def ann_and_lookalikes(shop, post_webhook, work, shopify):
+    """Ann's order, and orders of people whose addresses hold hers as a part; Ann's order id first."""
+    ids = [7000000000001 + n for n in range(len(LOOKALIKES) + 1)]
+    for order_id, email in zip(ids, (ANN, *LOOKALIKES)):
+        _customer_order(post_webhook, work, shopify, order_id, email)
+    return [str(i) for i in ids]
+
+
+def _inbox(db, shop_id: int, delivery: str, body: bytes) -> int:
+    row = WebhookEvent(shop_id=shop_id, platform="shopify", topic="customers/update", delivery_id=delivery, body=body,
+                       status="ignored")  # fmt: skip
+    db.add(row)
+    db.commit()
+    return row.id
+
+
+def test_an_export_takes_the_customers_address_only_as_a_whole_not_one_that_holds_it(api, ann_and_lookalikes, db,
+                                                                                     shop):  # fmt: skip
+    mentions = {
+        "free text": _inbox(db, shop[0].id, "m-1", json.dumps({"note": f"Write to {ANN.upper()}."}).encode()),
+        "a name and address": _inbox(db, shop[0].id, "m-2", json.dumps({"to": f"Ann <{ANN}>"}).encode()),
+        "not JSON": _inbox(db, shop[0].id, "m-3", f"email={ANN}&x=1".encode()),
+    }
+    others = {
+        email: _inbox(db, shop[0].id, f"o-{n}", json.dumps({"note": f"Write to {email}, please"}).encode())
+        for n, email in enumerate(LOOKALIKES)
+    }
+    others["not JSON"] = _inbox(db, shop[0].id, "o-x", f"email=jo{ANN}&x=1".encode())
+    export = api.post("/privacy/exports", json={"email": ANN}).get_json()["export"]
+    assert [o["order_id"] for o in export["orders"]] == [ann_and_lookalikes[0]]
+    exported = {e["id"] for e in export["inbox_events"]}
+    assert set(mentions.values()) <= exported
+    assert not exported & set(others.values())
+    assert exported - set(mentions.values()) == {
+        db.scalar(select(WebhookEvent.id).where(WebhookEvent.delivery_id == f"order-{ann_and_lookalikes[0]}"))}
+    text = json.dumps(export)
+    assert not [order_id for order_id in ann_and_lookalikes[1:] if order_id in text]
+    assert not [email for email in LOOKALIKES if email in text and email not in ANN]
+
+
+def test_a_redaction_leaves_the_data_of_people_whose_address_holds_the_customers(api, ann_and_lookalikes, db, shop):
+    other_note = _inbox(db, shop[0].id, "o-1", json.dumps({"note": f"Write to {LOOKALIKES[0]}"}).encode())
+    answer = api.post("/privacy/redactions", json={"email": ANN})
+    assert answer.status_code == 201, answer.get_json()
+    db.expire_all()
+    emails = dict(db.execute(select(Order.platform_order_id, Order.email)).all())
+    assert emails == {ann_and_lookalikes[0]: None, **dict(zip(ann_and_lookalikes[1:], LOOKALIKES))}
+    for order_id, email in zip(ann_and_lookalikes[1:], LOOKALIKES):
+        body = db.scalar(select(WebhookEvent.body).where(WebhookEvent.delivery_id == f"order-{order_id}"))
+        assert email in body.decode(), email
+    assert db.get(WebhookEvent, other_note).body != REDACTED_BODY
+    assert db.scalar(select(WebhookEvent.body).where(WebhookEvent.delivery_id == f"order-{ann_and_lookalikes[0]}")) \
+        == REDACTED_BODY  # fmt: skip
+
+
+# --- exports made earlier lose what concerns a customer erased later ------------------------------------------------
+
+BEA = "bea.lindqvist@example.com"
+
+
+def test_an_export_of_another_customer_loses_what_concerns_a_customer_erased_later(api, shop, post_webhook, work,
+                                                                                  shopify, db):  # fmt: skip
+    _customer_order(post_webhook, work, shopify, 7000000000001, ANN, note=f"A gift: send the invoice to {BEA}")
+    _customer_order(post_webhook, work, shopify, 7000000000002, BEA)
+    exported = api.post("/privacy/exports", json={"email": ANN}).get_json()
+    assert BEA in json.dumps(exported["export"])  # Ann's order's delivery names Bea in its note
+
+    assert api.post("/privacy/redactions", json={"email": BEA}).status_code == 201
+
+    again = api.get(f"/privacy/requests/{exported['id']}").get_json()
+    assert again["email"] == ANN  # Ann's request, and her export, stay ...
+    assert [o["order_id"] for o in again["export"]["orders"]] == ["7000000000001"]
+    assert BEA not in json.dumps(again)  # ... without Bea
+    assert again["export"]["erased_since"] == {"inbox_events": 1}
+    db.expire_all()
+    assert not [row for row in db.scalars(select(PrivacyRequest)) if BEA in json.dumps(row.export or {})]
+
+
+def test_an_export_made_before_addresses_were_matched_whole_loses_the_lookalikes_data_when_they_are_erased(
+    api, ann_and_lookalikes, db, shop
+):
+    # Made by the earlier matcher, which took any address holding Ann's: Jo Ann's delivery is in Ann's export.
+    jo_ann, jo_ann_order = LOOKALIKES[0], ann_and_lookalikes[1]
+    body = db.scalar(select(WebhookEvent.body).where(WebhookEvent.delivery_id == f"order-{jo_ann_order}"))
+    old = PrivacyRequest(shop_id=shop[0].id, kind="customer_data_request", source="merchant_api", status="done",
+                         customer_email=ANN, orders=[], export={
+                             "request": {"email": ANN, "customer_id": None, "order_ids": []}, "orders": [],
+                             "returns": [], "inbox_events": [{"id": 1, "topic": "orders/create",
+                                                              "body": json.loads(body)}]})  # fmt: skip
+    db.add(old)
+    db.commit()
+    assert api.post("/privacy/redactions", json={"email": jo_ann}).status_code == 201
+    db.expire_all()
+    row = db.get(PrivacyRequest, old.id)
+    assert row.customer_email == ANN and row.export["inbox_events"] == []
+    assert jo_ann not in json.dumps(row.export)

@@ -16,14 +16,14 @@ from sqlalchemy import select
 
 from integration.config import load_config
 from integration.models import (
-    Base, Order, PrivacyRequest, Refund, Return, ReturnEvent, Shop, WebhookEvent, utcnow,
+    Base, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, ReturnEvent, Shop, WebhookEvent, utcnow,
 )  # fmt: skip
 from integration.secrets import hash_api_key
 from integration.services.privacy import REDACTED_BODY, RETENTION_BODY
 from integration.services.shops import uninstall_shop
 from jobs.privacy import purge_inbox
 from tests.conftest import SHOP_DOMAIN, STRIPE_KEY, auth, payload
-from tests.jobs.helpers import ORDER, shopify_return
+from tests.jobs.helpers import ORDER, RETURN_REQUEST, shopify_return
 
 EMAIL = "aino.virtanen@example.com"  # orders__create.eur_presentment.json
 ORDER_ID = "5196695273621"
@@ -422,3 +422,236 @@ def test_shop_redact_keeps_only_the_providers_keys_while_a_refund_is_still_on_it
     assert credentials == {"payments": {"stripe": {"secret_key": STRIPE_KEY}}}
     assert found(db, *PERSONAL) == []
     assert requests_(db)[-1].export["erased"]["refunds_in_flight"] == 1
+
+
+
+# --- what was erased stays erased: deliveries applied after the erasure ----------------------------------------------
+
+SHOPIFY_CUSTOMER_ID = "7029431102139"  # the order's customer (orders__create.eur_presentment.json)
+
+
+def order_update(minutes: int = 10, **changes) -> dict:
+    """Aino's order as an orders/updated body, changed `minutes` after the sample's last change."""
+    body = payload(ORDER)
+    body["updated_at"] = "2026-03-02T14:%02d:40+02:00" % (6 + minutes)
+    body.update(changes)
+    return body
+
+
+def held_back(app, db, post_webhook, topic: str, body: dict, delivery: str) -> WebhookEvent:
+    """A delivery stored in the inbox whose job has not run yet (the queue is behind)."""
+    assert post_webhook(topic, body, webhook_id=delivery).status_code == 200
+    app.extensions["tasks"].queue().empty()
+    stored = event(db, topic)
+    assert stored.status == "received"
+    return stored
+
+
+def run(app, work, event_id: int) -> None:
+    """The held-back delivery's job runs now."""
+    app.extensions["tasks"].process_webhook(event_id)
+    work()
+
+
+def test_an_order_update_stored_before_the_redaction_and_applied_after_it_brings_nothing_back(
+    refunded, app, post_webhook, work, db
+):
+    update = held_back(app, db, post_webhook, "orders/updated", order_update(), "update-1")
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    assert requests_(db)[-1].export["erased"]["inbox_events_waiting"] == 1
+
+    run(app, work, update.id)
+
+    db.expire_all()
+    order = db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID))
+    assert order.email is None and order.snapshot_changes == 1  # the update itself was applied
+    row = db.get(WebhookEvent, update.id)
+    assert (row.status, row.body) == ("processed", REDACTED_BODY)  # applied, and its body gone with it
+    assert found(db, *PERSONAL) == []
+    assert db.scalar(select(Order.email).where(Order.platform_order_id == OTHER_ORDER_ID)) == OTHER_EMAIL
+
+
+def test_an_order_and_its_return_request_waiting_when_the_customer_is_erased_by_e_mail_keep_nothing_of_theirs(
+    shop, app, post_webhook, work, shopify, db
+):
+    from tests.fakes import stripe_sale
+
+    shopify.transactions = [stripe_sale()]
+    created = held_back(app, db, post_webhook, "orders/create", payload(ORDER), "order-1")
+    request = held_back(app, db, post_webhook, "returns/request", payload(RETURN_REQUEST), "return-1")
+    # Palautus has not seen her order yet: only her e-mail (and the customer id the shop has) name her.
+    body = sample("customers/redact", customer={"id": int(SHOPIFY_CUSTOMER_ID), "email": EMAIL.upper(), "phone": None},
+                  orders_to_redact=[])  # fmt: skip
+    post_webhook("customers/redact", body, webhook_id="redact-1")
+    work()
+    # The order's delivery names her; the return request names only her order, which nobody knew was hers yet.
+    assert requests_(db)[-1].export["erased"]["inbox_events_waiting"] == 1
+
+    run(app, work, created.id)
+    run(app, work, request.id)
+
+    db.expire_all()
+    ret = db.scalar(select(Return))
+    assert ret is not None and [i.reason for i in ret.items] == ["size_too_small", "other"]  # the books' part
+    assert (ret.customer_note, [i.reason_note for i in ret.items]) == (None, [None, None])
+    assert db.scalar(select(Order.email)) is None
+    assert [(db.get(WebhookEvent, e.id).status, db.get(WebhookEvent, e.id).body) for e in (created, request)] \
+        == [("processed", REDACTED_BODY)] * 2  # fmt: skip
+    assert found(db, EMAIL, CUSTOMER_NOTE, REASON_NOTE, "Aino") == []
+
+
+def test_a_late_delivery_about_an_erased_order_brings_nothing_back(refunded, app, post_webhook, work, db):
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    # Shopify retries an update made before the erasure, and then sends a newer one: both still carry her e-mail.
+    post_webhook("orders/updated", order_update(10), webhook_id="late-update",
+                 **{"X-Shopify-Triggered-At": "2026-03-02T12:16:40Z"})  # fmt: skip
+    post_webhook("orders/updated", order_update(20), webhook_id="newer-update")
+    work()
+    db.expire_all()
+    assert [e.status for e in db.scalars(select(WebhookEvent).where(WebhookEvent.topic == "orders/updated"))] \
+        == ["processed", "processed"]  # fmt: skip
+    assert db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID)).snapshot_changes == 2
+    assert found(db, *PERSONAL) == []
+
+
+def test_a_return_request_for_an_erased_order_made_before_the_erasure_keeps_no_notes(shop, app, post_webhook, work,
+                                                                                     shopify, db):  # fmt: skip
+    from tests.fakes import stripe_sale
+
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    # Delivered (retried by Shopify) after the erasure: the customer asked before it.
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1",
+                 **{"X-Shopify-Triggered-At": "2026-03-05T10:00:00Z"})  # fmt: skip
+    work()
+    db.expire_all()
+    ret = db.scalar(select(Return))
+    assert ret is not None and (ret.customer_note, [i.reason_note for i in ret.items]) == (None, [None, None])
+    assert found(db, *PERSONAL) == []
+
+
+def test_an_order_the_customer_places_after_their_erasure_is_new_and_kept(refunded, post_webhook, work, db):
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    body = payload(ORDER)
+    new_id = 5196695270001
+    body["id"], body["admin_graphql_api_id"], body["name"] = new_id, f"gid://shopify/Order/{new_id}", "#1200"
+    placed = (utcnow() + timedelta(minutes=1)).isoformat()
+    body["processed_at"] = body["created_at"] = body["updated_at"] = placed
+    post_webhook("orders/create", body, webhook_id="order-new")
+    work()
+    db.expire_all()
+    assert db.scalar(select(Order.email).where(Order.platform_order_id == str(new_id))) == EMAIL
+    assert db.scalar(select(Order.email).where(Order.platform_order_id == ORDER_ID)) is None
+
+
+def test_a_customer_erased_by_their_customer_id_alone_is_recognised_in_an_order_that_comes_later(
+    shop, client, post_webhook, work, shopify, db
+):
+    from tests.fakes import stripe_sale
+
+    _, key = shop
+    erased = client.post("/api/v1/privacy/redactions", json={"customer_id": SHOPIFY_CUSTOMER_ID}, headers=auth(key))
+    assert erased.status_code == 201, erased.get_json()
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")  # placed before the erasure
+    work()
+    db.expire_all()
+    assert db.scalar(select(Order.email).where(Order.platform_order_id == ORDER_ID)) is None
+    assert found(db, EMAIL) == []
+
+
+def test_a_tombstone_keeps_no_e_mail_or_customer_id_in_clear(refunded, post_webhook, work, db):
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    db.expire_all()
+    kinds = sorted((t.kind, t.key) for t in db.scalars(select(PrivacyTombstone)))
+    assert ("order", ORDER_ID) in kinds and {k for k, _ in kinds} == {"order", "email", "customer"}
+    clear = [EMAIL.lower(), "207119551"]
+    assert not [key for _, key in kinds if any(value in key.lower() for value in clear)]
+
+
+# --- an uninstalled shop: exports, and nothing personal after shop/redact ------------------------------------------
+
+
+def test_an_uninstall_drops_the_exports_nobody_can_fetch_any_more(refunded, post_webhook, work, db, app):
+    post_webhook("customers/data_request", about_aino("customers/data_request"), webhook_id="data-1")
+    work()
+    [request] = requests_(db)
+    assert request.export is not None and f"privacy request {request.id}" in db.get(Shop, request.shop_id).alerts
+    uninstall(app, db)
+    db.expire_all()
+    request = db.get(PrivacyRequest, request.id)
+    assert request.export is None and f"privacy request {request.id}" not in db.get(Shop, request.shop_id).alerts
+    # A data request that comes after the uninstall makes no export, and keeps nobody's e-mail or id.
+    post_webhook("customers/data_request", about_aino("customers/data_request", data_request={"id": 10000}),
+                 webhook_id="data-2")  # fmt: skip
+    work()
+    assert event(db, "customers/data_request").status == "failed"
+    late = requests_(db)[-1]
+    assert (late.status, late.export, late.customer_email, late.platform_customer_id) == ("failed", None, None, None)
+    assert "uninstalled" in late.error
+
+
+def test_after_shop_redact_no_export_e_mail_customer_id_or_hash_of_them_remains(refunded, post_webhook, work, db, app):
+    post_webhook("customers/data_request", about_aino("customers/data_request"), webhook_id="data-1")
+    post_webhook("customers/redact", sample("customers/redact", customer={"id": 115310627314723954,
+                 "email": OTHER_EMAIL, "phone": None}, orders_to_redact=[int(OTHER_ORDER_ID)]), webhook_id="redact-1")  # fmt: skip
+    work()
+    uninstall(app, db)
+    post_webhook("shop/redact", sample("shop/redact"), webhook_id="shop-redact")
+    work()
+    assert event(db, "shop/redact").status == "processed"
+    assert found(db, *PERSONAL, OTHER_EMAIL, "Otto", "207119551", "115310627314723954") == []
+    assert all(r.export is None or "erased" in r.export for r in requests_(db))
+    assert {t.kind for t in db.scalars(select(PrivacyTombstone))} == {"order"}
+    # A customer's erasure that comes after leaves no hash of them either.
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-late")
+    work()
+    assert event(db, "customers/redact").status == "processed"
+    assert {t.kind for t in db.scalars(select(PrivacyTombstone))} == {"order"}
+    assert found(db, EMAIL, "207119551") == []
+
+
+def test_a_refund_made_in_the_shop_before_the_erasure_and_delivered_after_it_keeps_no_note(shop, post_webhook, work,
+                                                                                          shopify, db):  # fmt: skip
+    from integration.models import ShopRefund
+    from tests.fakes import stripe_sale
+
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    refund = payload("refunds__create.two_lines.json")  # made in March, delivered (retried) now
+    refund["note"] = "Aino phoned: refund to her sister's card"
+    post_webhook("refunds/create", refund, webhook_id="refund-1")
+    work()
+    db.expire_all()
+    row = db.scalar(select(ShopRefund))
+    assert row is not None and row.amount > 0 and row.note is None
+    assert event(db, "refunds/create").body == REDACTED_BODY
+    assert found(db, *PERSONAL) == []
+
+
+def test_a_return_the_customer_asks_for_after_their_erasure_keeps_what_they_write(shop, post_webhook, work, shopify,
+                                                                                 db):  # fmt: skip
+    from tests.fakes import stripe_sale
+
+    shopify.transactions = [stripe_sale()]
+    post_webhook("orders/create", payload(ORDER), webhook_id="order-1")
+    work()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    later_on = (utcnow() + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    post_webhook("returns/request", payload(RETURN_REQUEST), webhook_id="return-1", **{"X-Shopify-Triggered-At": later_on})
+    work()
+    db.expire_all()
+    ret = db.scalar(select(Return))
+    assert ret is not None and ret.customer_note == CUSTOMER_NOTE  # new: given after the erasure
+    assert db.scalar(select(Order.email)) is None  # the erased order stays erased

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -11,6 +13,13 @@ from sqlalchemy import func, select
 from integration.models import WebhookEvent
 from tests.conftest import SHOP_DOMAIN, SHOPIFY_SECRET, shopify_headers, sign_shopify
 from tests.webhooks.conftest import fresh
+
+
+@pytest.fixture
+def config(config):
+    """Hundreds of bad signatures from one address: each must be a 401 here; the slow-down past FAILED_AUTH_LIMIT
+    (a 429) is tested in tests/webhooks/test_rate_limits.py."""
+    return {**config, "FAILED_AUTH_LIMIT": "100000 per minute"}
 
 URL = "/webhooks/shopify"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

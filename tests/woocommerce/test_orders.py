@@ -47,6 +47,12 @@ ORDER = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize(("customer_id", "expected"), [(12, "12"), ("12", "12"), (0, None), (None, None), ("x", None)])
+def test_an_orders_customer_id_is_read_a_guest_has_none_and_a_strange_one_does_not_fail_the_order(customer_id, expected):
+    # Used only to recognise an erased customer's order (integration/services/privacy.py).
+    assert parse_order({**copy.deepcopy(ORDER), "customer_id": customer_id}).platform_customer_id == expected
+
+
 def test_an_order_becomes_a_snapshot_whose_lines_add_up_to_what_was_paid():
     snapshot = parse_order(ORDER)
     assert (snapshot.platform_order_id, snapshot.name, snapshot.currency, snapshot.total) == ("727", "#727", "EUR", 10465)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from adapters.platforms.shopify import payloads
 from integration.records import ShopUninstalled
 
-__all__ = ["interpret", "TOPICS", "PAID"]
+__all__ = ["interpret", "named_shop", "TOPICS", "PAID"]
 
 # financial_status words that mean money was taken: the order's transactions are worth reading.
 PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
@@ -45,6 +46,26 @@ def _myshopify_domain(payload: object) -> str | None:
     """The shop an app/uninstalled body is about (its `myshopify_domain`), or None when it names none."""
     value = payload.get("myshopify_domain") if isinstance(payload, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+def named_shop(topic: str, payload: object) -> str | None:
+    """The myshopify.com shop a delivery's body names about itself, or None where it names none.
+
+    app/uninstalled carries `myshopify_domain`; the compliance topics `shop_domain`; an order the host of its
+    `order_status_url` (a myshopify.com host unless the shop has its own domain, which then says nothing here).
+    """
+    if not isinstance(payload, dict):
+        return None
+    if topic == "app/uninstalled":
+        return _myshopify_domain(payload)
+    if topic in ("customers/data_request", "customers/redact", "shop/redact"):
+        value = payload.get("shop_domain")
+        return value if isinstance(value, str) and value else None
+    if topic.startswith("orders/"):
+        url = payload.get("order_status_url")
+        host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+        return host if host.endswith(".myshopify.com") else None
+    return None
 
 
 def interpret(topic: str, payload: object):

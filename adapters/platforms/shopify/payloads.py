@@ -81,7 +81,20 @@ def parse_order(payload: object) -> OrderSnapshot:
         cancelled_at=f.field(order, "cancelled_at", "", f.datetime_, required=False),
         total=_money(order, "total_price", "", currency, shop_currency),
         platform_gid=order.get("admin_graphql_api_id") or f"gid://shopify/Order/{order_id}",
+        platform_customer_id=_customer_id(order),
     )
+
+
+def _customer_id(order: dict) -> str | None:
+    """The order's customer's id, or None (a guest, or a customer in a shape we do not know: not worth failing
+    the order for, since it is used only to recognise an erased customer)."""
+    customer = order.get("customer")
+    if not isinstance(customer, dict):
+        return None
+    try:
+        return _id(customer, "customer", "Customer", required=False)
+    except PayloadError:
+        return None
 
 
 def parse_refund(payload: object) -> ShopRefundData:

@@ -158,7 +158,18 @@ def parse_order(payload: object) -> OrderSnapshot:
         payments=(payment_of(order, order_id, currency, total),) if paid and _captured(order) else (),
         refund_ids=refund_ids,
         removed=status == TRASH,
+        platform_customer_id=_customer_id(order),
     )
+
+
+def _customer_id(order: dict) -> str | None:
+    """The store's customer id of the order (0 is a guest), or None; a malformed one is not worth failing the
+    order for (it is used only to recognise an erased customer)."""
+    try:
+        value = _id(order, "customer_id", "", required=False)
+    except PayloadError:
+        return None
+    return value if value not in (None, "0") else None
 
 
 def _fold_in(lines: list[OrderLineData], order: dict, currency: str, total: int, shipping: int) -> list[OrderLineData]:

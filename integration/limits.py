@@ -1,0 +1,77 @@
+"""Rate limits (flask-limiter), counted in Redis where REDIS_URL is set so every web process counts together.
+
+What is limited, and by what:
+- the install and connect pages' POSTs and Shopify's app URL and callback: per client address;
+- the merchant API: per API key (a hash of it, never the key itself), API_RATE_LIMIT;
+- requests that fail their check: a webhook whose signature does not match and an API call whose key is not
+  valid count against FAILED_AUTH_LIMIT per client address; past it they are answered 429 instead of 401.
+
+A correctly signed delivery is never limited: WooCommerce would not send it again and Shopify counts failures
+against the app. A Redis outage lets requests through (logged) rather than refuse deliveries or installs.
+
+Behind a reverse proxy every request comes from the proxy's address: set PROXY_HOPS to the number of proxies
+in front of Palautus so the client's address is read from X-Forwarded-For (werkzeug's ProxyFix).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from limits import parse
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+__all__ = ["limiter", "init_limits", "api_limit", "api_key_bucket", "failed_check"]
+
+logger = logging.getLogger(__name__)
+
+# One limiter for every app this process builds: the decorators are applied at import, the storage per app.
+limiter = Limiter(get_remote_address, strategy="fixed-window", key_prefix="palautus", headers_enabled=True,
+                  swallow_errors=True)  # fmt: skip
+
+
+def init_limits(app: Flask) -> None:
+    """Count in Redis (REDIS_URL) or in memory, per app; read the client's address through PROXY_HOPS proxies."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", _storage(app.config))
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    limiter.init_app(app)
+
+
+def _storage(config) -> str:
+    """REDIS_URL, where every web process counts together (`make run` sets it to the embedded server's socket);
+    else memory, per process. A test may set RATELIMIT_STORAGE_URI itself."""
+    url = str(config.get("REDIS_URL") or "")
+    if url.startswith("unix://"):
+        return "redis+unix://" + url[len("unix://"):]
+    return url if url.startswith(("redis://", "rediss://")) else "memory://"
+
+
+def api_limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+def api_key_bucket() -> str:
+    """Who an API call counts against: its key (hashed: the key is a secret and Redis is not a vault), or its
+    address when it has none."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]
+    return "address:" + get_remote_address()
+
+
+def failed_check(kind: str) -> bool:
+    """Count a request that failed its signature or key check against its address; True once the address is
+    past FAILED_AUTH_LIMIT, when it should be answered 429 rather than 401."""
+    limit = parse(current_app.config["FAILED_AUTH_LIMIT"])
+    try:
+        within = limiter.limiter.hit(limit, "palautus-failed", get_remote_address())
+    except Exception as e:  # noqa: BLE001 - a storage outage must not turn a 401 into a 500
+        logger.warning("rate limit storage unavailable: %s", type(e).__name__)
+        return False
+    if not within:
+        logger.warning("failed checks over the limit", extra={"kind": kind})
+    return not within
