@@ -9,6 +9,7 @@ __all__ = [
     "ProviderUnavailable",
     "ProviderMalformed",
     "ProviderRejected",
+    "GrantRevoked",
 ]
 
 
@@ -77,3 +78,8 @@ class ProviderMalformed(ProviderUnavailable):
 
 class ProviderRejected(ProviderError):
     """Will fail the same way every time: a validation error, a declined refund, bad credentials."""
+
+
+class GrantRevoked(ProviderRejected):
+    """The platform refused to issue or renew the app's access token: the merchant's grant is gone (an uninstall,
+    a revoked or rotated-away refresh token). Only a new install brings it back."""

@@ -76,8 +76,11 @@ def get_session() -> Session:
     return g.db_session
 
 
-def lock_row(session: Session, model, row_id: int) -> None:
+def lock_row(session: Session, model, row_id: int, shared: bool = False) -> None:
     """Hold `model`'s row `row_id` until the transaction ends: writers that lock it run one after another.
+
+    `shared`: many holders at once (SELECT ... FOR SHARE), but none while a writer holds it, nor a writer while
+    they do: for a decision that must not be made while the row changes (SQLite: the same write lock as below).
 
     PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks, and its deferred
     transactions let two readers both decide before either writes; a write as the
@@ -89,4 +92,4 @@ def lock_row(session: Session, model, row_id: int) -> None:
         session.execute(update(model).where(model.id == row_id).values(id=model.id)
                         .execution_options(synchronize_session=False))  # fmt: skip
     else:
-        session.execute(select(model.id).where(model.id == row_id).with_for_update())
+        session.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))

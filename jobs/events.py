@@ -10,7 +10,7 @@ import json
 import logging
 from datetime import timedelta
 
-from adapters.errors import PayloadError, ProviderRejected, ProviderUnavailable
+from adapters.errors import GrantRevoked, PayloadError, ProviderRejected, ProviderUnavailable
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS, platform_adapter
 from sqlalchemy import inspect as sa_inspect
@@ -189,8 +189,8 @@ def on_uninstalled(jc: JobContext, shop: Shop, change: ShopUninstalled) -> None:
     try:
         still = getattr(jc.platform(shop), "still_installed", None)
         believed = still is None or not still()
-    except MissingCredentials:
-        pass  # forgotten already (a disconnect): nothing more to forget
+    except (MissingCredentials, GrantRevoked):
+        pass  # forgotten already (a disconnect), or the platform will not renew our access: the grant is gone
     if not believed:
         raise_alert(shop, "uninstall", "an app/uninstalled came while the shop still lets Palautus in: ignored "
                     "(a replayed delivery?); nothing was forgotten")  # fmt: skip

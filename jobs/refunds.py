@@ -214,8 +214,15 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's payments cannot be read from the shop ({e})")
     _reconcile(jc, shop, refund)
-    lock_row(jc.session, Order, ret.order_id)  # the transaction's first statement: all read below is read under it
+    # The transaction's first statements: all read below is read under them. The shop's row, shared: an uninstall
+    # (which locks it to forget the tokens) comes either before this decision, and is seen, or after the refund
+    # is marked submitted, and then follows it. Shop before order, as the webhook jobs take them.
+    lock_row(jc.session, Shop, shop.id, shared=True)
+    lock_row(jc.session, Order, ret.order_id)
     jc.session.expire_all()
+    if shop.uninstalled_at is not None:
+        raise _Stop("the shop uninstalled Palautus before the refund was sent: refund it in the shop's admin. "
+                    "Nothing was sent.", only_from=R.PENDING)  # fmt: skip
     plan, payment, name = _plan(jc, shop, refund)
     route = _route(jc, shop, refund, name)
     if not _replan(jc, refund, plan, payment, name, fence) or not book.mark_submitted(jc.session, refund, fence):

@@ -15,6 +15,7 @@ from integration.models import Refund, Return, Shop, WebhookEvent, utcnow
 from integration.refunds import RefundStatus
 from integration.returns import SHOP_STATUS
 from integration.services.inbox import EventStatus
+from integration.services.privacy import finish_erasures
 from integration.services.shops import discard_provider_keys
 from jobs.context import job_context
 
@@ -104,6 +105,7 @@ def sweep() -> dict[str, int]:
             _stamp(session, column, ids, now)
         session.commit()  # stamped before queued: a crash in between only delays the next sweep's try
         discard_provider_keys(session, jc.app.extensions["vault"])
+        finish_erasures(session)  # what a customer's erasure held while their refund was on its way
     for ids, _, enqueue in found.values():
         for row_id in ids:
             enqueue(row_id)

@@ -149,12 +149,13 @@ def _register(shop: str, credentials: dict):
         row, key = register_shop(session, vault, platform=PLATFORM, domain=shop, credentials=credentials)
         logger.info("shopify shop installed", extra={"shop_id": row.id})
         return row, key, False
+    # Back from an uninstall in the same commit as the new tokens, under the shop's row lock: the sweeper, which
+    # drops an uninstalled shop's provider keys, sees either the uninstalled shop or the reinstalled one.
+    reinstated = row.uninstalled_at is not None
+    row.uninstalled_at = None
     # A new grant starts clean: a custom app's own webhook secret would now refuse the public app's deliveries
     # and keep its expiring token from being renewed.
     replace_credentials(session, vault, row, credentials, drop=("token_migration", "webhook_secret"))
-    reinstated = row.uninstalled_at is not None
-    row.uninstalled_at = None
-    session.commit()
     # Back after an uninstall (or a disconnect, or a shop redact): the old API key stays dead, a new one is shown.
     key = rotate_api_key(session, row) if reinstated else None
     logger.info("shopify shop installed again", extra={"shop_id": row.id})

@@ -58,8 +58,8 @@ def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tup
         order.removed_at = None
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
-    if erased is not None:
-        order.email = None
+    if erased is not None and order.id not in privacy.refunding_orders(session, [order.id]):
+        order.email = None  # (kept while a refund of ours is on its way: privacy.finish_erasures ends it)
     order.platform_updated_at = snapshot.updated_at
     _merge_lines(order, snapshot)
     session.flush()
@@ -128,7 +128,9 @@ def record_shop_refund(session: Session, shop_id: int, data: ShopRefundData) -> 
         session.add(row)
     row.amount = max(row.amount or 0, data.amount)
     row.currency, row.note, row.created_at = data.currency, data.note, data.created_at
-    if erased is not None and (data.created_at is None or data.created_at <= erased):
+    if erased is not None and (data.created_at is None or data.created_at <= erased) and not data.pending:
+        # (a refund still pending keeps its note, which its gateway's notes are matched against, until it settles:
+        # privacy.finish_erasures)
         row.note = privacy.erased_note(data.note)
     # Units only: money is counted from the refund's transactions, which say what went back to whom.
     # A read cut short (more lines than one read returns) never shrinks what a full one recorded.

@@ -46,12 +46,12 @@ from sqlalchemy.orm import Session
 from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput
 from integration.models import (
-    EarlyReturnStatus, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, Shop, WebhookEvent, utcnow,
+    EarlyReturnStatus, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, Shop, ShopRefund, WebhookEvent, utcnow,
 )  # fmt: skip
 from integration.refunds import IN_FLIGHT, note_reference, referenced_key
 from integration.secrets import hash_api_key
 from integration.services.inbox import REDACTED_BODY, EventStatus
-from integration.services.shops import clear_alert, raise_alert
+from integration.services.shops import clear_alert, locked_credentials, raise_alert
 
 __all__ = [
     "PrivacyKind", "PrivacyStatus", "MERCHANT_API", "REDACTED_BODY", "RETENTION_BODY", "export_customer", "redact_customer",
@@ -345,6 +345,42 @@ def _names_email(value, emails: _Emails) -> bool:
     return emails.named_in(text)
 
 
+def refunding_orders(session: Session, order_ids: list[int]) -> set[int]:
+    """Those of these orders with a refund of ours still on its way (its request may need the customer's e-mail:
+    Paytrail refunds a payment method it cannot refund by API to the e-mail sent with the request)."""
+    ids = [i for i in order_ids if i is not None]
+    if not ids:
+        return set()
+    return set(session.scalars(select(Return.order_id).join(Refund).where(
+        Return.order_id.in_(ids), Refund.status.in_([status.value for status in IN_FLIGHT]))))  # fmt: skip
+
+
+def finish_erasures(session: Session, limit: int = 200) -> int:
+    """Finish what an erasure held while money was on its way: the e-mail of an erased order whose refund has
+    ended, and the note of a shop refund made before the erasure that is no longer pending. How many rows."""
+    tomb = (PrivacyTombstone.shop_id == Order.shop_id) & (PrivacyTombstone.kind == _Tomb.ORDER.value) \
+        & (PrivacyTombstone.key == Order.platform_order_id)  # fmt: skip
+    query = select(Order, PrivacyTombstone.erased_at).join(PrivacyTombstone, tomb).where(or_(
+        Order.email.is_not(None),
+        # A note other than our refund's bare reference, which is all an erasure leaves.
+        Order.shop_refunds.any(ShopRefund.note.is_not(None) & ~(ShopRefund.note.like("[palautus:%]")
+                                                                & ~ShopRefund.note.like("% %"))
+                               & (ShopRefund.pending == 0) & (ShopRefund.created_at <= PrivacyTombstone.erased_at)),
+    )).order_by(Order.id).limit(limit)  # fmt: skip
+    found = session.execute(query).all()
+    busy = refunding_orders(session, [order.id for order, _ in found])
+    done = 0
+    for order, erased_at in found:
+        if order.email is not None and order.id not in busy:
+            order.email, done = None, done + 1
+        for row in order.shop_refunds:
+            kept = erased_note(row.note)
+            if row.note != kept and not row.pending and (row.created_at is None or row.created_at <= erased_at):
+                row.note, done = kept, done + 1
+    session.commit()
+    return done
+
+
 def erased_note(note: str | None) -> str | None:
     """A shop refund's note as an erasure leaves it: only our refund's key on it stays (it ties the books together)."""
     key = referenced_key(note)
@@ -353,13 +389,21 @@ def erased_note(note: str | None) -> str | None:
 
 def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: _Emails) -> dict:
     """Set the personal data on these orders and returns to None (e-mails, notes, notes in the timeline)."""
-    counts = {"orders": 0, "returns": 0, "items": 0, "timeline_entries": 0, "shop_refund_notes": 0, "early_statuses": 0}
+    counts = {"orders": 0, "returns": 0, "items": 0, "timeline_entries": 0, "shop_refund_notes": 0, "early_statuses": 0,
+              "held_while_refunding": 0}
+    busy = refunding_orders(session, [order.id for order in orders])
     for order in orders:
         if order.email is not None:
-            order.email, counts["orders"] = None, counts["orders"] + 1
+            if order.id in busy:  # the provider may refund by e-mail: erased once the refund ends (finish_erasures)
+                counts["held_while_refunding"] += 1
+            else:
+                order.email, counts["orders"] = None, counts["orders"] + 1
         for row in order.shop_refunds:
             kept = erased_note(row.note)
             if row.note != kept:
+                if row.pending:  # a refund still pending at the gateway is matched to its notes by this note
+                    counts["held_while_refunding"] += 1
+                    continue
                 row.note, counts["shop_refund_notes"] = kept, counts["shop_refund_notes"] + 1
     for ret in returns:
         if ret.customer_note is not None:
@@ -608,6 +652,9 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     returns = list(session.scalars(select(Return).where(Return.shop_id == shop.id)))
     emails = _Emails(o.email for o in orders if o.email)
     counts = _erase_personal(session, shop, orders, returns, emails)
+    # What the erasure held while a refund is on its way is finished by the sweeper (finish_erasures) once it ends.
+    held = [o.platform_order_id for o in orders if o.email is not None or any(r.pending for r in o.shop_refunds)]
+    _remember(session, shop.id, _Tomb.ORDER, held, utcnow())
     session.flush()
     unfinished = update(WebhookEvent).where(
         WebhookEvent.shop_id == shop.id, WebhookEvent.status.not_in(_FINISHED)
@@ -633,12 +680,16 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     # stay until it ends (then the sweeper drops them, as for any uninstalled shop); everything else goes now.
     in_flight = session.scalar(select(func.count()).select_from(Refund).join(Return).where(
         Return.shop_id == shop.id, Refund.status.in_([s.value for s in IN_FLIGHT])))  # fmt: skip
-    kept = {"payments": vault.open(shop.credentials).get("payments")} if in_flight else {}
+    stored = locked_credentials(session, vault, shop)  # as stored now: the sweeper may have dropped keys meanwhile
+    kept = {"payments": stored.get("payments")} if in_flight else {}
     shop.credentials = vault.seal({k: v for k, v in kept.items() if v})
     counts["refunds_in_flight"] = in_flight
     shop.api_key_hash = hash_api_key(secrets.token_urlsafe(32))  # a key nobody was ever given
     shop.api_key_prefix = "redacted"
-    shop.webhook_key = None
+    if not in_flight:
+        # The stores' and providers' old address stops working; a reinstall gets working ones. A refund still on
+        # its way keeps it: its provider reports the outcome there (Paytrail can be asked no other way).
+        shop.webhook_key = secrets.token_urlsafe(24)
     shop.alerts = {}
     counts["privacy_requests"] = _forget_requests(session, shop, None)
     counts["tombstones_deleted"] = session.execute(delete(PrivacyTombstone).where(

@@ -280,3 +280,28 @@ def test_the_app_configuration_declares_the_compliance_topics_and_the_scopes_the
     assert "app/uninstalled" in {topic for sub in subscriptions for topic in sub.get("topics", [])}
     assert set(toml["access_scopes"]["scopes"].split(",")) == set(SCOPES) and toml["embedded"] is False
     assert toml["auth"]["redirect_urls"][0].endswith("/install/shopify/callback")
+
+
+@pytest.mark.parametrize("due", [False, True])
+def test_an_uninstall_of_a_shop_with_expiring_tokens_is_believed_when_shopify_will_not_renew_them(
+    client, oauth_shop, app, db, post_webhook, work, due
+):
+    """Shopify revokes the access and the refresh token at uninstall: the check's 401 leads to a renewal that
+    Shopify refuses (or the token was due and the renewal comes first); that refusal is the uninstall."""
+    from integration.models import WebhookEvent
+    from integration.services.shops import replace_credentials
+    from tests.install.test_uninstall import UNINSTALLED
+
+    install(client, oauth_shop)
+    if due:
+        replace_credentials(db, app.extensions["vault"], db.scalar(select(Shop)),
+                            {"access_token_expires_at": "2020-01-01T00:00:00+00:00"})  # fmt: skip
+    oauth_shop.access_token = "shpat_revoked_by_the_uninstall"
+    for token in list(oauth_shop.refresh_tokens):
+        oauth_shop.refresh_tokens[token] = False
+    assert post_webhook("app/uninstalled", UNINSTALLED, webhook_id="uninstalled").status_code == 200
+    work()
+    db.expire_all()
+    event = db.scalar(select(WebhookEvent))
+    assert event.status == "processed", event.error
+    assert db.scalar(select(Shop)).uninstalled_at is not None and "refresh_token" not in credentials(app)

@@ -158,3 +158,27 @@ def test_an_app_uninstalled_while_shopify_is_down_is_not_taken_for_one_and_is_tr
     work()
     db.expire_all()
     assert db.scalar(select(Shop)).uninstalled_at is not None and "access_token" not in credentials(app, db)
+
+
+def test_an_uninstall_that_lands_while_the_refund_job_reads_the_order_stops_the_refund_before_it_is_sent(
+    app, client, shop, post_webhook, work, shopify, stripe, db, monkeypatch
+):
+    """The job checked the shop before reading the order's payments and refunds (calls to Shopify); the uninstall
+    commits meanwhile. The decision to send is made again under the shop's row, so nothing is sent."""
+    import jobs.refunds as refunds_job
+    from integration.services.shops import uninstall_shop
+
+    the_order_arrives(post_webhook, work, shopify)
+    reconcile = refunds_job._reconcile
+
+    def uninstalled_meanwhile(jc, shop_row, refund):
+        reconcile(jc, shop_row, refund)
+        with app.extensions["db"].session() as other:  # the app/uninstalled job, in its own transaction
+            uninstall_shop(other, app.extensions["vault"], other.get(Shop, shop_row.id))
+
+    monkeypatch.setattr(refunds_job, "_reconcile", uninstalled_meanwhile)
+    received_return(client, shop[1], {SWEATER: 1})
+    work()
+    refund = refund_of(db)
+    assert refund.status == "failed" and "uninstalled Palautus before the refund was sent" in refund.last_error
+    assert stripe.posts == []

@@ -324,7 +324,9 @@ def test_shop_redact_after_uninstall_erases_everything_but_the_books(refunded, p
     assert db.get(Return, refunded.id) is not None
     shop_now = db.get(Shop, shop_row.id)
     assert app.extensions["vault"].open(shop_now.credentials) == {}
-    assert shop_now.api_key_hash != hash_api_key(key) and shop_now.webhook_key is None
+    assert shop_now.api_key_hash != hash_api_key(key)
+    # Its old delivery address stops working; a reinstall gets a working one (never a URL ending in /None).
+    assert shop_now.webhook_key not in (None, shop_row.webhook_key)
     assert (shop_now.domain, shop_now.uninstalled_at is not None) == (SHOP_DOMAIN, True)
     [request] = requests_(db)
     assert (request.kind, request.status) == ("shop_redact", "done")
@@ -410,6 +412,7 @@ def test_the_timeline_keeps_its_kinds_and_statuses_after_an_erasure(refunded, po
 
 
 def test_shop_redact_keeps_only_the_providers_keys_while_a_refund_is_still_on_its_way(refunded, post_webhook, work, db, app):
+    address = db.scalar(select(Shop)).webhook_key  # where the provider reports the refund's outcome
     refund = db.scalar(select(Refund))
     refund.status = "submitted"  # Stripe has not said yet
     db.commit()
@@ -420,8 +423,15 @@ def test_shop_redact_keeps_only_the_providers_keys_while_a_refund_is_still_on_it
     assert event(db, "shop/redact").status == "processed"
     credentials = app.extensions["vault"].open(db.scalar(select(Shop)).credentials)
     assert credentials == {"payments": {"stripe": {"secret_key": STRIPE_KEY}}}
-    assert found(db, *PERSONAL) == []
+    assert set(found(db, *PERSONAL)) == {("orders", "email", EMAIL)}  # what the refund on its way may still need
     assert requests_(db)[-1].export["erased"]["refunds_in_flight"] == 1
+    assert db.scalar(select(Shop)).webhook_key == address  # the provider's callback still finds the shop
+    from jobs.sweep import sweep
+
+    db.scalar(select(Refund)).status = "succeeded"  # the provider said so, at that address
+    db.commit()
+    sweep()
+    assert found(db, *PERSONAL) == []
 
 
 
@@ -655,3 +665,58 @@ def test_a_return_the_customer_asks_for_after_their_erasure_keeps_what_they_writ
     ret = db.scalar(select(Return))
     assert ret is not None and ret.customer_note == CUSTOMER_NOTE  # new: given after the erasure
     assert db.scalar(select(Order.email)) is None  # the erased order stays erased
+
+
+def test_an_erasure_keeps_the_e_mail_a_refund_still_on_its_way_may_need_and_finishes_when_it_ends(
+    refunded, post_webhook, work, db
+):
+    """Paytrail refunds a payment method it cannot refund by API to the e-mail sent with the request, and a retry
+    must send the same request: the order's e-mail stays while a refund of it is on its way, then goes."""
+    from integration.models import Order
+    from jobs.sweep import sweep
+
+    refund = db.scalar(select(Refund))
+    refund.status = "submitted"  # the provider has not said yet
+    db.commit()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    db.expire_all()
+    assert db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID)).email == EMAIL
+    assert found(db, CUSTOMER_NOTE, REASON_NOTE, MERCHANT_NOTE) == []  # the rest went at once
+    sweep()
+    db.expire_all()
+    assert db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID)).email == EMAIL  # still on its way
+    db.scalar(select(Refund)).status = "succeeded"
+    db.commit()
+    sweep()
+    db.expire_all()
+    assert db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID)).email is None
+    assert found(db, *PERSONAL) == []
+
+
+def test_an_erasure_keeps_the_note_of_a_shop_refund_still_pending_at_its_gateway_until_it_settles(
+    refunded, post_webhook, work, db
+):
+    """A merchant's refund pending at the gateway is told apart from one the gateway cancelled by its note (the
+    gateway's notes quote it): the erasure leaves that note until the refund settles."""
+    from datetime import datetime, timezone
+
+    from integration.models import Order, ShopRefund
+    from jobs.sweep import sweep
+
+    order = db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID))
+    note = "Goodwill refund for Aino, agreed on the phone"
+    db.add(ShopRefund(order_id=order.id, platform_refund_id="990001", amount=0, currency="EUR", lines=[],
+                      parent_transaction_ids=[], refunded_by_parent={}, pending=500, note=note,
+                      created_at=datetime(2026, 11, 30, tzinfo=timezone.utc)))  # fmt: skip
+    db.commit()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    db.expire_all()
+    assert db.scalar(select(ShopRefund).where(ShopRefund.platform_refund_id == "990001")).note == note
+    row = db.scalar(select(ShopRefund).where(ShopRefund.platform_refund_id == "990001"))
+    row.pending, row.amount = 0, 500  # it settled
+    db.commit()
+    sweep()
+    db.expire_all()
+    assert db.scalar(select(ShopRefund).where(ShopRefund.platform_refund_id == "990001")).note is None

@@ -25,9 +25,10 @@ the 90 days start again. Only one expiring token is active per app and shop.
 A shop registered with an old non-expiring token is moved to an expiring one by
 token exchange (`grant_type` urn:ietf:params:oauth:grant-type:token-exchange,
 the old token as `subject_token` of type
-urn:shopify:params:oauth:token-type:offline-access-token, `expiring: "1"`;
-the parameter names follow Shopify's token exchange, the subject token type for
-an offline token is UNCONFIRMED by a source this project could read).
+urn:shopify:params:oauth:token-type:offline-access-token, the same as
+`requested_token_type`, `expiring: "1"`, as JSON to /admin/oauth/access_token:
+the body Shopify's own shopify-api library sends in `migrateToExpiringToken`,
+version 12.2.0).
 
 The app's webhook subscriptions are made with `webhookSubscriptionCreate`
 (`uri`, not the deprecated `callbackUrl`); the mandatory compliance topics can only
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from adapters.errors import ProviderRejected, ProviderUnavailable, SignatureError
+from adapters.errors import GrantRevoked, ProviderRejected, ProviderUnavailable, SignatureError
 from adapters.http import json_object, new_session, send
 
 __all__ = ["TokenSet", "verify_query", "authorize_url", "exchange_code", "refresh", "migrate", "fresh_credentials",
@@ -216,8 +217,8 @@ def _token(api_base: str, shop: str, body: dict, timeout: float, session) -> Tok
     if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
         # 400/401: a code used or expired, a refresh token revoked or already rotated away: the merchant reinstalls.
         code = str(answer.get("error") or "token_refused")[:60]
-        raise ProviderRejected("Shopify refused to issue a token", provider=PROVIDER, status=response.status_code,
-                               code=code)  # fmt: skip
+        raise GrantRevoked("Shopify refused to issue a token", provider=PROVIDER, status=response.status_code,
+                           code=code)  # fmt: skip
     now = datetime.now(timezone.utc)
     expires_in, refresh_in = answer.get("expires_in"), answer.get("refresh_token_expires_in")
     return TokenSet(
