@@ -185,6 +185,7 @@ def on_uninstalled(jc: JobContext, shop: Shop, change: ShopUninstalled) -> None:
     """The shop removed the app. The platform signs only the body, so a captured app/uninstalled could be sent
     again later: where the platform can say, it is believed only if the app's access is really gone."""
     _same_shop(shop, change.shop_domain)  # a body replayed under another shop's header changes nothing
+    checked = jc.credentials(shop).get("access_token")  # the token the check below finds refused, if it does
     believed = True
     try:
         still = getattr(jc.platform(shop), "still_installed", None)
@@ -196,7 +197,9 @@ def on_uninstalled(jc: JobContext, shop: Shop, change: ShopUninstalled) -> None:
                     "(a replayed delivery?); nothing was forgotten")  # fmt: skip
         jc.session.commit()
         raise PayloadError("the shop still lets Palautus in: the uninstall is not believed")
-    uninstall_shop(jc.session, jc.app.extensions["vault"], shop)
+    if not uninstall_shop(jc.session, jc.app.extensions["vault"], shop, refused_token=checked):
+        raise PayloadError("the shop's access changed while this uninstall was checked (installed again?): "
+                           "not believed")  # fmt: skip
 
 
 def _same_shop(shop: Shop, named: str | None) -> None:

@@ -214,6 +214,7 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
         jc.session.rollback()
         _wait_or_stop(refund, f"the order's payments cannot be read from the shop ({e})")
     _reconcile(jc, shop, refund)
+    _renew_now(jc, shop, refund)
     # The transaction's first statements: all read below is read under them. The shop's row, shared: an uninstall
     # (which locks it to forget the tokens) comes either before this decision, and is seen, or after the refund
     # is marked submitted, and then follows it. Shop before order, as the webhook jobs take them.
@@ -229,6 +230,19 @@ def _prepare(jc: JobContext, shop: Shop, refund: Refund, fence: int):
         jc.session.rollback()  # lets the order go; mark_submitted commits it otherwise
         return None, None
     return route, payment
+
+
+def _renew_now(jc: JobContext, shop: Shop, refund: Refund) -> None:
+    """Renew the shop's platform token now if it is due, not under the locks below: a renewal takes the shop's row
+    in a session of its own, which would wait for this job's own shared hold on it."""
+    try:
+        jc.platform(shop)
+    except MissingCredentials:
+        pass  # no platform access: the route chosen below says what that means for this refund
+    except (ProviderRejected, ProviderMalformed) as e:
+        jc.session.rollback()
+        _wait_or_stop(refund, f"the shop's access to its platform cannot be renewed ({e})")
+    jc.session.commit()
 
 
 def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:

@@ -105,10 +105,14 @@ def sweep() -> dict[str, int]:
             _stamp(session, column, ids, now)
         session.commit()  # stamped before queued: a crash in between only delays the next sweep's try
         discard_provider_keys(session, jc.app.extensions["vault"])
-        finish_erasures(session)  # what a customer's erasure held while their refund was on its way
     for ids, _, enqueue in found.values():
         for row_id in ids:
             enqueue(row_id)
+    with job_context() as jc:
+        try:
+            finish_erasures(jc.session)  # what a customer's erasure held while their refund was on its way
+        except Exception:  # noqa: BLE001 - the sweeper's other work must not stop for it; tried again next run
+            logger.exception("finishing held erasures failed")
     counts = {name: len(ids) for name, (ids, _, _) in found.items()}
     if any(counts.values()):
         logger.info("sweep re-enqueued work", extra=counts)

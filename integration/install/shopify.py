@@ -28,7 +28,7 @@ from integration.errors import MissingCredentials
 from integration.install.pages import page
 from integration.limits import failed_check, limiter
 from integration.services.shops import (
-    clear_alert, raise_alert, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
+    clear_alert, locked_credentials, raise_alert, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
 )
 
 __all__ = ["bp"]
@@ -150,7 +150,9 @@ def _register(shop: str, credentials: dict):
         logger.info("shopify shop installed", extra={"shop_id": row.id})
         return row, key, False
     # Back from an uninstall in the same commit as the new tokens, under the shop's row lock: the sweeper, which
-    # drops an uninstalled shop's provider keys, sees either the uninstalled shop or the reinstalled one.
+    # drops an uninstalled shop's provider keys, and an uninstall meanwhile see either the shop before or after.
+    locked_credentials(session, vault, row)
+    session.refresh(row, attribute_names=["uninstalled_at"])
     reinstated = row.uninstalled_at is not None
     row.uninstalled_at = None
     # A new grant starts clean: a custom app's own webhook secret would now refuse the public app's deliveries

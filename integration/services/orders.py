@@ -56,10 +56,12 @@ def upsert_order(session: Session, shop_id: int, snapshot: OrderSnapshot) -> tup
         order.removed_at = order.removed_at or snapshot.updated_at
     elif order.removed_at is not None and snapshot.updated_at > order.removed_at:
         order.removed_at = None
+    held_email = order.email
     for name in _ORDER_FIELDS:
         setattr(order, name, getattr(snapshot, name))
-    if erased is not None and order.id not in privacy.refunding_orders(session, [order.id]):
-        order.email = None  # (kept while a refund of ours is on its way: privacy.finish_erasures ends it)
+    if erased is not None:
+        # Never brought back; one still held while a refund of ours is on its way stays (privacy.finish_erasures).
+        order.email = held_email if order.id in privacy.refunding_orders(session, [order.id]) else None
     order.platform_updated_at = snapshot.updated_at
     _merge_lines(order, snapshot)
     session.flush()

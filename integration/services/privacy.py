@@ -36,7 +36,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
@@ -355,27 +355,38 @@ def refunding_orders(session: Session, order_ids: list[int]) -> set[int]:
         Return.order_id.in_(ids), Refund.status.in_([status.value for status in IN_FLIGHT]))))  # fmt: skip
 
 
+# How long an erasure may hold what a refund on its way needs: a refund that never ends (held with a provider that
+# cannot be asked, a shop that uninstalled) does not keep a customer's data for ever.
+HOLD_LIMIT = timedelta(days=30)
+
+
 def finish_erasures(session: Session, limit: int = 200) -> int:
     """Finish what an erasure held while money was on its way: the e-mail of an erased order whose refund has
-    ended, and the note of a shop refund made before the erasure that is no longer pending. How many rows."""
+    ended, and the note of a shop refund made before the erasure that is no longer pending; either once HOLD_LIMIT
+    has passed since the erasure. How many rows."""
+    now = utcnow()
     tomb = (PrivacyTombstone.shop_id == Order.shop_id) & (PrivacyTombstone.kind == _Tomb.ORDER.value) \
         & (PrivacyTombstone.key == Order.platform_order_id)  # fmt: skip
+    expired = PrivacyTombstone.erased_at < now - HOLD_LIMIT
+    refunding = exists().where(Return.order_id == Order.id, Refund.return_id == Return.id,
+                               Refund.status.in_([status.value for status in IN_FLIGHT]))  # fmt: skip
+    # A note other than our refund's bare reference, which is all an erasure leaves.
+    personal_note = ShopRefund.note.is_not(None) & ~(ShopRefund.note.like("[palautus:%]") & ~ShopRefund.note.like("% %"))
     query = select(Order, PrivacyTombstone.erased_at).join(PrivacyTombstone, tomb).where(or_(
-        Order.email.is_not(None),
-        # A note other than our refund's bare reference, which is all an erasure leaves.
-        Order.shop_refunds.any(ShopRefund.note.is_not(None) & ~(ShopRefund.note.like("[palautus:%]")
-                                                                & ~ShopRefund.note.like("% %"))
-                               & (ShopRefund.pending == 0) & (ShopRefund.created_at <= PrivacyTombstone.erased_at)),
+        Order.email.is_not(None) & (expired | ~refunding),
+        Order.shop_refunds.any(personal_note & (ShopRefund.created_at <= PrivacyTombstone.erased_at)
+                               & ((ShopRefund.pending == 0) | expired)),
     )).order_by(Order.id).limit(limit)  # fmt: skip
     found = session.execute(query).all()
     busy = refunding_orders(session, [order.id for order, _ in found])
     done = 0
     for order, erased_at in found:
-        if order.email is not None and order.id not in busy:
+        late = erased_at < now - HOLD_LIMIT
+        if order.email is not None and (late or order.id not in busy):
             order.email, done = None, done + 1
         for row in order.shop_refunds:
             kept = erased_note(row.note)
-            if row.note != kept and not row.pending and (row.created_at is None or row.created_at <= erased_at):
+            if row.note != kept and (late or not row.pending) and row.created_at <= erased_at:
                 row.note, done = kept, done + 1
     session.commit()
     return done
@@ -387,11 +398,12 @@ def erased_note(note: str | None) -> str | None:
     return note_reference(key) if key else None
 
 
-def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: _Emails) -> dict:
+def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: list[Return], emails: _Emails,
+                    hold: bool = True) -> dict:
     """Set the personal data on these orders and returns to None (e-mails, notes, notes in the timeline)."""
     counts = {"orders": 0, "returns": 0, "items": 0, "timeline_entries": 0, "shop_refund_notes": 0, "early_statuses": 0,
               "held_while_refunding": 0}
-    busy = refunding_orders(session, [order.id for order in orders])
+    busy = refunding_orders(session, [order.id for order in orders]) if hold else set()
     for order in orders:
         if order.email is not None:
             if order.id in busy:  # the provider may refund by e-mail: erased once the refund ends (finish_erasures)
@@ -401,7 +413,7 @@ def _erase_personal(session: Session, shop: Shop, orders: list[Order], returns: 
         for row in order.shop_refunds:
             kept = erased_note(row.note)
             if row.note != kept:
-                if row.pending:  # a refund still pending at the gateway is matched to its notes by this note
+                if hold and row.pending:  # a refund pending at the gateway is matched to its notes by this note
                     counts["held_while_refunding"] += 1
                     continue
                 row.note, counts["shop_refund_notes"] = kept, counts["shop_refund_notes"] + 1
@@ -651,10 +663,8 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     orders = list(session.scalars(select(Order).where(Order.shop_id == shop.id)))
     returns = list(session.scalars(select(Return).where(Return.shop_id == shop.id)))
     emails = _Emails(o.email for o in orders if o.email)
-    counts = _erase_personal(session, shop, orders, returns, emails)
-    # What the erasure held while a refund is on its way is finished by the sweeper (finish_erasures) once it ends.
-    held = [o.platform_order_id for o in orders if o.email is not None or any(r.pending for r in o.shop_refunds)]
-    _remember(session, shop.id, _Tomb.ORDER, held, utcnow())
+    # Nothing is held for a refund on its way: the shop is gone, and nothing more is asked of its platform.
+    counts = _erase_personal(session, shop, orders, returns, emails, hold=False)
     session.flush()
     unfinished = update(WebhookEvent).where(
         WebhookEvent.shop_id == shop.id, WebhookEvent.status.not_in(_FINISHED)

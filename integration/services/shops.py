@@ -155,7 +155,7 @@ PLATFORM_SECRETS = ("access_token", "refresh_token", "access_token_expires_at", 
                     "consumer_key", "consumer_secret", "token_migration")  # fmt: skip
 
 
-def uninstall_shop(session: Session, vault: Vault, shop: Shop) -> None:
+def uninstall_shop(session: Session, vault: Vault, shop: Shop, refused_token: str | None = None) -> bool:
     """The merchant removed the app: its platform tokens are dead, so forget them; keep the books.
 
     The payment providers' keys stay while a refund may still be with a provider (it is followed to its final
@@ -165,14 +165,20 @@ def uninstall_shop(session: Session, vault: Vault, shop: Shop) -> None:
     from integration.services.privacy import forget_exports  # privacy raises this module's alerts
 
     if shop.uninstalled_at:
-        return
+        return True
     credentials = locked_credentials(session, vault, shop)
+    if refused_token is not None and credentials.get("access_token") != refused_token:
+        # The token the platform refused is not the one stored now: a reinstall (or a renewal) came meanwhile.
+        session.rollback()
+        return False
     for name in PLATFORM_SECRETS:
         credentials.pop(name, None)
     shop.credentials = vault.seal(credentials)
     shop.uninstalled_at = utcnow()
     forget_exports(session, shop)
     session.commit()
+    return True
+
 
 
 def discard_provider_keys(session: Session, vault: Vault) -> int:

@@ -305,3 +305,59 @@ def test_an_uninstall_of_a_shop_with_expiring_tokens_is_believed_when_shopify_wi
     event = db.scalar(select(WebhookEvent))
     assert event.status == "processed", event.error
     assert db.scalar(select(Shop)).uninstalled_at is not None and "refresh_token" not in credentials(app)
+
+
+@pytest.mark.parametrize(("status", "body", "revoked"), [
+    (400, {"error": "invalid_grant", "error_description": "refresh token is not valid"}, True),
+    (401, {"error": "invalid_client"}, False),  # our client secret is wrong: nothing said of the merchant's grant
+    (402, {"errors": "Unavailable Shop"}, False),  # a frozen shop has not uninstalled the app
+    (423, {"errors": "Locked"}, False),
+    (302, {}, False),
+    (200, {"unexpected": "page"}, False),  # not the token endpoint's answer
+])  # fmt: skip
+def test_only_a_refused_grant_counts_as_revoked(status, body, revoked):
+    import responses
+
+    from adapters.errors import GrantRevoked, ProviderError
+
+    with responses.RequestsMock() as mocked:
+        mocked.post(f"https://{SHOP_DOMAIN}/admin/oauth/access_token", status=status, json=body)
+        from adapters.platforms.shopify import oauth
+
+        with pytest.raises(ProviderError) as raised:
+            oauth.refresh("https://{shop}", SHOP_DOMAIN, CLIENT_ID, SHOPIFY_SECRET, "shprt_x")
+    assert isinstance(raised.value, GrantRevoked) is revoked
+
+
+def test_an_uninstall_checked_while_the_shop_installs_again_forgets_nothing_of_the_new_install(
+    client, oauth_shop, app, db, post_webhook, work, monkeypatch
+):
+    """Shopify refuses the old token; before the uninstall is written, the merchant installs again: the uninstall
+    finds other tokens stored than the one refused, and forgets nothing."""
+    from integration.models import WebhookEvent
+    from tests.install.test_uninstall import UNINSTALLED
+
+    install(client, oauth_shop)
+    oauth_shop.access_token = "shpat_revoked_by_the_uninstall"
+    for token in list(oauth_shop.refresh_tokens):
+        oauth_shop.refresh_tokens[token] = False
+    import integration.services.shops as shops_service
+
+    real = shops_service.locked_credentials
+
+    def reinstalled_meanwhile(session, vault, shop):
+        if not getattr(reinstalled_meanwhile, "done", False):
+            reinstalled_meanwhile.done = True
+            with app.extensions["db"].session() as other:  # the install callback's commit, just before
+                row = other.get(Shop, shop.id)
+                row.credentials = vault.seal({**vault.open(row.credentials), "access_token": "shpat_new_install"})
+                other.commit()
+        return real(session, vault, shop)
+
+    monkeypatch.setattr(shops_service, "locked_credentials", reinstalled_meanwhile)
+    assert post_webhook("app/uninstalled", UNINSTALLED, webhook_id="uninstalled").status_code == 200
+    work()
+    db.expire_all()
+    event = db.scalar(select(WebhookEvent))
+    assert event.status == "failed" and "not believed" in event.error
+    assert db.scalar(select(Shop)).uninstalled_at is None and credentials(app)["access_token"] == "shpat_new_install"

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from adapters.errors import GrantRevoked, ProviderRejected, ProviderUnavailable, SignatureError
+from adapters.errors import GrantRevoked, ProviderMalformed, ProviderRejected, ProviderUnavailable, SignatureError
 from adapters.http import json_object, new_session, send
 
 __all__ = ["TokenSet", "verify_query", "authorize_url", "exchange_code", "refresh", "migrate", "fresh_credentials",
@@ -214,11 +214,18 @@ def _token(api_base: str, shop: str, body: dict, timeout: float, session) -> Tok
     if response.status_code >= 500 or response.status_code == 429:
         raise ProviderUnavailable("Shopify's token endpoint is unavailable", provider=PROVIDER,
                                   status=response.status_code)  # fmt: skip
-    if response.status_code != 200 or not isinstance(answer.get("access_token"), str):
-        # 400/401: a code used or expired, a refresh token revoked or already rotated away: the merchant reinstalls.
+    if response.status_code == 200 and not isinstance(answer.get("access_token"), str):
+        raise ProviderMalformed("Shopify's token answer holds no access token", provider=PROVIDER,
+                                status=response.status_code)  # fmt: skip
+    if response.status_code != 200:
         code = str(answer.get("error") or "token_refused")[:60]
-        raise GrantRevoked("Shopify refused to issue a token", provider=PROVIDER, status=response.status_code,
-                           code=code)  # fmt: skip
+        if response.status_code in (400, 401) and code in ("invalid_grant", "invalid_subject_token"):
+            # A code used or expired, a refresh token revoked (an uninstall) or rotated away: the merchant reinstalls.
+            raise GrantRevoked("Shopify refused to issue a token", provider=PROVIDER, status=response.status_code,
+                               code=code)  # fmt: skip
+        # A frozen or locked shop, a redirect, a page that is not the token endpoint's: not a word on the grant.
+        raise ProviderRejected("Shopify did not issue a token", provider=PROVIDER, status=response.status_code,
+                               code=code)  # fmt: skip
     now = datetime.now(timezone.utc)
     expires_in, refresh_in = answer.get("expires_in"), answer.get("refresh_token_expires_in")
     return TokenSet(
