@@ -686,19 +686,21 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     unreturned = delete(Order).where(Order.shop_id == shop.id, ~exists().where(Return.order_id == Order.id))
     # Their lines, payments and shop refunds go with them (ON DELETE CASCADE); no refund of ours pays from them.
     counts["orders_deleted"] = session.execute(unreturned.execution_options(synchronize_session=False)).rowcount
-    # A refund still on its way is followed to its end with the provider's keys (the customer's money): those alone
-    # stay until it ends (then the sweeper drops them, as for any uninstalled shop); everything else goes now.
-    in_flight = session.scalar(select(func.count()).select_from(Refund).join(Return).where(
-        Return.shop_id == shop.id, Refund.status.in_([s.value for s in IN_FLIGHT])))  # fmt: skip
+    # A refund still on its way is followed to its end with the provider's keys (the customer's money): the keys of
+    # the providers such refunds went to directly alone stay until they end (then the sweeper drops them, as for
+    # any uninstalled shop); everything else goes now. A refund through the platform's own gateway needs none.
+    routes = list(session.scalars(select(func.coalesce(Refund.route, Refund.provider)).join(Return).where(
+        Return.shop_id == shop.id, Refund.status.in_([s.value for s in IN_FLIGHT]))))  # fmt: skip
+    in_flight = len(routes)
     stored = locked_credentials(session, vault, shop)  # as stored now: the sweeper may have dropped keys meanwhile
-    kept = {"payments": stored.get("payments")} if in_flight else {}
-    shop.credentials = vault.seal({k: v for k, v in kept.items() if v})
+    payments = {name: keys for name, keys in (stored.get("payments") or {}).items() if name in routes and keys}
+    shop.credentials = vault.seal({"payments": payments} if payments else {})
     counts["refunds_in_flight"] = in_flight
     shop.api_key_hash = hash_api_key(secrets.token_urlsafe(32))  # a key nobody was ever given
     shop.api_key_prefix = "redacted"
-    if not in_flight:
-        # The stores' and providers' old address stops working; a reinstall gets working ones. A refund still on
-        # its way keeps it: its provider reports the outcome there (Paytrail can be asked no other way).
+    if not payments:
+        # The stores' and providers' old address stops working; a reinstall gets working ones. A refund still with
+        # a provider keeps it: the provider reports the outcome there (Paytrail can be asked no other way).
         shop.webhook_key = secrets.token_urlsafe(24)
     shop.alerts = {}
     counts["privacy_requests"] = _forget_requests(session, shop, None)

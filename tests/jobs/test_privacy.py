@@ -735,3 +735,23 @@ def test_what_an_erasure_holds_for_a_refund_that_never_ends_goes_after_the_hold_
     db.expire_all()
     assert db.scalar(select(Order).where(Order.platform_order_id == ORDER_ID)).email is None
     assert found(db, *PERSONAL) == []
+
+
+def test_shop_redact_keeps_no_provider_key_for_a_refund_through_the_platform_s_own_gateway(
+    refunded, post_webhook, work, db, app
+):
+    from integration.services.shops import replace_credentials
+
+    replace_credentials(db, app.extensions["vault"], db.scalar(select(Shop)),
+                        {"payments": {"paypal": {"client_id": "id", "secret": "s"}}})  # fmt: skip
+    address = db.scalar(select(Shop)).webhook_key
+    refund = db.scalar(select(Refund))
+    refund.status, refund.route = "submitted", "shopify"  # with Shopify's gateway: nothing to ask a provider
+    db.commit()
+    uninstall(app, db)
+    post_webhook("shop/redact", sample("shop/redact"), webhook_id="shop-redact")
+    work()
+    db.expire_all()
+    assert event(db, "shop/redact").status == "processed"
+    assert app.extensions["vault"].open(db.scalar(select(Shop)).credentials) == {}
+    assert db.scalar(select(Shop)).webhook_key not in (None, address)
