@@ -73,4 +73,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(install_woocommerce_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
+    from integration.metrics import bp as metrics_bp, observe_deliveries
+
+    app.register_blueprint(metrics_bp)
+    observe_deliveries(app, PLATFORMS, ROUTES)
     register_error_handlers(app)

@@ -57,6 +57,24 @@ class RQTasks:
             # The row that needs this work is committed; the sweeper will enqueue it.
             logger.warning("could not enqueue %s: %s", func, type(e).__name__, extra={"job_args": args})
 
+    def state(self) -> dict:
+        """The queue and its workers now, for /metrics: jobs by state, workers alive, what they have finished."""
+        from rq import Worker
+        from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+        queue = self.queue()
+        jobs = {"queued": queue.count}
+        for state, registry in (("started", StartedJobRegistry), ("failed", FailedJobRegistry),
+                                ("scheduled", ScheduledJobRegistry), ("deferred", DeferredJobRegistry)):  # fmt: skip
+            jobs[state] = registry(queue=queue).count
+        workers = Worker.all(queue=queue)
+        return {
+            "queue": queue.name, "jobs": jobs, "workers": len(workers),
+            "succeeded": sum(w.successful_job_count or 0 for w in workers),
+            "failed": sum(w.failed_job_count or 0 for w in workers),
+            "busy_seconds": sum(float(w.total_working_time or 0) for w in workers),
+        }
+
     def process_webhook(self, event_id: int) -> None:
         self._enqueue("jobs.events.process_webhook", event_id)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.errors import PayloadError
@@ -62,5 +62,6 @@ def accept(shop: Shop, event: WebhookEvent, source: str | None = None):
     if created or event.status == EventStatus.RECEIVED.value:
         # A repeat of a delivery still waiting (its enqueue may have failed) is enqueued again.
         current_app.extensions["tasks"].process_webhook(event.id)
+    g.delivery_outcome = "stored" if created else "duplicate"  # for /metrics
     logger.info("webhook stored", extra={"event_id": event.id, "topic": event.topic, "duplicate": not created})
     return jsonify({"status": "accepted" if created else "duplicate", "event_id": event.id}), 200

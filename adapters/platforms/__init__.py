@@ -73,6 +73,8 @@ class PlatformAdapter:
     # (topic, payload) -> the shop a delivery's body names about itself (a platform domain), or None where it names
     # none: the platform signs only the body, so a body replayed under another shop's header is caught by it.
     named_shop: Callable[[str, object], str | None] | None = None
+    # The webhook topics the platform sends that Palautus knows (named in /metrics; any other is "other").
+    topics: tuple[str, ...] = ()
 
 
 def _shopify() -> PlatformAdapter:
@@ -81,6 +83,7 @@ def _shopify() -> PlatformAdapter:
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
         delivery_path="shopify", gateway=gateway.GATEWAY, tokens=oauth.TOKENS, named_shop=events.named_shop,
+        topics=tuple(events.TOPICS),
     )
 
 
@@ -90,6 +93,7 @@ def _woocommerce() -> PlatformAdapter:
     return PlatformAdapter(
         platform.NAME, events.interpret, platform.normalize_domain, platform.connect, platform.CREDENTIALS,
         delivery_path="woocommerce/{key}", catches_up=True, generated=("webhook_secret",), gateway=gateway.GATEWAY,
+        topics=tuple(events.TOPICS),
     )
 
 
