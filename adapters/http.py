@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,8 +25,9 @@ def new_session() -> requests.Session:
 
 def send(session: requests.Session, method: str, url: str, *, provider: str, timeout: float, **kwargs):
     """Send one request; connection errors and timeouts become ProviderUnavailable."""
+    started = time.perf_counter()
     try:
-        return session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+        response = session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout as e:
         raise ProviderUnavailable("request timed out", provider=provider, code="timeout") from e
     except requests.RequestException as e:
@@ -32,6 +35,25 @@ def send(session: requests.Session, method: str, url: str, *, provider: str, tim
         raise ProviderUnavailable(
             f"could not reach the API ({type(e).__name__})", provider=provider, code="connection_error"
         ) from e
+    # One line per call: who, what (the path only: a query may carry a signature or a key), the status, how long,
+    # and the provider's own id for the request, which its support asks for.
+    logger.info("provider call", extra={
+        "provider": provider, "method": method, "path": urlsplit(url).path[:200], "status": response.status_code,
+        "ms": round((time.perf_counter() - started) * 1000, 1), "provider_request_id": _request_id(response),
+    })  # fmt: skip
+    return response
+
+
+# Where each provider puts its id for a request: Shopify, Stripe, PayPal, Klarna, WooCommerce behind a proxy.
+_REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "Paypal-Debug-Id", "Klarna-Correlation-Id", "X-Correlation-Id")
+
+
+def _request_id(response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return str(value)[:100]
+    return None
 
 
 def retry_after(response) -> float | None:

@@ -9,7 +9,7 @@ from flask import Flask, request
 from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS
 from integration import db
-from integration.config import load_config
+from integration.config import is_production, load_config
 from integration.logs import configure_logging
 from integration.secrets import vault_from_config
 
@@ -27,7 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_WEBHOOK_BYTES"]
     app.json.sort_keys = False
-    configure_logging(settings["LOG_LEVEL"])
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"] or ("json" if is_production(settings) else "text"))
 
     db.init_app(app)
     app.extensions["vault"] = vault_from_config(settings)
@@ -40,10 +40,33 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_limits(app)
     app.after_request(_transport_headers)
+    app.before_request(_bind_correlation)
+    app.teardown_request(_unbind_correlation)
     from integration.cli import register_cli
 
     register_cli(app)
     return app
+
+
+def _bind_correlation():
+    """Every request gets a correlation id (its caller's X-Request-Id, or a new one): logged with each of its
+    records, carried by every job it enqueues, and given back in the answer."""
+    from flask import g
+
+    from integration.logs import accept_correlation_id, bind
+
+    g.correlation_id = accept_correlation_id(request.headers.get("X-Request-Id"))
+    g.correlation_token = bind(g.correlation_id)
+
+
+def _unbind_correlation(_error=None):
+    from flask import g
+
+    from integration.logs import unbind
+
+    token = g.pop("correlation_token", None)
+    if token is not None:
+        unbind(token)
 
 
 def _transport_headers(response):
@@ -51,6 +74,10 @@ def _transport_headers(response):
     if request.is_secure:  # behind a proxy, as the proxy says (PROXY_HOPS)
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    from flask import g
+
+    if "correlation_id" in g:
+        response.headers["X-Request-Id"] = g.correlation_id
     return response
 
 

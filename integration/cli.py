@@ -25,7 +25,7 @@ from integration.config import ConfigError, require_https
 from integration.errors import InvalidInput, MissingCredentials, PalautusError
 from integration.services.delivery import NoPublicUrl, delivery_url, set_up_webhooks
 from integration.models import Shop, WebhookEvent
-from integration.services.inbox import EventStatus, find_events, retry_event
+from integration.services.inbox import EventStatus, find_events, mark_event, retry_event
 from integration.services.shops import (
     locked_credentials, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
 )
@@ -232,16 +232,114 @@ def list_events(status, limit):
 
 
 @events.command("retry")
-@click.argument("event_ids", nargs=-1, type=int, required=True)
-def retry_events(event_ids):
-    """Run failed events again (after fixing their cause): the sweeper picks them up within a minute."""
+@click.argument("event_ids", nargs=-1, type=int)
+@click.option("--since", type=click.DateTime(), help="every failed event received at or after this time (UTC)")
+@click.option("--until", type=click.DateTime(), help="... and before this time (UTC)")
+@click.option("--error", "error_text", help="... whose error contains this text")
+def retry_events(event_ids, since, until, error_text):
+    """Run failed events again (after fixing their cause), by id or all in a time range: the sweeper picks them
+    up within a minute."""
+    if not event_ids and since is None and until is None:
+        raise click.UsageError("name the events, or a time range with --since/--until")
     with current_app.extensions["db"].session() as session:
-        for event_id in event_ids:
-            event = session.get(WebhookEvent, event_id)
-            if event is None or event.status != EventStatus.FAILED.value:
-                raise click.ClickException(f"event {event_id} is not a failed event")
+        if event_ids:
+            chosen = []
+            for event_id in event_ids:
+                event = session.get(WebhookEvent, event_id)
+                if event is None or event.status != EventStatus.FAILED.value:
+                    raise click.ClickException(f"event {event_id} is not a failed event")
+                chosen.append(event)
+        else:
+            query = select(WebhookEvent).where(WebhookEvent.status == EventStatus.FAILED.value)
+            if since is not None:
+                query = query.where(WebhookEvent.received_at >= _utc(since))
+            if until is not None:
+                query = query.where(WebhookEvent.received_at < _utc(until))
+            chosen = list(session.scalars(query.order_by(WebhookEvent.id)))
+        if error_text:
+            chosen = [event for event in chosen if error_text in (event.error or "")]
+        for event in chosen:
             retry_event(session, event)
-            click.echo(f"event {event_id} will be run again")
+            click.echo(f"event {event.id} will be run again")
+        click.echo(f"{len(chosen)} event(s) will be run again", err=True)
+
+
+@events.command("ignore")
+@click.argument("event_id", type=int)
+@click.option("--reason", required=True, help="why it is not to be applied (kept on the event)")
+def ignore_event(event_id, reason):
+    """Mark a failed or retrying event ignored, with the reason: it is not run again."""
+    with current_app.extensions["db"].session() as session:
+        event = session.get(WebhookEvent, event_id)
+        if event is None or event.status not in (EventStatus.FAILED.value, EventStatus.RETRYING.value):
+            raise click.ClickException(f"event {event_id} is not a failed or retrying event")
+        mark_event(session, event, EventStatus.IGNORED, f"ignored by an operator: {reason}"[:2000])
+        click.echo(f"event {event_id} ignored")
+
+
+def _utc(moment):
+    from datetime import timezone
+
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+refunds_group = AppGroup("refunds", help="Refunds on their way: find the stuck ones and push them.")
+
+
+@refunds_group.command("stuck")
+@click.option("--older-than", "minutes", type=click.IntRange(0), default=60, show_default=True,
+              help="minutes since the refund was started")  # fmt: skip
+def stuck_refunds(minutes):
+    """Refunds still pending or submitted after this long, oldest first, with their last error."""
+    from datetime import timedelta
+
+    from integration.models import Refund, Return, utcnow
+    from integration.refunds import IN_FLIGHT
+
+    with current_app.extensions["db"].session() as session:
+        query = select(Refund, Shop.domain).select_from(Refund).join(Return, Return.id == Refund.return_id) \
+            .join(Shop, Shop.id == Return.shop_id).where(
+            Refund.status.in_([status.value for status in IN_FLIGHT]),
+            Refund.created_at < utcnow() - timedelta(minutes=minutes)).order_by(Refund.created_at)  # fmt: skip
+        found = session.execute(query).all()
+        for refund, domain in found:
+            click.echo(f"{refund.id}\t{domain}\t{refund.status}\t{refund.route or refund.provider}\t{refund.amount} "
+                       f"{refund.currency}\tstarted {refund.created_at:%Y-%m-%d %H:%M}\t{refund.last_error or ''}")  # fmt: skip
+        click.echo(f"{len(found)} refund(s) on their way for more than {minutes} minute(s)", err=True)
+
+
+@refunds_group.command("push")
+@click.argument("refund_ids", nargs=-1, type=int, required=True)
+def push_refunds(refund_ids):
+    """Queue these refunds' job now instead of after their pause. The job is safe to run any number of times: a
+    refund already with its provider is looked up, never sent twice."""
+    from integration.models import Refund
+    from integration.refunds import IN_FLIGHT
+
+    with current_app.extensions["db"].session() as session:
+        for refund_id in refund_ids:
+            refund = session.get(Refund, refund_id)
+            if refund is None or refund.status not in [status.value for status in IN_FLIGHT]:
+                raise click.ClickException(f"refund {refund_id} is not on its way")
+            refund.next_attempt_at = None
+            session.commit()
+            current_app.extensions["tasks"].push_refund(refund_id)
+            click.echo(f"refund {refund_id} queued")
+
+
+jobs_group = AppGroup("jobs", help="The job queue's failed jobs.")
+
+
+@jobs_group.command("requeue")
+@click.option("--function", "function_name", help="only jobs of this function (e.g. jobs.refunds.push_refund)")
+@click.option("--error", "error_text", help="only jobs whose error contains this text")
+@click.option("--dry-run", is_flag=True, help="list them, requeue nothing")
+def requeue_jobs(function_name, error_text, dry_run):
+    """Put failed jobs back on the queue (after fixing their cause), by function and error."""
+    found = current_app.extensions["tasks"].requeue_failed(function_name, error_text, dry_run=dry_run)
+    for job_id, name, error in found:
+        click.echo(f"{job_id}\t{name}\t{error}")
+    click.echo(f"{len(found)} failed job(s) {'found' if dry_run else 'requeued'}", err=True)
 
 
 @db.command("upgrade")
@@ -279,3 +377,5 @@ def register_cli(app) -> None:
     app.cli.add_command(events)
     app.cli.add_command(db)
     app.cli.add_command(secrets_group)
+    app.cli.add_command(refunds_group)
+    app.cli.add_command(jobs_group)

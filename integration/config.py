@@ -80,6 +80,8 @@ def _defaults(var_dir: Path) -> dict:
         # A refund or inbox event untouched this long is picked up by the sweeper.
         "STUCK_AFTER_SECONDS": 300,
         "LOG_LEVEL": "INFO",
+        # "text" or "json" (one JSON object per line); empty: json in production, text in development.
+        "LOG_FORMAT": "",
         "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
         # Days an inbox event's body (the delivery as received: personal data) is kept once the event is done
         # (processed, ignored or failed); then `jobs/privacy.py` purge_inbox replaces it with a stub, keeping the row.
@@ -261,5 +263,11 @@ def _sandbox_is_local(config: dict, given: set[str]) -> list[str]:
     return []
 
 
-_CHECKS = [_keys_are_fernet, _sandbox_is_local]
+def _log_format_is_known(config: dict, given: set[str]) -> list[str]:
+    if config["LOG_FORMAT"] in ("", "text", "json"):
+        return []
+    return [f"LOG_FORMAT must be text or json, not {str(config['LOG_FORMAT'])[:20]!r}"]
+
+
+_CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known]
 _PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set]

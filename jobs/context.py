@@ -10,6 +10,7 @@ from adapters.errors import ProviderRejected
 from adapters.payments import PaymentRoute, route_for
 from adapters.platforms import Platform, platform_adapter
 from integration.errors import MissingCredentials
+from integration.logs import correlated, correlation_id
 from integration.models import Shop
 from integration.services.context import Ctx
 
@@ -113,8 +114,19 @@ def fresh_tokens(app: Flask, shop_id: int, force_unless_changed: str | None = No
 def job_context():
     """An app context and a session for one job run."""
     app = _app()
-    with app.app_context(), app.extensions["db"].session() as session:
+    with correlated(_job_correlation()), app.app_context(), app.extensions["db"].session() as session:
         yield JobContext(app, new_ctx(app, session))
+
+
+def _job_correlation() -> str | None:
+    """The correlation id of the request or job that enqueued this job (its meta), else the job's own id; outside
+    a job (a test, the CLI), whatever is bound already."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return correlation_id()
+    return (job.meta or {}).get("correlation_id") or f"job-{job.id}"
 
 
 def new_ctx(app: Flask, session) -> Ctx:

@@ -8,6 +8,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
+from integration.logs import correlation_id
+
 __all__ = ["redis_factory", "RQTasks", "JOB_TIMEOUT"]
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class RQTasks:
 
     def _enqueue(self, func: str, *args, retry: bool = True) -> None:
         options = {"job_timeout": JOB_TIMEOUT, "failure_ttl": FAILURE_TTL, "result_ttl": 3600}
+        if correlation_id() is not None:  # the request or job that caused this one: its logs carry the same id
+            options["meta"] = {"correlation_id": correlation_id()}
         if retry and self.intervals:
             options["retry"] = Retry(max=len(self.intervals), interval=self.intervals)
         try:
@@ -74,6 +78,29 @@ class RQTasks:
             "failed": sum(w.failed_job_count or 0 for w in workers),
             "busy_seconds": sum(float(w.total_working_time or 0) for w in workers),
         }
+
+    def requeue_failed(self, function: str | None = None, error: str | None = None,
+                       dry_run: bool = False) -> list[tuple[str, str, str]]:  # fmt: skip
+        """Failed jobs of the queue (of this function, whose error holds this text) put back on it, or only
+        listed; (job id, function, the error's last line) of each."""
+        from rq.job import Job
+        from rq.registry import FailedJobRegistry
+
+        queue = self.queue()
+        registry = FailedJobRegistry(queue=queue)
+        found = []
+        for job in Job.fetch_many(registry.get_job_ids(), connection=queue.connection):
+            if job is None or (function and job.func_name != function):
+                continue
+            text = job.latest_result().exc_string if job.latest_result() is not None else ""
+            text = text or ""
+            if error and error not in text:
+                continue
+            last = text.strip().splitlines()[-1] if text.strip() else ""
+            found.append((job.id, job.func_name, last[:300]))
+            if not dry_run:
+                registry.requeue(job)
+        return found
 
     def process_webhook(self, event_id: int) -> None:
         self._enqueue("jobs.events.process_webhook", event_id)

@@ -59,3 +59,59 @@ def test_failed_events_are_listed_with_their_reason_and_can_be_run_again(app, db
     assert (event.status, event.attempts) == (EventStatus.RETRYING.value, 0)
     not_failed = run(app, "events", "retry", str(event.id))
     assert not_failed.exit_code != 0 and "is not a failed event" in not_failed.output
+
+
+def test_failed_events_of_a_time_range_are_run_again_and_one_can_be_ignored_with_a_reason(app, db, shop, post_webhook, work):
+    from datetime import timedelta
+
+    broken = {**payload("orders__create.sample.json"), "line_items": "not a list"}
+    for n in range(3):
+        post_webhook("orders/create", broken, webhook_id=f"broken-{n}")
+    work()
+    first, second, third = db.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    first.received_at -= timedelta(days=2)  # an older outage's deliveries
+    db.commit()
+    since = (third.received_at - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    assert run(app, "events", "retry").exit_code != 0  # neither ids nor a range: refused
+    again = run(app, "events", "retry", "--since", since, "--error", "line_items")
+    assert again.exit_code == 0 and "2 event(s)" in again.output, again.output
+    db.expire_all()
+    assert [e.status for e in db.scalars(select(WebhookEvent).order_by(WebhookEvent.id))] == ["failed", "retrying", "retrying"]
+    ignored = run(app, "events", "ignore", str(first.id), "--reason", "a test order, deleted")
+    assert ignored.exit_code == 0, ignored.output
+    db.expire_all()
+    event = db.get(WebhookEvent, first.id)
+    assert event.status == "ignored" and "a test order, deleted" in event.error
+    assert run(app, "events", "ignore", str(first.id), "--reason", "again").exit_code != 0
+
+
+def test_stuck_refunds_are_listed_and_pushed_and_failed_jobs_requeued(app, db, client, shop, post_webhook, work, shopify, stripe, redis_down):
+    from datetime import timedelta
+
+    from integration.models import Refund
+    from tests.jobs.helpers import SWEATER, received_return, the_order_arrives
+
+    the_order_arrives(post_webhook, work, shopify)
+    with redis_down():  # written, its job lost
+        received_return(client, shop[1], {SWEATER: 1})
+    refund = db.scalar(select(Refund))
+    refund.created_at -= timedelta(hours=3)
+    db.commit()
+    listed = run(app, "refunds", "stuck", "--older-than", "60")
+    assert listed.exit_code == 0 and f"{refund.id}\t{SHOP_DOMAIN}\tpending" in listed.output, listed.output
+    pushed = run(app, "refunds", "push", str(refund.id))
+    assert pushed.exit_code == 0, pushed.output
+    work()
+    db.expire_all()
+    assert db.get(Refund, refund.id).status == "succeeded" and len(stripe.posts) == 1
+    assert run(app, "refunds", "push", str(refund.id)).exit_code != 0  # not on its way any more
+
+    app.extensions["tasks"]._enqueue("integration.models.utcnow", "an argument it does not take", retry=False)
+    work()
+    found = run(app, "jobs", "requeue", "--function", "integration.models.utcnow", "--dry-run")
+    assert found.exit_code == 0 and "1 failed job(s) found" in found.output and "TypeError" in found.output
+    assert app.extensions["tasks"].queue().count == 0
+    assert "0 failed job(s)" in run(app, "jobs", "requeue", "--error", "no such error").output
+    requeued = run(app, "jobs", "requeue", "--function", "integration.models.utcnow")
+    assert requeued.exit_code == 0 and "1 failed job(s) requeued" in requeued.output
+    assert app.extensions["tasks"].queue().count == 1
