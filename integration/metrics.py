@@ -64,10 +64,45 @@ def observe_deliveries(app, platforms: dict, providers: dict) -> None:
             topic = "other"
         outcome = getattr(g, "delivery_outcome", None) or _OUTCOMES.get(response.status_code, "error")
         DELIVERIES.labels(platform, topic, outcome).inc()
+        if response.status_code in (401, 404):
+            note_rejection(platform, getattr(g, "delivery_shop", None), outcome)
         started = getattr(g, "delivery_started", None)
         if started is not None:
             DELIVERY_SECONDS.labels(platform).observe(time.perf_counter() - started)
         return response
+
+
+# Rejected deliveries per shop, for /ops: counted in Redis in ten-minute slots kept a little over an hour.
+REJECTION_SLOT = 600
+REJECTION_SLOTS = 6
+
+
+def note_rejection(platform: str, shop: str | None, outcome: str) -> None:
+    """Count a rejected delivery under its shop (one Palautus knows, or "(unknown shop)": a caller's made-up
+    domain never becomes a key of its own). A Redis outage only loses the count."""
+    slot = int(time.time()) // REJECTION_SLOT
+    try:
+        redis = current_app.extensions["tasks"].connect()
+        key = f"palautus:rejections:{slot}"
+        pipe = redis.pipeline()
+        pipe.hincrby(key, f"{platform}|{shop or '(unknown shop)'}|{outcome}", 1)
+        pipe.expire(key, REJECTION_SLOT * (REJECTION_SLOTS + 1))
+        pipe.execute()
+    except Exception as e:  # noqa: BLE001 - a count must never turn an answer into a 500
+        logger.warning("could not count a rejected delivery: %s", type(e).__name__)
+
+
+def recent_rejections(redis) -> list[tuple[str, str, str, int]]:
+    """(platform, shop, outcome, count) over the last hour, most first."""
+    slot = int(time.time()) // REJECTION_SLOT
+    totals: dict[tuple[str, str, str], int] = {}
+    for n in range(REJECTION_SLOTS):
+        for field, count in (redis.hgetall(f"palautus:rejections:{slot - n}") or {}).items():
+            field = field.decode() if isinstance(field, bytes) else field
+            parts = tuple(field.split("|", 2))
+            if len(parts) == 3:
+                totals[parts] = totals.get(parts, 0) + int(count)
+    return sorted(((*k, v) for k, v in totals.items()), key=lambda row: -row[3])
 
 
 def _sender(path: str, platforms, providers) -> str:

@@ -90,8 +90,8 @@ def _same_origin() -> bool:
 def overview():
     now = utcnow()
     with current_app.extensions["db"].session() as session:
-        sections = [_inbox(session, now), _failed_events(session), _refunds(session, now), _failed_syncs(session),
-                    _alerts(session)]  # fmt: skip
+        sections = [_inbox(session, now), _failed_events(session), _rejections(), _refunds(session, now),
+                    _failed_syncs(session), _alerts(session)]  # fmt: skip
     html = ("<!doctype html><html lang=en><meta charset=utf-8><title>Palautus · operators</title>"
             "<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
             "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}"
@@ -136,6 +136,16 @@ def _failed_events(session) -> str:
              (e.error or "")[:300]] for e, domain in session.execute(query)]  # fmt: skip
     return _table("Failed and retrying deliveries (newest 50)", ["event", "shop", "sender", "topic", "status",
                   "attempts", "received", "reason"], rows, "None.")  # fmt: skip
+
+
+def _rejections() -> str:
+    from integration.metrics import recent_rejections
+
+    try:
+        rows = [list(row) for row in recent_rejections(current_app.extensions["tasks"].connect())]
+    except Exception as e:  # noqa: BLE001 - the page shows what it can
+        return f"<h2>Rejected deliveries in the last hour</h2><p>Redis could not be read ({escape(type(e).__name__)}).</p>"
+    return _table("Rejected deliveries in the last hour", ["sender", "shop", "why", "deliveries"], rows, "None.")
 
 
 def _refunds(session, now) -> str:

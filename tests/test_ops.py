@@ -64,3 +64,19 @@ def test_rq_dashboard_is_served_and_its_changes_must_come_from_this_site(app, cl
     assert client.post(f"/ops/rq/job/{job_id}/delete", headers=login()).status_code == 403  # no origin at all
     same_site = client.post(f"/ops/rq/job/{job_id}/delete", headers={**login(), "Origin": "http://localhost"})
     assert same_site.status_code == 200 and app.extensions["tasks"].queue().count == 0
+
+
+def test_the_overview_counts_rejected_deliveries_per_shop_over_the_last_hour(client, shop):
+    import json as json_
+
+    from tests.conftest import shopify_headers
+
+    body = json_.dumps({"id": 1}).encode()
+    for _ in range(2):
+        client.post("/webhooks/shopify", data=body, headers=shopify_headers(body, "orders/create", secret="not-ours"))
+    made_up = shopify_headers(body, "orders/create", domain="nobody-here.myshopify.com")
+    assert client.post("/webhooks/shopify", data=body, headers=made_up).status_code == 404
+    text = client.get("/ops", headers=login()).get_data(as_text=True)
+    assert "<td>shopify</td><td>palautus-test.myshopify.com</td><td>rejected_signature</td><td>2</td>" in text
+    assert "<td>shopify</td><td>(unknown shop)</td><td>unknown_shop</td><td>1</td>" in text
+    assert "nobody-here" not in text

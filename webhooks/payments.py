@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from adapters.payments import paytrail, stripe
 from integration.db import get_session
@@ -27,6 +27,7 @@ from webhooks.intake import accept, check_json, read_body
 def receive_stripe(shop_key: str):
     body = read_body()
     shop = shop_by_webhook_key(get_session(), shop_key)
+    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
     if shop is None:
         raise NotFound("no shop has this webhook address")
     keys = current_app.extensions["vault"].open(shop.credentials).get("payments", {}).get(stripe.PROVIDER, {})
@@ -48,6 +49,7 @@ def receive_paytrail(shop_key: str, outcome: str):
     answered 200, as Paytrail asks.
     """
     shop = shop_by_webhook_key(get_session(), shop_key)
+    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
     if shop is None:
         raise NotFound("no shop has this callback address")
     keys = current_app.extensions["vault"].open(shop.credentials).get("payments", {}).get(paytrail.PROVIDER, {})

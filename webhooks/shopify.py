@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from adapters.platforms.shopify import webhooks as shopify
 from adapters.platforms.shopify.platform import NAME, normalize_domain
@@ -43,6 +43,7 @@ def receive_shopify():
     body = read_body()
     delivery = shopify.read_delivery(request.headers)
     shop = _find_shop(get_session(), delivery.shop_domain)
+    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
     shopify.verify(body, delivery.signature, _secret_for(shop))
     if shop is None:
         raise NotFound(f"shop {delivery.shop_domain} is not installed")

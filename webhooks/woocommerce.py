@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from adapters.platforms.woocommerce import webhooks as woo
 from adapters.platforms.woocommerce.platform import NAME, normalize_domain
@@ -28,6 +28,7 @@ def receive_woocommerce(shop_key: str):
     body = read_body()
     session = get_session()
     shop = shop_by_webhook_key(session, shop_key)
+    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
     if shop is None or shop.platform != NAME:
         raise NotFound("no WooCommerce store has this webhook address")
     if woo.is_ping(request.headers, body):
