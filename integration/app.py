@@ -35,13 +35,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["providers"] = dict(ROUTES)  # payment routes Palautus can refund through, by provider
     # Each platform's own gateway route, where it has one: which of its payments it can refund.
     app.extensions["gateways"] = {name: adapter.gateway for name, adapter in PLATFORMS.items() if adapter.gateway}
+    app.before_request(_bind_correlation)  # first: every answer and record of the request carries it
+    app.teardown_request(_unbind_correlation)
     _register_blueprints(app)
     from integration.limits import init_limits
 
     init_limits(app)
     app.after_request(_transport_headers)
-    app.before_request(_bind_correlation)
-    app.teardown_request(_unbind_correlation)
+
     from integration.cli import register_cli
 
     register_cli(app)

@@ -25,7 +25,7 @@ from integration.config import ConfigError, require_https
 from integration.errors import InvalidInput, MissingCredentials, PalautusError
 from integration.services.delivery import NoPublicUrl, delivery_url, set_up_webhooks
 from integration.models import Shop, WebhookEvent
-from integration.services.inbox import EventStatus, find_events, mark_event, retry_event
+from integration.services.inbox import EventStatus, find_events, retry_event
 from integration.services.shops import (
     locked_credentials, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
 )
@@ -270,10 +270,17 @@ def retry_events(event_ids, since, until, error_text):
 def ignore_event(event_id, reason):
     """Mark a failed or retrying event ignored, with the reason: it is not run again."""
     with current_app.extensions["db"].session() as session:
-        event = session.get(WebhookEvent, event_id)
-        if event is None or event.status not in (EventStatus.FAILED.value, EventStatus.RETRYING.value):
+        from sqlalchemy import update
+
+        # Only from failed or retrying, in one statement: a run that processed it meanwhile is not overwritten.
+        changed = session.execute(update(WebhookEvent).where(
+            WebhookEvent.id == event_id,
+            WebhookEvent.status.in_((EventStatus.FAILED.value, EventStatus.RETRYING.value)),
+        ).values(status=EventStatus.IGNORED.value, next_attempt_at=None,
+                 error=f"ignored by an operator: {reason}"[:2000])).rowcount  # fmt: skip
+        session.commit()
+        if not changed:
             raise click.ClickException(f"event {event_id} is not a failed or retrying event")
-        mark_event(session, event, EventStatus.IGNORED, f"ignored by an operator: {reason}"[:2000])
         click.echo(f"event {event_id} ignored")
 
 

@@ -273,4 +273,12 @@ def _log_format_is_known(config: dict, given: set[str]) -> list[str]:
 
 
 _CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known]
-_PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set]
+def _ops_password_is_long(config: dict, given: set[str]) -> list[str]:
+    password = str(config.get("OPS_PASSWORD") or "")
+    if not password or len(password) >= 16:
+        return []
+    return ["OPS_PASSWORD must be at least 16 characters in production (or empty, which turns /ops off)"]
+
+
+_PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set,
+                      _ops_password_is_long]

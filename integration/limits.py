@@ -23,7 +23,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-__all__ = ["limiter", "init_limits", "api_limit", "api_key_bucket", "failed_check"]
+__all__ = ["limiter", "init_limits", "api_limit", "api_key_bucket", "failed_check", "over_failed_limit"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,17 @@ def api_key_bucket() -> str:
     if scheme.lower() == "bearer" and key.strip():
         return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]
     return "address:" + get_remote_address()
+
+
+def over_failed_limit() -> bool:
+    """Whether this address is past FAILED_AUTH_LIMIT already (nothing counted): for a login whose right guess
+    must be refused too once someone has guessed too often."""
+    try:
+        return not limiter.limiter.test(parse(current_app.config["FAILED_AUTH_LIMIT"]), "palautus-failed",
+                                        get_remote_address())  # fmt: skip
+    except Exception as e:  # noqa: BLE001 - a storage outage must not lock the operators out
+        logger.warning("rate limit storage unavailable: %s", type(e).__name__)
+        return False
 
 
 def failed_check(kind: str) -> bool:

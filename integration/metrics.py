@@ -19,7 +19,7 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from integration.models import Refund, WebhookEvent, utcnow
@@ -63,12 +63,15 @@ def observe_deliveries(app, platforms: dict, providers: dict) -> None:
         elif topic not in known_topics:
             topic = "other"
         outcome = getattr(g, "delivery_outcome", None) or _OUTCOMES.get(response.status_code, "error")
-        DELIVERIES.labels(platform, topic, outcome).inc()
+        try:  # a count must never turn the answer to a stored delivery into a 500
+            DELIVERIES.labels(platform, topic, outcome).inc()
+            started = getattr(g, "delivery_started", None)
+            if started is not None:
+                DELIVERY_SECONDS.labels(platform).observe(time.perf_counter() - started)
+        except Exception as e:  # noqa: BLE001 - e.g. PROMETHEUS_MULTIPROC_DIR gone or full
+            logger.warning("could not count a delivery: %s", type(e).__name__)
         if response.status_code in (401, 404):
             note_rejection(platform, getattr(g, "delivery_shop", None), outcome)
-        started = getattr(g, "delivery_started", None)
-        if started is not None:
-            DELIVERY_SECONDS.labels(platform).observe(time.perf_counter() - started)
         return response
 
 
@@ -182,12 +185,13 @@ class _StateCollector:
             jobs.add_metric([state["queue"], name], count)
         yield jobs
         yield _gauge("palautus_workers", "rq workers alive on the queue", state["workers"])
-        done = CounterMetricFamily("palautus_worker_jobs", "Jobs the queue's live workers have finished, by outcome",
-                                   labels=["outcome"])  # fmt: skip
+        # Gauges, not counters: the sum over the workers alive now drops when one restarts.
+        done = GaugeMetricFamily("palautus_worker_jobs", "Jobs the queue's live workers have finished, by outcome",
+                                 labels=["outcome"])  # fmt: skip
         done.add_metric(["succeeded"], state["succeeded"])
         done.add_metric(["failed"], state["failed"])
         yield done
-        busy = CounterMetricFamily("palautus_worker_busy_seconds", "Time the queue's live workers have spent on jobs")
+        busy = GaugeMetricFamily("palautus_worker_busy_seconds", "Time the queue's live workers have spent on jobs")
         busy.add_metric([], state["busy_seconds"])
         yield busy
 

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import func, select
 
 from integration.install.pages import SECURITY_HEADERS
-from integration.limits import failed_check
+from integration.limits import failed_check, over_failed_limit
 from integration.models import Refund, Return, Shop, WebhookEvent, utcnow
 from integration.refunds import IN_FLIGHT
 from integration.services.inbox import EventStatus
@@ -31,6 +31,7 @@ __all__ = ["bp", "init_ops"]
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 PREFIX = "/ops"
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+_CHANGES_ON_GET = ("rq_dashboard.requeue_all",)
 
 
 def init_ops(app) -> None:
@@ -40,6 +41,14 @@ def init_ops(app) -> None:
     app.config.from_object(rq_dashboard.default_settings)
     app.register_blueprint(bp)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=f"{PREFIX}/rq")
+
+    @app.after_request
+    def _never_framed(response):
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            if "Content-Security-Policy" not in response.headers:
+                response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return response
 
     @app.before_request
     def _operators_only():
@@ -64,6 +73,10 @@ def _guard():
     config = current_app.config
     if not config.get("OPS_PASSWORD"):
         return Response("The operator pages are off: set OPS_PASSWORD (and OPS_USERNAME).", 404, mimetype="text/plain")
+    if over_failed_limit():  # refused before the check: past the limit, a right guess is refused as well
+        return _too_many()
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return Response("The operator pages are not opened from other sites.", 403, mimetype="text/plain")
     auth = request.authorization
     given_user = (auth.username or "") if auth and auth.type == "basic" else ""
     given_password = (auth.password or "") if auth and auth.type == "basic" else ""
@@ -71,13 +84,18 @@ def _guard():
     password_ok = hmac.compare_digest(given_password.encode(), str(config["OPS_PASSWORD"]).encode())
     if not (user_ok and password_ok):
         if auth is not None and failed_check("operator login"):  # a browser's first, bare request is no failure
-            return Response("Too many failed logins from this address; wait a minute.", 429,
-                            {"Retry-After": "60"}, mimetype="text/plain")  # fmt: skip
+            return _too_many()
         return Response("Operator login required.", 401, {"WWW-Authenticate": 'Basic realm="palautus-ops"'},
                         mimetype="text/plain")  # fmt: skip
-    if request.method in _UNSAFE and not _same_origin():
+    # rq-dashboard's "requeue all" changes things on a GET too.
+    if (request.method in _UNSAFE or request.endpoint in _CHANGES_ON_GET) and not _same_origin():
         return Response("This change must come from a page of this site.", 403, mimetype="text/plain")
     return None
+
+
+def _too_many():
+    return Response("Too many failed logins from this address; wait a minute.", 429, {"Retry-After": "60"},
+                    mimetype="text/plain")  # fmt: skip
 
 
 def _same_origin() -> bool:

@@ -28,7 +28,9 @@ def test_the_pages_need_the_operator_login_and_guessing_it_is_slowed_down(client
     assert client.get("/ops", headers=login(user="admin")).status_code == 401
     assert client.get("/ops", headers=login(password="wrong")).status_code == 401
     assert client.get("/ops", headers=login(password="wrong")).status_code == 429  # the fourth wrong login
-    assert client.get("/ops", headers=login()).status_code == 200  # the operator still gets in
+    # Past the limit even the right password is refused from that address (a guess that is right gains nothing).
+    assert client.get("/ops", headers=login()).status_code == 429
+    assert client.get("/ops", headers=login(), environ_base={"REMOTE_ADDR": "192.0.2.50"}).status_code == 200
 
 
 def test_without_a_password_the_pages_are_off(app, client):
@@ -77,6 +79,30 @@ def test_the_overview_counts_rejected_deliveries_per_shop_over_the_last_hour(cli
     made_up = shopify_headers(body, "orders/create", domain="nobody-here.myshopify.com")
     assert client.post("/webhooks/shopify", data=body, headers=made_up).status_code == 404
     text = client.get("/ops", headers=login()).get_data(as_text=True)
-    assert "<td>shopify</td><td>palautus-test.myshopify.com</td><td>rejected_signature</td><td>2</td>" in text
+    # The header's shop is the caller's word: shown as such.
+    assert "<td>shopify</td><td>palautus-test.myshopify.com (unverified header)</td><td>rejected_signature</td><td>2</td>" in text
     assert "<td>shopify</td><td>(unknown shop)</td><td>unknown_shop</td><td>1</td>" in text
     assert "nobody-here" not in text
+
+
+def test_requeue_all_changes_things_on_a_get_and_so_needs_this_site_and_no_page_may_frame_the_pages(app, client):
+    app.extensions["tasks"]._enqueue("integration.models.utcnow", "an argument it does not take", retry=False)
+    worker_run = __import__("rq").SimpleWorker([app.extensions["tasks"].queue()], connection=app.extensions["tasks"].connect())
+    worker_run.work(burst=True)
+    queue = app.extensions["tasks"].queue()
+    assert queue.failed_job_registry.count == 1
+    forged = client.get(f"/ops/rq/requeue/{queue.name}", headers={**login(), "Referer": "https://evil.example/"})
+    assert forged.status_code == 403 and queue.failed_job_registry.count == 1
+    cross = client.get("/ops", headers={**login(), "Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    same = client.get(f"/ops/rq/requeue/{queue.name}", headers={**login(), "Referer": "http://localhost/ops/rq/"})
+    assert same.status_code == 200 and queue.failed_job_registry.count == 0 and queue.count == 1
+    page = client.get("/ops/rq/", headers=login())
+    assert page.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_a_short_operator_password_is_refused_in_production():
+    from integration.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="OPS_PASSWORD"):
+        load_config({"ENV": "production", "OPS_PASSWORD": "short"}, environ={})

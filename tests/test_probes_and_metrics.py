@@ -85,3 +85,14 @@ def test_a_scrape_while_redis_is_down_still_answers_and_says_what_it_could_not_r
         found = samples(client)
     assert value(found, "palautus_scrape_error", source="redis") == 1
     assert value(found, "palautus_scrape_error", source="database") == 0
+
+
+def test_a_count_that_cannot_be_written_never_turns_a_stored_delivery_into_a_500(client, shop, post_webhook, monkeypatch):
+    import integration.metrics as metrics
+
+    def broken(*labels):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(metrics.DELIVERIES, "labels", broken)
+    order = {"id": 1, "admin_graphql_api_id": "gid://shopify/Order/1"}
+    assert post_webhook("orders/create", order, webhook_id="a").status_code == 200

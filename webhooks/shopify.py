@@ -43,8 +43,10 @@ def receive_shopify():
     body = read_body()
     delivery = shopify.read_delivery(request.headers)
     shop = _find_shop(get_session(), delivery.shop_domain)
-    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
+    # For the operators' count of rejections: the header is the caller's word until the signature is checked.
+    g.delivery_shop = f"{shop.domain} (unverified header)" if shop is not None else None
     shopify.verify(body, delivery.signature, _secret_for(shop))
+    g.delivery_shop = shop.domain if shop is not None else None
     if shop is None:
         raise NotFound(f"shop {delivery.shop_domain} is not installed")
     check_json(body)
