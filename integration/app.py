@@ -85,7 +85,10 @@ def _transport_headers(response):
 def _init_tasks(app: Flask) -> None:
     from jobs.queue import RQTasks, redis_factory
 
+    from webhooks.outbox import Outbox
+
     app.extensions["tasks"] = RQTasks(redis_factory(app.config), app.config)
+    app.extensions["outbox"] = Outbox(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -24,8 +24,9 @@ from adapters.platforms import platform_adapter
 from integration.config import ConfigError, require_https
 from integration.errors import InvalidInput, MissingCredentials, PalautusError
 from integration.services.delivery import NoPublicUrl, delivery_url, set_up_webhooks
-from integration.models import Shop, WebhookEvent
-from integration.services.inbox import EventStatus, find_events, retry_event
+from integration.models import Shop
+from integration.services import recovery
+from integration.services.inbox import EventStatus, find_events
 from integration.services.shops import (
     locked_credentials, register_shop, replace_credentials, rotate_api_key, shop_by_domain,
 )
@@ -242,26 +243,13 @@ def retry_events(event_ids, since, until, error_text):
     if not event_ids and since is None and until is None:
         raise click.UsageError("name the events, or a time range with --since/--until")
     with current_app.extensions["db"].session() as session:
-        if event_ids:
-            chosen = []
-            for event_id in event_ids:
-                event = session.get(WebhookEvent, event_id)
-                if event is None or event.status != EventStatus.FAILED.value:
-                    raise click.ClickException(f"event {event_id} is not a failed event")
-                chosen.append(event)
-        else:
-            query = select(WebhookEvent).where(WebhookEvent.status == EventStatus.FAILED.value)
-            if since is not None:
-                query = query.where(WebhookEvent.received_at >= _utc(since))
-            if until is not None:
-                query = query.where(WebhookEvent.received_at < _utc(until))
-            chosen = list(session.scalars(query.order_by(WebhookEvent.id)))
-        if error_text:
-            chosen = [event for event in chosen if error_text in (event.error or "")]
-        for event in chosen:
-            retry_event(session, event)
-            click.echo(f"event {event.id} will be run again")
-        click.echo(f"{len(chosen)} event(s) will be run again", err=True)
+        try:
+            chosen = recovery.retry_failed_events(session, event_ids, since, until, error_text)
+        except PalautusError as e:
+            raise click.ClickException(e.message) from None
+    for event_id in chosen:
+        click.echo(f"event {event_id} will be run again")
+    click.echo(f"{len(chosen)} event(s) will be run again", err=True)
 
 
 @events.command("ignore")
@@ -270,24 +258,11 @@ def retry_events(event_ids, since, until, error_text):
 def ignore_event(event_id, reason):
     """Mark a failed or retrying event ignored, with the reason: it is not run again."""
     with current_app.extensions["db"].session() as session:
-        from sqlalchemy import update
-
-        # Only from failed or retrying, in one statement: a run that processed it meanwhile is not overwritten.
-        changed = session.execute(update(WebhookEvent).where(
-            WebhookEvent.id == event_id,
-            WebhookEvent.status.in_((EventStatus.FAILED.value, EventStatus.RETRYING.value)),
-        ).values(status=EventStatus.IGNORED.value, next_attempt_at=None,
-                 error=f"ignored by an operator: {reason}"[:2000])).rowcount  # fmt: skip
-        session.commit()
-        if not changed:
-            raise click.ClickException(f"event {event_id} is not a failed or retrying event")
-        click.echo(f"event {event_id} ignored")
-
-
-def _utc(moment):
-    from datetime import timezone
-
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+        try:
+            recovery.ignore_event(session, event_id, reason)
+        except PalautusError as e:
+            raise click.ClickException(e.message) from None
+    click.echo(f"event {event_id} ignored")
 
 
 refunds_group = AppGroup("refunds", help="Refunds on their way: find the stuck ones and push them.")
@@ -298,17 +273,8 @@ refunds_group = AppGroup("refunds", help="Refunds on their way: find the stuck o
               help="minutes since the refund was started")  # fmt: skip
 def stuck_refunds(minutes):
     """Refunds still pending or submitted after this long, oldest first, with their last error."""
-    from datetime import timedelta
-
-    from integration.models import Refund, Return, utcnow
-    from integration.refunds import IN_FLIGHT
-
     with current_app.extensions["db"].session() as session:
-        query = select(Refund, Shop.domain).select_from(Refund).join(Return, Return.id == Refund.return_id) \
-            .join(Shop, Shop.id == Return.shop_id).where(
-            Refund.status.in_([status.value for status in IN_FLIGHT]),
-            Refund.created_at < utcnow() - timedelta(minutes=minutes)).order_by(Refund.created_at)  # fmt: skip
-        found = session.execute(query).all()
+        found = recovery.stuck_refunds(session, minutes)
         for refund, domain in found:
             click.echo(f"{refund.id}\t{domain}\t{refund.status}\t{refund.route or refund.provider}\t{refund.amount} "
                        f"{refund.currency}\tstarted {refund.created_at:%Y-%m-%d %H:%M}\t{refund.last_error or ''}")  # fmt: skip
@@ -320,18 +286,13 @@ def stuck_refunds(minutes):
 def push_refunds(refund_ids):
     """Queue these refunds' job now instead of after their pause. The job is safe to run any number of times: a
     refund already with its provider is looked up, never sent twice."""
-    from integration.models import Refund
-    from integration.refunds import IN_FLIGHT
-
     with current_app.extensions["db"].session() as session:
-        for refund_id in refund_ids:
-            refund = session.get(Refund, refund_id)
-            if refund is None or refund.status not in [status.value for status in IN_FLIGHT]:
-                raise click.ClickException(f"refund {refund_id} is not on its way")
-            refund.next_attempt_at = None
-            session.commit()
-            current_app.extensions["tasks"].push_refund(refund_id)
-            click.echo(f"refund {refund_id} queued")
+        try:
+            pushed = recovery.push_refunds(session, current_app.extensions["tasks"], refund_ids)
+        except PalautusError as e:
+            raise click.ClickException(e.message) from None
+    for refund_id in pushed:
+        click.echo(f"refund {refund_id} queued")
 
 
 jobs_group = AppGroup("jobs", help="The job queue's failed jobs.")

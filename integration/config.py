@@ -83,6 +83,9 @@ def _defaults(var_dir: Path) -> dict:
         # "text" or "json" (one JSON object per line); empty: json in production, text in development.
         "LOG_FORMAT": "",
         "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
+        # How stored deliveries reach the queue (webhooks/outbox.py): "thread", a relay thread in each web process
+        # that queues them in batches after they are answered; "inline", in the request right after the commit.
+        "OUTBOX_RELAY": "thread",
         # Days an inbox event's body (the delivery as received: personal data) is kept once the event is done
         # (processed, ignored or failed); then `jobs/privacy.py` purge_inbox replaces it with a stub, keeping the row.
         "INBOX_RETENTION_DAYS": 30,
@@ -272,7 +275,15 @@ def _log_format_is_known(config: dict, given: set[str]) -> list[str]:
     return [f"LOG_FORMAT must be text or json, not {str(config['LOG_FORMAT'])[:20]!r}"]
 
 
-_CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known]
+def _outbox_relay_is_known(config: dict, given: set[str]) -> list[str]:
+    if config["OUTBOX_RELAY"] in ("thread", "inline"):
+        return []
+    return [f"OUTBOX_RELAY must be thread or inline, not {str(config['OUTBOX_RELAY'])[:20]!r}"]
+
+
+_CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known, _outbox_relay_is_known]
+
+
 def _ops_password_is_long(config: dict, given: set[str]) -> list[str]:
     password = str(config.get("OPS_PASSWORD") or "")
     if not password or len(password) >= 16:

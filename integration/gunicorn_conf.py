@@ -1,4 +1,4 @@
-"""gunicorn's settings hooks (Procfile: `gunicorn -c python:integration.gunicorn_conf`).
+"""gunicorn's settings hooks (Procfile: `gunicorn -c python:integration.gunicorn_conf`): /metrics, and the outbox relay.
 
 /metrics counts in each web worker process: prometheus_client's multiprocess mode keeps each worker's figures in
 files under PROMETHEUS_MULTIPROC_DIR, which the Procfile sets (var/metrics by default). The directory is emptied
@@ -25,3 +25,12 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker) -> None:
+    """A web worker that stops lets its outbox relay finish the pass it is in (webhooks/outbox.py); what it has
+    not queued, the other workers' relays (and the sweeper) will."""
+    app = getattr(worker, "wsgi", None)
+    outbox = getattr(app, "extensions", {}).get("outbox") if app is not None else None
+    if outbox is not None:
+        outbox.stop(timeout=5)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -329,11 +330,18 @@ class Refund(Base):
     payment: Mapped[Payment | None] = relationship()
 
 
+_UNQUEUED = "status = 'received' AND enqueued_at IS NULL"
+
+
 class WebhookEvent(Base):
     """The inbox: every delivery we answered 200 to, before anything is done with it."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("shop_id", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "delivery_id"),
+        # What the outbox relay still has to queue: a handful of rows however large the inbox grows.
+        Index("ix_webhook_events_unqueued", "id", postgresql_where=text(_UNQUEUED), sqlite_where=text(_UNQUEUED)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -349,7 +357,8 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]  # when the sweeper tries a retrying event again
-    enqueued_at: Mapped[datetime | None]  # when the sweeper last queued it
+    enqueued_at: Mapped[datetime | None]  # when the outbox relay or the sweeper last queued it
+    correlation_id: Mapped[str | None] = mapped_column(String(64))  # the delivery's request id, for its job's logs
     processed_at: Mapped[datetime | None]
     # A customer erased while this delivery waited (it names them), or one about an erased order: its body is
     # replaced by a stub the moment it is processed, ignored or failed (see integration/services/privacy.py).

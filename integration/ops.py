@@ -3,7 +3,9 @@
 Access: HTTP Basic with OPS_USERNAME and OPS_PASSWORD from the environment, compared in constant time; with no
 OPS_PASSWORD the pages are off (404). Failed logins count against FAILED_AUTH_LIMIT per address. A browser sends
 Basic credentials with any request to the host, also one a hostile page makes it send, so a request that changes
-something (rq-dashboard's requeue, delete, empty) must come from a page of this host (Origin or Referer).
+something (rq-dashboard's requeue, delete, empty) must come from a page of this host (Origin or Referer); a change
+through the operators' API (/ops/api/..., the CLI's recovery tools as JSON) must be JSON, which no page of
+another site can send without a CORS preflight that is never granted.
 
 /ops shows, from the database: the inbox backlog and the age of its oldest unprocessed delivery per sender, the
 failed and retrying deliveries with their reasons, refunds by route and status with the oldest still on its way,
@@ -13,18 +15,20 @@ the platform will not renew, a refund that failed, an uninstall not believed, ..
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import func, select
 
+from integration.errors import InvalidInput
 from integration.install.pages import SECURITY_HEADERS
 from integration.limits import failed_check, over_failed_limit
 from integration.models import Refund, Return, Shop, WebhookEvent, utcnow
 from integration.refunds import IN_FLIGHT
-from integration.services.inbox import EventStatus
+from integration.services import recovery
+from integration.services.inbox import EventStatus, find_events
 
 __all__ = ["bp", "init_ops"]
 
@@ -88,7 +92,7 @@ def _guard():
         return Response("Operator login required.", 401, {"WWW-Authenticate": 'Basic realm="palautus-ops"'},
                         mimetype="text/plain")  # fmt: skip
     # rq-dashboard's "requeue all" changes things on a GET too.
-    if (request.method in _UNSAFE or request.endpoint in _CHANGES_ON_GET) and not _same_origin():
+    if (request.method in _UNSAFE or request.endpoint in _CHANGES_ON_GET) and not (_same_origin() or _api_call()):
         return Response("This change must come from a page of this site.", 403, mimetype="text/plain")
     return None
 
@@ -96,6 +100,12 @@ def _guard():
 def _too_many():
     return Response("Too many failed logins from this address; wait a minute.", 429, {"Retry-After": "60"},
                     mimetype="text/plain")  # fmt: skip
+
+
+def _api_call() -> bool:
+    """A change to the operators' API from a client that is no browser page of another site: JSON, no Origin."""
+    return request.path.startswith(f"{PREFIX}/api/") and request.mimetype == "application/json" \
+        and "Origin" not in request.headers
 
 
 def _same_origin() -> bool:
@@ -191,3 +201,123 @@ def _alerts(session) -> str:
             rows.append([shop.domain, shop.platform, kind, (alert or {}).get("at", ""),
                          str((alert or {}).get("message", ""))[:300]])  # fmt: skip
     return _table("Shops' open alerts", ["shop", "platform", "kind", "since", "message"], rows, "None.")
+
+
+# --- the operators' API: the CLI's recovery tools over HTTP (JSON), behind the same login --------------------
+#
+# A change must come as `Content-Type: application/json` (a page of another site cannot send that without a
+# CORS preflight, which is never granted) or from a page of this site; an Origin of another site is refused.
+
+
+def _api_body() -> dict:
+    if request.mimetype != "application/json":
+        raise InvalidInput("a JSON object body is required (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _ids(body: dict, key: str, required: bool = True) -> list[int]:
+    ids = body.get(key, [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise InvalidInput(f"{key} must be a list of positive integer ids")
+    if required and not ids:
+        raise InvalidInput(f"{key} must name at least one id")
+    if len(ids) > 1000:
+        raise InvalidInput(f"{key}: at most 1000 at a time")
+    return ids
+
+
+def _moment(body: dict, key: str):
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else _bad_moment(key)
+    except ValueError:
+        return _bad_moment(key)
+
+
+def _bad_moment(key: str):
+    raise InvalidInput(f"{key} must be an ISO 8601 date and time, e.g. 2026-11-27T08:00:00Z (UTC if no offset)")
+
+
+def _text(body: dict, key: str, limit: int = 500) -> str | None:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, str) or len(value) > limit):
+        raise InvalidInput(f"{key} must be a string of at most {limit} characters")
+    return value
+
+
+def _event_out(event: WebhookEvent) -> dict:
+    return {"id": event.id, "shop_id": event.shop_id, "platform": event.platform, "topic": event.topic,
+            "status": event.status, "attempts": event.attempts, "error": event.error,
+            "received_at": event.received_at.isoformat()}  # fmt: skip
+
+
+@bp.get("/api/events")
+def api_events():
+    """Inbox events in one status (default failed), newest first, with why they failed."""
+    status = request.args.get("status", EventStatus.FAILED.value)
+    if status not in {s.value for s in EventStatus}:
+        raise InvalidInput(f"status must be one of {', '.join(s.value for s in EventStatus)}")
+    limit = request.args.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise InvalidInput("limit must be a whole number from 1 to 1000")
+    with current_app.extensions["db"].session() as session:
+        return jsonify({"events": [_event_out(e) for e in find_events(session, EventStatus(status), limit=int(limit))]})
+
+
+@bp.post("/api/events/retry")
+def api_retry_events():
+    """Failed events run again: {"event_ids": [...]} or {"since": ..., "until": ..., "error": ...}."""
+    body = _api_body()
+    with current_app.extensions["db"].session() as session:
+        chosen = recovery.retry_failed_events(session, _ids(body, "event_ids", required=False), _moment(body, "since"),
+                                              _moment(body, "until"), _text(body, "error"))  # fmt: skip
+    return jsonify({"retried": chosen})
+
+
+@bp.post("/api/events/<int:event_id>/ignore")
+def api_ignore_event(event_id: int):
+    """A failed or retrying event marked ignored: {"reason": "..."}."""
+    reason = _text(_api_body(), "reason", 1000)
+    with current_app.extensions["db"].session() as session:
+        recovery.ignore_event(session, event_id, reason or "")
+    return jsonify({"ignored": event_id})
+
+
+@bp.get("/api/refunds/stuck")
+def api_stuck_refunds():
+    """Refunds still on their way `older_than` minutes (default 60) after they were started, oldest first."""
+    minutes = request.args.get("older_than", "60")
+    if not minutes.isdigit():
+        raise InvalidInput("older_than must be a whole number of minutes")
+    with current_app.extensions["db"].session() as session:
+        found = [{"id": r.id, "shop": domain, "status": r.status, "route": r.route or r.provider, "amount": r.amount,
+                  "currency": r.currency, "started_at": r.created_at.isoformat(), "last_error": r.last_error}
+                 for r, domain in recovery.stuck_refunds(session, int(minutes))]  # fmt: skip
+    return jsonify({"refunds": found})
+
+
+@bp.post("/api/refunds/push")
+def api_push_refunds():
+    """These refunds' job queued now: {"refund_ids": [...]}; each must be on its way."""
+    body = _api_body()
+    with current_app.extensions["db"].session() as session:
+        pushed = recovery.push_refunds(session, current_app.extensions["tasks"], _ids(body, "refund_ids"))
+    return jsonify({"pushed": pushed})
+
+
+@bp.post("/api/jobs/requeue")
+def api_requeue_jobs():
+    """Failed jobs back on the queue: {"function": ..., "error": ..., "dry_run": false}, each optional."""
+    body = _api_body()
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput("dry_run must be true or false")
+    found = current_app.extensions["tasks"].requeue_failed(_text(body, "function", 200), _text(body, "error"),
+                                                           dry_run=dry_run)  # fmt: skip
+    return jsonify({"requeued" if not dry_run else "found": [{"job_id": job_id, "function": name, "error": error}
+                                                              for job_id, name, error in found]})  # fmt: skip

@@ -22,6 +22,8 @@ class Tasks(Protocol):
 
     def connect_shop(self, shop_id: int) -> None: ...
 
+    def read_payments(self, order_id: int) -> None: ...
+
 
 class RecordingTasks:
     """A Tasks that only remembers what was asked: for tests and dry runs."""
@@ -43,3 +45,6 @@ class RecordingTasks:
 
     def connect_shop(self, shop_id: int) -> None:
         self.calls.append(("connect_shop", shop_id))
+
+    def read_payments(self, order_id: int) -> None:
+        self.calls.append(("read_payments", order_id))

@@ -35,7 +35,7 @@ from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.outcomes import REFUSALS
 
-__all__ = ["process_webhook", "read_payments", "HANDLERS"]
+__all__ = ["process_webhook", "read_payments", "read_order_payments", "HANDLERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,22 @@ def read_payments(jc: JobContext, shop: Shop, order: Order) -> None:
     orders.record_payments(jc.session, order, jc.platform(shop).order_payments(order.platform_order_id))
 
 
+def read_order_payments(order_id: int) -> None:
+    """The job a return's opening asks for when its order's payments were never read: read them once."""
+    with job_context() as jc:
+        order = jc.session.get(Order, order_id)
+        if order is None or order.payments_synced_at is not None:
+            return
+        shop = jc.session.get(Shop, order.shop_id)
+        if shop is None or shop.uninstalled_at is not None:
+            return
+        try:
+            _payments_for_return(jc, shop, order)
+        except ProviderUnavailable as e:  # rq retries it, not sooner than the platform asked
+            respect_retry_after(e)
+            raise
+
+
 def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
     _one_at_a_time(jc, shop)  # a customer's erasure commits its tombstones under this lock too: one sees the other
     order, newer = orders.upsert_order(jc.session, shop.id, snapshot)  # an erased customer's order: no e-mail
@@ -71,16 +87,25 @@ def on_order(jc: JobContext, shop: Shop, snapshot: OrderSnapshot) -> Order:
             jc.session.commit()
         _read_new_refunds(jc, shop, order, snapshot)
         return order
-    if snapshot.paid and order.payments_synced_at is None:
-        try:
-            read_payments(jc, shop, order)
-        except REFUSALS as e:
-            # The snapshot is kept; the refund job reads the payments again before it sends anything.
-            logger.warning("could not read payments: %s", e, extra={"order_id": order.id})
-            jc.session.rollback()
-            return order
-        jc.session.commit()
+    # The payments are not read here: most orders are never returned, and a read per order event would spend the
+    # shop's API budget at its busiest. A return request reads them (_payments_for_return), the refund job again.
     return order
+
+
+def _payments_for_return(jc: JobContext, shop: Shop, order: Order, transient=()) -> None:
+    """A return needs the order's payments (its route, what is left to refund): read them once, if never read.
+
+    A refusal (and, with `transient`, an outage) is logged: the refund job reads the payments again before it
+    sends anything, and a return opened meanwhile asks for them again (services.returns.open_return)."""
+    if order.payments_synced_at is not None:
+        return
+    try:
+        read_payments(jc, shop, order)
+    except (*REFUSALS, *transient) as e:
+        logger.warning("could not read payments: %s", e, extra={"order_id": order.id})
+        jc.session.rollback()
+        return
+    jc.session.commit()
 
 
 def _read_new_refunds(jc: JobContext, shop: Shop, order: Order, snapshot: OrderSnapshot) -> None:
@@ -134,6 +159,7 @@ def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> No
     if returns.return_by_platform_id(jc.ctx, shop, data.platform_return_id):
         return
     order = _order_for(jc, shop, data.platform_order_id, [item.platform_line_id for item in data.items])
+    _payments_for_return(jc, shop, order, transient=(ProviderUnavailable,))  # the request is not held up by it
     _one_at_a_time(jc, shop)
     if returns.return_by_platform_id(jc.ctx, shop, data.platform_return_id):
         return  # opened by another worker meanwhile

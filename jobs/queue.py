@@ -49,14 +49,17 @@ class RQTasks:
     def queue(self) -> Queue:
         return Queue(self.queue_name, connection=self.connect())
 
-    def _enqueue(self, func: str, *args, retry: bool = True) -> None:
-        options = {"job_timeout": JOB_TIMEOUT, "failure_ttl": FAILURE_TTL, "result_ttl": 3600}
-        if correlation_id() is not None:  # the request or job that caused this one: its logs carry the same id
-            options["meta"] = {"correlation_id": correlation_id()}
+    def _options(self, retry: bool, correlation: str | None) -> dict:
+        options = {"timeout": JOB_TIMEOUT, "failure_ttl": FAILURE_TTL, "result_ttl": 3600}
+        if correlation is not None:  # the request or job that caused this one: its logs carry the same id
+            options["meta"] = {"correlation_id": correlation}
         if retry and self.intervals:
             options["retry"] = Retry(max=len(self.intervals), interval=self.intervals)
+        return options
+
+    def _enqueue(self, func: str, *args, retry: bool = True) -> None:
         try:
-            self.queue().enqueue(func, *args, **options)
+            self.queue().enqueue_call(func, args=args, **self._options(retry, correlation_id()))
         except (RedisError, OSError) as e:
             # The row that needs this work is committed; the sweeper will enqueue it.
             logger.warning("could not enqueue %s: %s", func, type(e).__name__, extra={"job_args": args})
@@ -105,6 +108,16 @@ class RQTasks:
     def process_webhook(self, event_id: int) -> None:
         self._enqueue("jobs.events.process_webhook", event_id)
 
+    def process_webhooks(self, events: list[tuple[int, str | None]]) -> None:
+        """Queue process_webhook for each (event id, correlation id) in one round trip to Redis (the outbox
+        relay's batch). Raises RedisError/OSError when Redis cannot take them: the caller keeps them waiting."""
+        queue = self.queue()
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many([Queue.prepare_data("jobs.events.process_webhook", (event_id,),
+                                                   **self._options(True, correlation))
+                                for event_id, correlation in events], pipeline=pipe)  # fmt: skip
+            pipe.execute()
+
     def push_refund(self, refund_id: int) -> None:
         self._enqueue("jobs.refunds.push_refund", refund_id)
 
@@ -116,3 +129,6 @@ class RQTasks:
 
     def connect_shop(self, shop_id: int) -> None:
         self._enqueue("jobs.connect.connect_shop", shop_id)
+
+    def read_payments(self, order_id: int) -> None:
+        self._enqueue("jobs.events.read_order_payments", order_id)

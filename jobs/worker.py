@@ -1,13 +1,32 @@
-"""The rq worker class for the Procfile: builds the app once, before rq forks a child per job."""
+"""The rq worker classes: each builds the app once per process, before its first job.
+
+`SimpleWorker` is the Procfile's: it runs each job in the worker process itself, on the process's warm app and
+its pooled database and Redis connections, and `rq worker-pool` runs several of them (and restarts one that
+dies). A fork per job (rq's default `Worker`, kept below) costs more than most jobs: the fork, and a child that
+opens its own connections, about 60 ms against a few ms for an order event (benchmarks/). A job keeps its
+timeout either way (rq's SIGALRM death penalty runs in the process that runs the job); what a fork would add is
+isolation from a job that corrupts its process, which no job here does: each opens and closes its own session
+(jobs/context.py), and a process that dies is restarted by the pool, its job left to rq's registries and the
+sweeper as any lost job.
+"""
 from __future__ import annotations
 
 import os
 
+from rq import SimpleWorker as _SimpleWorker
 from rq import Worker as _Worker
 
 from jobs import context
 
-__all__ = ["Worker"]
+__all__ = ["SimpleWorker", "Worker"]
+
+
+class SimpleWorker(_SimpleWorker):
+    """rq's worker without a fork per job, warm: the process's app is built before the first job."""
+
+    def work(self, *args, **kwargs):
+        context.worker_app()
+        return super().work(*args, **kwargs)
 
 
 class Worker(_Worker):

@@ -64,6 +64,7 @@ def config(database_url, redis_url, tmp_path):
         "RETRY_INTERVALS": "0,0,0",
         "QUEUE_NAME": "palautus-test",
         "HTTP_TIMEOUT": 5,
+        "OUTBOX_RELAY": "inline",  # a posted delivery's job is on the queue when the answer comes
     }
 
 
@@ -73,6 +74,7 @@ def app(config):
     _clean(app)
     with app.app_context():
         yield app
+    app.extensions["outbox"].stop()  # a test that ran the relay thread: it touches no other test's rows
     _clean(app)
     app.extensions["db"].engine.dispose()
 

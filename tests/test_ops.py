@@ -106,3 +106,115 @@ def test_a_short_operator_password_is_refused_in_production():
 
     with pytest.raises(ConfigError, match="OPS_PASSWORD"):
         load_config({"ENV": "production", "OPS_PASSWORD": "short"}, environ={})
+
+
+# --- the operators' API: the recovery tools as JSON --------------------------------------------------------------
+
+
+def _failed_event(post_webhook, work, webhook_id: str) -> int:
+    broken = {**payload("orders__create.sample.json"), "line_items": "not a list"}
+    event_id = post_webhook("orders/create", broken, webhook_id=webhook_id).get_json()["event_id"]
+    work()
+    return event_id
+
+
+def test_the_api_lists_failed_events_runs_them_again_and_ignores_one_with_its_reason(client, db, shop, post_webhook,
+                                                                                    work):  # fmt: skip
+    from integration.models import WebhookEvent
+
+    first, second = (_failed_event(post_webhook, work, f"broken-{n}") for n in (1, 2))
+    listed = client.get("/ops/api/events?status=failed", headers=login()).get_json()["events"]
+    assert [e["id"] for e in listed] == [second, first] and "expected a list" in listed[0]["error"]
+
+    answer = client.post("/ops/api/events/retry", json={"event_ids": [first]}, headers=login())
+    assert answer.status_code == 200 and answer.get_json() == {"retried": [first]}
+    assert db.get(WebhookEvent, first).status == "retrying"
+
+    answer = client.post(f"/ops/api/events/{second}/ignore", json={"reason": "a test order"}, headers=login())
+    assert answer.status_code == 200
+    db.expire_all()
+    assert (db.get(WebhookEvent, second).status, db.get(WebhookEvent, second).error) == (
+        "ignored", "ignored by an operator: a test order")
+    again = client.post(f"/ops/api/events/{second}/ignore", json={"reason": "twice"}, headers=login())
+    assert again.status_code == 409 and "not a failed or retrying event" in again.get_json()["message"]
+
+
+def test_the_api_retries_failed_events_by_time_range_and_error(client, db, shop, post_webhook, work):
+    event_id = _failed_event(post_webhook, work, "broken-1")
+    none = client.post("/ops/api/events/retry", json={"since": "2000-01-01T00:00:00Z", "error": "no such error"},
+                       headers=login())  # fmt: skip
+    assert none.get_json() == {"retried": []}
+    some = client.post("/ops/api/events/retry", json={"since": "2000-01-01T00:00:00", "error": "expected a list"},
+                       headers=login())  # fmt: skip
+    assert some.get_json() == {"retried": [event_id]}
+
+
+@pytest.mark.parametrize("path, body, message", [
+    ("/ops/api/events/retry", {}, "name the events, or a time range"),
+    ("/ops/api/events/retry", {"event_ids": ["1"]}, "event_ids must be a list of positive integer ids"),
+    ("/ops/api/events/retry", {"since": "yesterday"}, "since must be an ISO 8601 date and time"),
+    ("/ops/api/events/1/ignore", {}, "say why the event is ignored"),
+    ("/ops/api/refunds/push", {"refund_ids": []}, "refund_ids must name at least one id"),
+    ("/ops/api/jobs/requeue", {"dry_run": "yes"}, "dry_run must be true or false"),
+    ("/ops/api/jobs/requeue", [], "the body must be a JSON object"),
+])  # fmt: skip
+def test_a_wrong_api_call_is_400_saying_what_is_wrong_and_changes_nothing(client, path, body, message):
+    answer = client.post(path, json=body, headers=login())
+    assert answer.status_code == 400 and message in answer.get_json()["message"]
+
+
+def test_api_changes_need_json_and_no_other_site_s_origin(client, shop, post_webhook, work, db):
+    from integration.models import WebhookEvent
+
+    event_id = _failed_event(post_webhook, work, "broken-1")
+    form = client.post("/ops/api/events/retry", data={"event_ids": event_id}, headers=login())  # a cross-site form
+    assert form.status_code == 403
+    other = client.post("/ops/api/events/retry", json={"event_ids": [event_id]},
+                        headers={**login(), "Origin": "https://evil.example"})  # fmt: skip
+    assert other.status_code == 403
+    assert client.post("/ops/api/events/retry", json={"event_ids": [event_id]}).status_code == 401  # no login
+    db.expire_all()
+    assert db.get(WebhookEvent, event_id).status == "failed"
+
+
+def test_the_api_lists_stuck_refunds_pushes_one_and_requeues_failed_jobs(app, client, db, shop):
+    stuck = client.get("/ops/api/refunds/stuck?older_than=0", headers=login())
+    assert stuck.status_code == 200 and stuck.get_json() == {"refunds": []}
+    missing = client.post("/ops/api/refunds/push", json={"refund_ids": [424242]}, headers=login())
+    assert missing.status_code == 409 and "refund 424242 is not on its way" in missing.get_json()["message"]
+
+    app.extensions["tasks"]._enqueue("integration.models.utcnow", "an argument it does not take", retry=False)
+    from rq import SimpleWorker
+
+    SimpleWorker([app.extensions["tasks"].queue()], connection=app.extensions["tasks"].connect()).work(burst=True)
+    listed = client.post("/ops/api/jobs/requeue", json={"function": "integration.models.utcnow", "dry_run": True},
+                         headers=login()).get_json()["found"]  # fmt: skip
+    assert [job["function"] for job in listed] == ["integration.models.utcnow"] and "TypeError" in listed[0]["error"]
+    requeued = client.post("/ops/api/jobs/requeue", json={}, headers=login()).get_json()["requeued"]
+    assert [job["job_id"] for job in requeued] == [listed[0]["job_id"]]
+    assert app.extensions["tasks"].queue().job_ids == [listed[0]["job_id"]]
+
+
+def test_a_refund_whose_job_was_lost_is_listed_as_stuck_and_pushed_through_the_api_and_paid_once(
+    app, db, client, shop, post_webhook, work, shopify, stripe, redis_down
+):
+    from datetime import timedelta
+
+    from integration.models import Refund
+    from tests.jobs.helpers import SWEATER, received_return, the_order_arrives
+
+    the_order_arrives(post_webhook, work, shopify)
+    with redis_down():  # written, its job lost
+        received_return(client, shop[1], {SWEATER: 1})
+    refund = db.scalar(select(Refund))
+    refund.created_at -= timedelta(hours=3)
+    db.commit()
+    [stuck] = client.get("/ops/api/refunds/stuck?older_than=60", headers=login()).get_json()["refunds"]
+    assert (stuck["id"], stuck["status"], stuck["shop"]) == (refund.id, "pending", shop[0].domain)
+    assert client.post("/ops/api/refunds/push", json={"refund_ids": [refund.id]}, headers=login()).get_json() == {
+        "pushed": [refund.id]}
+    work()
+    db.expire_all()
+    assert db.get(Refund, refund.id).status == "succeeded" and len(stripe.posts) == 1
+    again = client.post("/ops/api/refunds/push", json={"refund_ids": [refund.id]}, headers=login())
+    assert again.status_code == 409 and stripe.posts[1:] == []

@@ -1,4 +1,4 @@
-"""The steps every platform's receiver shares: the raw body within its limit, strict JSON, the inbox, the queue.
+"""The steps every platform's receiver shares: the raw body within its limit, strict JSON, the inbox.
 
 A receiver for a new platform reads its own headers and checks its own
 signature, then hands the verified delivery to `accept`.
@@ -13,7 +13,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.errors import PayloadError
 from integration.db import get_session
-from integration.models import Shop, WebhookEvent
+from integration.logs import correlation_id
+from integration.models import WebhookEvent
 from integration.services.inbox import EventStatus, store_event
 
 __all__ = ["read_body", "check_json", "accept"]
@@ -52,16 +53,18 @@ def check_json(body: bytes) -> dict:
     return payload
 
 
-def accept(shop: Shop, event: WebhookEvent, source: str | None = None):
-    """Store a verified delivery once, queue its processing, and answer 200; a repeat is acknowledged.
+def accept(shop, event: WebhookEvent, source: str | None = None):
+    """Store a verified delivery once and answer 200; a repeat is acknowledged. The outbox relay queues it.
 
-    `source`: who sent it when not the shop's platform (a payment provider, by its route's name).
+    `shop`: the shop it is for (its `id` and `platform`); `source`: who sent it when not the shop's platform
+    (a payment provider, by its route's name).
     """
     event.shop_id, event.platform = shop.id, source or shop.platform
-    event, created = store_event(get_session(), event)
-    if created or event.status == EventStatus.RECEIVED.value:
-        # A repeat of a delivery still waiting (its enqueue may have failed) is enqueued again.
-        current_app.extensions["tasks"].process_webhook(event.id)
-    g.delivery_outcome = "stored" if created else "duplicate"  # for /metrics
-    logger.info("webhook stored", extra={"event_id": event.id, "topic": event.topic, "duplicate": not created})
-    return jsonify({"status": "accepted" if created else "duplicate", "event_id": event.id}), 200
+    event.correlation_id = correlation_id()
+    stored = store_event(get_session(), event)
+    if stored.created or stored.status == EventStatus.RECEIVED.value:
+        # A repeat of a delivery still waiting is the relay's too: if its job was lost, the sweeper queues it.
+        current_app.extensions["outbox"].notify()
+    g.delivery_outcome = "stored" if stored.created else "duplicate"  # for /metrics
+    logger.info("webhook stored", extra={"event_id": stored.id, "topic": event.topic, "duplicate": not stored.created})
+    return jsonify({"status": "accepted" if stored.created else "duplicate", "event_id": stored.id}), 200

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integration.models import WebhookEvent, utcnow
 
-__all__ = ["store_event", "EventStatus", "mark_event", "find_events", "retry_event", "REDACTED_BODY"]
+__all__ = ["store_event", "Stored", "claim_unqueued", "unclaim", "EventStatus", "mark_event", "find_events", "retry_event",
+           "REDACTED_BODY"]
 
 # What an erased delivery's body becomes (its row stays: its ids deduplicate deliveries).
 REDACTED_BODY = b'{"redacted": true}'
@@ -25,22 +26,69 @@ class EventStatus(str, Enum):
     FAILED = "failed"  # will fail the same way again: the reason is in `error`
 
 
-def store_event(session: Session, event: WebhookEvent) -> tuple[WebhookEvent, bool]:
-    """Insert the delivery and commit; a repeated delivery id gives the stored row and False."""
-    session.add(event)
-    try:
-        session.commit()
-        return event, True
-    except IntegrityError:
-        session.rollback()
-    existing = session.scalar(
-        select(WebhookEvent).where(
-            WebhookEvent.shop_id == event.shop_id, WebhookEvent.delivery_id == event.delivery_id
-        )
-    )
-    if existing is None:  # the constraint that fired was not ours: a real error
+class Stored(NamedTuple):
+    """A delivery in the inbox: its row, where it stands, and whether this delivery is what put it there."""
+
+    id: int
+    status: str
+    created: bool
+
+
+def _insert_once(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING for this database: one statement, no exception for a repeat."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - Palautus runs on PostgreSQL and SQLite
+        raise RuntimeError(f"no insert-once statement for {dialect}")
+    return insert(WebhookEvent.__table__).on_conflict_do_nothing(index_elements=["shop_id", "delivery_id"])
+
+
+def store_event(session: Session, event: WebhookEvent) -> Stored:
+    """Insert the delivery and commit, in one statement; a repeated delivery id gives the stored row, not created.
+
+    `event` is a transient WebhookEvent carrying the delivery's fields; it is read, not added to the session (an
+    insert through the ORM costs a flush and, after the commit, a read back for every delivery).
+    """
+    table = WebhookEvent.__table__
+    values = {c.key: getattr(event, c.key) for c in table.columns if c.key != "id" and getattr(event, c.key) is not None}
+    statement = _insert_once(session.get_bind().dialect.name).values(values).returning(table.c.id)
+    new_id = session.execute(statement).scalar()
+    session.commit()
+    if new_id is not None:
+        return Stored(new_id, EventStatus.RECEIVED.value, True)
+    existing = session.execute(select(WebhookEvent.id, WebhookEvent.status).where(
+        WebhookEvent.shop_id == event.shop_id, WebhookEvent.delivery_id == event.delivery_id)).one_or_none()  # fmt: skip
+    session.rollback()  # end the read's transaction: the request goes on without one
+    if existing is None:  # the conflict was not on the delivery id: cannot happen, but never answer 200 for it
         raise RuntimeError("webhook event could not be stored")
-    return existing, False
+    return Stored(existing.id, existing.status, False)
+
+
+def claim_unqueued(session: Session, limit: int) -> list[tuple[int, str | None]]:
+    """Stamp up to `limit` deliveries that wait to be queued as queued now, and commit; (id, correlation id) of each.
+
+    Rows another relay holds are skipped (PostgreSQL's SKIP LOCKED; SQLite has one writer at a time).
+    A relay that dies before it queues what it stamped leaves them to the sweeper, as any lost job.
+    """
+    waiting = (select(WebhookEvent.id)
+               .where(WebhookEvent.status == EventStatus.RECEIVED.value, WebhookEvent.enqueued_at.is_(None))
+               .order_by(WebhookEvent.id).limit(limit).with_for_update(skip_locked=True))  # fmt: skip
+    claimed = session.execute(
+        update(WebhookEvent).where(WebhookEvent.id.in_(waiting)).values(enqueued_at=utcnow())
+        .returning(WebhookEvent.id, WebhookEvent.correlation_id)
+        .execution_options(synchronize_session=False)
+    ).all()  # fmt: skip
+    session.commit()
+    return sorted((row.id, row.correlation_id) for row in claimed)
+
+
+def unclaim(session: Session, ids: list[int]) -> None:
+    """Deliveries stamped as queued that could not be queued (Redis is down): waiting again, for the next relay."""
+    session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids), WebhookEvent.status == EventStatus.RECEIVED.value)
+                    .values(enqueued_at=None).execution_options(synchronize_session=False))  # fmt: skip
+    session.commit()
 
 
 def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None, retry_at=None) -> None:

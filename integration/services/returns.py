@@ -107,6 +107,10 @@ def open_return(
         _apply_early_statuses(ctx, shop, ret)
     if decision.auto_approve and ret.status == S.REQUESTED.value:
         _move(ctx, shop, ret, Actor.SYSTEM, S.APPROVED, auto=True)
+    if order.payments_synced_at is None:
+        # Order events do not read payments (most orders are never returned): the first return does, so its
+        # refund plan can name its route. The refund job reads them again before it sends anything.
+        ctx.later(ctx.tasks.read_payments, order.id)
     ctx.commit()
     return ret
 

@@ -63,12 +63,18 @@ def document(client):
 
 
 @pytest.fixture
-def order(shop, post_webhook, work, shopify):
-    """The EUR order (#1106), in the database with its Stripe payment, as the webhook job left it."""
+def order(app, shop, post_webhook, work, shopify):
+    """The EUR order (#1106), in the database as the webhook job left it, with its Stripe payment read from the
+    Admin API as a return's first need of it reads it (jobs.events.read_order_payments)."""
+    from integration.models import Order
+    from jobs.events import read_order_payments
+
     shopify.transactions = [stripe_sale()]
     response = post_webhook("orders/create", payload("orders__create.eur_presentment.json"), webhook_id="order-1")
     assert response.status_code == 200
     work()
+    with app.extensions["db"].session() as session:
+        read_order_payments(session.scalar(select(Order.id)))
     return ORDER_ID
 
 

@@ -276,7 +276,8 @@ def test_a_body_naming_another_shop_changes_nothing_and_its_event_fails_saying_w
     changed = {(t, c) for t, c, _ in set(every_value(db)) - set(before)}
     assert changed <= {("webhook_events", "body"), ("webhook_events", "topic"), ("webhook_events", "delivery_id"),
                        ("webhook_events", "status"), ("webhook_events", "error"), ("webhook_events", "platform"),
-                       ("webhook_events", "event_id"), ("webhook_events", "api_version")}  # only the new event
+                       ("webhook_events", "event_id"), ("webhook_events", "api_version"),
+                       ("webhook_events", "correlation_id")}  # only the new event
     assert found(db, EMAIL)
 
 

@@ -178,11 +178,13 @@ def test_a_refund_stripe_fails_with_a_500_is_retried_by_the_procfile_worker_afte
 def test_without_the_scheduler_a_retry_stays_scheduled_past_its_time(
     client, shop, post_webhook, work, shopify, db, app, stripe_server, start_worker, tmp_path
 ):
-    # The Procfile before the fix: a worker alone leaves due retries in rq's ScheduledJobRegistry.
+    # A worker started without rq's scheduler leaves due retries in rq's ScheduledJobRegistry. The Procfile's
+    # `rq worker-pool` runs every worker of the pool with it (the test above); a plain `rq worker` needs
+    # --with-scheduler, and this is what happens without it.
     command = _procfile_worker()
-    assert " --with-scheduler" in command
+    assert command.startswith("rq worker-pool ")
     refund_id = _refund_for_the_worker(client, shop, post_webhook, work, shopify, db, app)
-    start_worker(command.replace(" --with-scheduler", ""))
+    start_worker(command.replace("rq worker-pool --num-workers ${WORKER_PROCESSES:-4} ", "rq worker "))
 
     registry = ScheduledJobRegistry(queue=app.extensions["tasks"].queue())
     assert _wait(lambda: registry.get_job_ids(), FIRST_CALL + INTERVAL), _log(tmp_path)

@@ -379,3 +379,36 @@ def test_the_inbox_holds_one_row_per_delivery_id_and_shop_however_often_it_is_po
 
     counts = dict(fresh(db).execute(select(WebhookEvent.delivery_id, func.count()).group_by(WebhookEvent.delivery_id)).all())
     assert counts == {"same": 1, "other": 1}
+
+
+# --- the shop kept at the door: a few seconds per process, never stale where it matters -------------
+
+
+def _set_own_secret(app, db, secret: str) -> None:
+    shop = db.scalar(select(Shop))
+    vault = app.extensions["vault"]
+    shop.credentials = vault.seal({**vault.open(shop.credentials), "webhook_secret": secret})
+    db.commit()
+
+
+def test_a_rotated_webhook_secret_is_read_again_at_its_first_delivery(app, client, shop, db, inbox):
+    _set_own_secret(app, db, "first-secret")
+    assert post(client, RAW, webhook_id="a", secret="first-secret").status_code == 200  # the shop is now kept
+    _set_own_secret(app, db, "second-secret")
+    assert post(client, RAW, webhook_id="b", secret="second-secret").status_code == 200
+    assert_error(post(client, RAW, webhook_id="c", secret="neither"), 401)
+    assert [e.delivery_id for e in inbox()] == ["a", "b"]
+
+
+def test_a_shop_unknown_at_one_delivery_is_found_at_the_next_once_installed(client, register, inbox):
+    assert_error(post(client, RAW, webhook_id="early"), 404)  # an unknown shop is not kept
+    register()
+    assert post(client, RAW, webhook_id="early").status_code == 200
+    assert [e.delivery_id for e in inbox()] == ["early"]
+
+
+def test_a_forged_delivery_for_a_kept_shop_is_401_and_the_next_genuine_one_is_stored(client, shop, inbox):
+    assert post(client, RAW, webhook_id="a").status_code == 200
+    assert_error(post(client, RAW, webhook_id="forged", secret="guess"), 401)
+    assert post(client, RAW, webhook_id="b").status_code == 200
+    assert [e.delivery_id for e in inbox()] == ["a", "b"]
