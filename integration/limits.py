@@ -39,6 +39,11 @@ def init_limits(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     limiter.init_app(app)
+    from webhooks import bp as webhooks_bp
+
+    # Deliveries have no rate limit (a platform's retries must get in); a failed signature counts by failed_check.
+    # Exempt, flask-limiter does not even look for limits on them: a delivery's answer is what Shopify waits for.
+    limiter.exempt(webhooks_bp)
 
 
 def _storage(config) -> str:

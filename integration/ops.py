@@ -15,11 +15,13 @@ the platform will not renew, a refund that failed, an uninstall not believed, ..
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
+import json
+from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from integration.errors import InvalidInput
@@ -209,18 +211,37 @@ def _alerts(session) -> str:
 # CORS preflight, which is never granted) or from a page of this site; an Origin of another site is refused.
 
 
+_MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+
+
 def _api_body() -> dict:
     if request.mimetype != "application/json":
         raise InvalidInput("a JSON object body is required (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(request.get_data(cache=False).decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidInput("the body is not valid UTF-8 JSON") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     return body
 
 
+def _whole(value: str, name: str, lowest: int, highest: int) -> int:
+    if not (value.isascii() and value.isdigit()) or not lowest <= int(value) <= highest:
+        raise InvalidInput(f"{name} must be a whole number from {lowest} to {highest}")
+    return int(value)
+
+
+def _id(value: int) -> int:
+    if not 0 < value <= _MAX_ID:
+        raise InvalidInput(f"{value} is not an id")
+    return value
+
+
 def _ids(body: dict, key: str, required: bool = True) -> list[int]:
     ids = body.get(key, [])
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= _MAX_ID
+                                            for i in ids):  # fmt: skip
         raise InvalidInput(f"{key} must be a list of positive integer ids")
     if required and not ids:
         raise InvalidInput(f"{key} must name at least one id")
@@ -233,9 +254,12 @@ def _moment(body: dict, key: str):
     value = body.get(key)
     if value is None:
         return None
+    if not isinstance(value, str):
+        return _bad_moment(key)
     try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else _bad_moment(key)
-    except ValueError:
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # not a time; or one past year 9999 or before year 1 in UTC
         return _bad_moment(key)
 
 
@@ -262,11 +286,9 @@ def api_events():
     status = request.args.get("status", EventStatus.FAILED.value)
     if status not in {s.value for s in EventStatus}:
         raise InvalidInput(f"status must be one of {', '.join(s.value for s in EventStatus)}")
-    limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidInput("limit must be a whole number from 1 to 1000")
+    limit = _whole(request.args.get("limit", "50"), "limit", 1, 1000)
     with current_app.extensions["db"].session() as session:
-        return jsonify({"events": [_event_out(e) for e in find_events(session, EventStatus(status), limit=int(limit))]})
+        return jsonify({"events": [_event_out(e) for e in find_events(session, EventStatus(status), limit=limit)]})
 
 
 @bp.post("/api/events/retry")
@@ -284,20 +306,18 @@ def api_ignore_event(event_id: int):
     """A failed or retrying event marked ignored: {"reason": "..."}."""
     reason = _text(_api_body(), "reason", 1000)
     with current_app.extensions["db"].session() as session:
-        recovery.ignore_event(session, event_id, reason or "")
+        recovery.ignore_event(session, _id(event_id), reason or "")
     return jsonify({"ignored": event_id})
 
 
 @bp.get("/api/refunds/stuck")
 def api_stuck_refunds():
     """Refunds still on their way `older_than` minutes (default 60) after they were started, oldest first."""
-    minutes = request.args.get("older_than", "60")
-    if not minutes.isdigit():
-        raise InvalidInput("older_than must be a whole number of minutes")
+    minutes = _whole(request.args.get("older_than", "60"), "older_than (minutes)", 0, 10**7)
     with current_app.extensions["db"].session() as session:
         found = [{"id": r.id, "shop": domain, "status": r.status, "route": r.route or r.provider, "amount": r.amount,
                   "currency": r.currency, "started_at": r.created_at.isoformat(), "last_error": r.last_error}
-                 for r, domain in recovery.stuck_refunds(session, int(minutes))]  # fmt: skip
+                 for r, domain in recovery.stuck_refunds(session, minutes)]  # fmt: skip
     return jsonify({"refunds": found})
 
 
@@ -317,7 +337,10 @@ def api_requeue_jobs():
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput("dry_run must be true or false")
-    found = current_app.extensions["tasks"].requeue_failed(_text(body, "function", 200), _text(body, "error"),
-                                                           dry_run=dry_run)  # fmt: skip
+    try:
+        found = current_app.extensions["tasks"].requeue_failed(_text(body, "function", 200), _text(body, "error"),
+                                                               dry_run=dry_run)  # fmt: skip
+    except (RedisError, OSError) as e:
+        return jsonify({"error": "unavailable", "message": f"the job queue cannot be reached ({type(e).__name__})"}), 503
     return jsonify({"requeued" if not dry_run else "found": [{"job_id": job_id, "function": name, "error": error}
                                                               for job_id, name, error in found]})  # fmt: skip

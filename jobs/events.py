@@ -15,6 +15,7 @@ from adapters.payments import ROUTES
 from adapters.platforms import PLATFORMS, platform_adapter
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput, MissingCredentials, PalautusError
@@ -55,8 +56,18 @@ def _pause(attempts: int) -> timedelta:
 
 
 def read_payments(jc: JobContext, shop: Shop, order: Order) -> None:
-    """Record the order's payments as its platform reports them (webhooks do not carry them)."""
-    orders.record_payments(jc.session, order, jc.platform(shop).order_payments(order.platform_order_id))
+    """Record the order's payments as its platform reports them (webhooks do not carry them), and commit.
+
+    A return's read and its refund job's may run at once: the one that finds the other's rows written a moment
+    ago (the unique transaction id) updates them instead."""
+    found = jc.platform(shop).order_payments(order.platform_order_id)
+    try:
+        orders.record_payments(jc.session, order, found)
+        jc.session.commit()
+    except IntegrityError:
+        jc.session.rollback()
+        orders.record_payments(jc.session, order, found)
+        jc.session.commit()
 
 
 def read_order_payments(order_id: int) -> None:

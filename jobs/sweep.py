@@ -81,13 +81,17 @@ def _unsynced_returns(session, cutoff) -> list[int]:
     return list(session.scalars(query.limit(BATCH)))
 
 
-def _stamp(session, column, ids: list[int], now) -> None:
-    """Set `column` to now on these rows, and nothing else: columns that update themselves keep their value."""
-    if ids:
-        model = column.class_
-        keep = {c.key: c for c in model.__table__.columns if c.onupdate is not None}
-        session.execute(update(model).where(model.id.in_(ids)).values({**keep, column.key: now})
-                        .execution_options(synchronize_session=False))  # fmt: skip
+def _stamp(session, column, ids: list[int], now, cutoff) -> list[int]:
+    """Set `column` to now on those of these rows nobody queued since they were read (the outbox relay may have,
+    a moment ago), and nothing else: columns that update themselves keep their value. The ids stamped."""
+    if not ids:
+        return []
+    model = column.class_
+    keep = {c.key: c for c in model.__table__.columns if c.onupdate is not None}
+    stamped = session.scalars(update(model).where(model.id.in_(ids), _not_recent(column, cutoff))
+                              .values({**keep, column.key: now}).returning(model.id)
+                              .execution_options(synchronize_session=False))  # fmt: skip
+    return sorted(stamped)
 
 
 def sweep() -> dict[str, int]:
@@ -101,8 +105,8 @@ def sweep() -> dict[str, int]:
             "syncs": (_unsynced_refunds(session, cutoff), Refund.sync_enqueued_at, tasks.sync_refund),
             "returns": (_unsynced_returns(session, cutoff), Return.sync_enqueued_at, tasks.sync_return),
         }
-        for ids, column, _ in found.values():
-            _stamp(session, column, ids, now)
+        found = {name: (_stamp(session, column, ids, now, cutoff), column, enqueue)
+                 for name, (ids, column, enqueue) in found.items()}  # fmt: skip
         session.commit()  # stamped before queued: a crash in between only delays the next sweep's try
         discard_provider_keys(session, jc.app.extensions["vault"])
     for ids, _, enqueue in found.values():

@@ -21,8 +21,18 @@ from jobs import context
 __all__ = ["SimpleWorker", "Worker"]
 
 
+MAINTENANCE_SECONDS = 60  # rq's default is 600; `rq worker-pool` has no option for it
+
+
 class SimpleWorker(_SimpleWorker):
-    """rq's worker without a fork per job, warm: the process's app is built before the first job."""
+    """rq's worker without a fork per job, warm: the process's app is built before the first job.
+
+    Maintenance every minute: when the worker holding a queue's scheduler lock dies, another takes it over
+    within about two minutes (with rq's default, ten), so due retries are not left waiting."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        super().__init__(*args, **kwargs)
 
     def work(self, *args, **kwargs):
         context.worker_app()

@@ -298,8 +298,12 @@ class Demo:
         return next((r for r in refunds if r["status"] == "succeeded"), None)
 
     def _recorded_and_closed(self):
+        """The shop shows the refund and the closed return, and Palautus has taken note of the shop's answer (its
+        workers run jobs side by side: the return's close can come before the refund's sync is committed)."""
         shop = self.control("GET", f"/shopify/shops/{SHOP}")
-        return shop["orders"][-1]["refunds"] and self._shop_return_status() == "CLOSED"
+        if not (shop["orders"][-1]["refunds"] and self._shop_return_status() == "CLOSED"):
+            return False
+        return all(r["shop_synced_at"] for r in self.api("GET", f"/returns/{self.ret['id']}")["refunds"])
 
     def _quiet(self, key: str | None = None, url: str | None = None):
         """Every delivery to `url` (the Shopify receiver by default) settled, and Palautus done with each."""
@@ -341,7 +345,8 @@ class Demo:
         ret = self.api("GET", f"/returns/{self.ret['id']}")
         mine = ret["refunds"]
         self.check("Palautus has one refund, succeeded and synced", len(mine) == 1 and mine[0]["status"] == "succeeded"
-                   and mine[0]["shop_synced_at"] is not None and mine[0]["provider_refund_id"] == (refunds[0]["id"] if refunds else None))  # fmt: skip
+                   and mine[0]["shop_synced_at"] is not None and mine[0]["provider_refund_id"] == (refunds[0]["id"] if refunds else None),
+                   str([(r["status"], r["shop_synced_at"], r["provider_refund_id"]) for r in mine]))  # fmt: skip
         self.check("Palautus's return is closed", ret["status"] == "closed", ret["status"])
         failed = self.api("GET", "/events", params={"status": "failed"})
         self.check("no webhook failed in Palautus", not failed, f"{len(failed)} failed")

@@ -163,6 +163,31 @@ def test_a_wrong_api_call_is_400_saying_what_is_wrong_and_changes_nothing(client
     assert answer.status_code == 400 and message in answer.get_json()["message"]
 
 
+@pytest.mark.parametrize("method, path, body", [
+    ("get", "/ops/api/events?limit=\u00b2", None),  # a digit to str.isdigit, not to int()
+    ("get", "/ops/api/events?limit=0", None),
+    ("get", "/ops/api/refunds/stuck?older_than=1000000000000", None),
+    ("post", "/ops/api/events/retry", b'{"since": "0001-01-01T00:00:00+01:00"}'),
+    ("post", "/ops/api/events/retry", b'{"until": "9999-12-31T23:59:59-01:00"}'),
+    ("post", "/ops/api/events/retry", b"[" * 200_000),
+    ("post", "/ops/api/events/retry", b'{"event_ids": [1180591620717411303424]}'),
+    ("post", "/ops/api/events/1180591620717411303424/ignore", b'{"reason": "big"}'),
+    ("post", "/ops/api/refunds/push", b'{"refund_ids": [9223372036854775808]}'),
+    ("post", "/ops/api/events/retry", b"\xff\xfe"),
+])  # fmt: skip
+def test_absurd_api_input_is_a_400_never_a_500(client, method, path, body):
+    headers = {**login(), "Content-Type": "application/json"}
+    answer = getattr(client, method)(path, data=body, headers=headers) if body is not None else client.get(path, headers=login())
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["message"]
+
+
+def test_requeue_with_the_queue_down_is_a_503_saying_so(client, redis_down):
+    with redis_down():
+        answer = client.post("/ops/api/jobs/requeue", json={}, headers=login())
+    assert answer.status_code == 503 and "job queue cannot be reached" in answer.get_json()["message"]
+
+
 def test_api_changes_need_json_and_no_other_site_s_origin(client, shop, post_webhook, work, db):
     from integration.models import WebhookEvent
 

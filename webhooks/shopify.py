@@ -51,12 +51,18 @@ def _doors() -> TTLCache:
     return doors
 
 
-def _load_door(domain: str) -> _Door | None:
-    """The shop installed (or once installed) under this domain, from the database; None if none."""
+def _door_key(domain: str) -> str | None:
+    """The header's domain as the shop is registered under it; None for one that names no shop."""
     try:
-        shop = shop_by_domain(get_session(), NAME, normalize_domain(domain), include_uninstalled=True)
+        return normalize_domain(domain)
     except InvalidInput:
         return None
+
+
+def _load_door(domain: str) -> _Door | None:
+    """The shop installed (or once installed) under this domain, from the database; None if none."""
+    key = _door_key(domain)
+    shop = shop_by_domain(get_session(), NAME, key, include_uninstalled=True) if key is not None else None
     if shop is None:
         return None
     # A custom app's own secret when the shop has one, else the app's client secret.
@@ -64,14 +70,14 @@ def _load_door(domain: str) -> _Door | None:
     door = _Door(shop.id, shop.platform, shop.domain, own or current_app.config["SHOPIFY_CLIENT_SECRET"])
     doors = _doors()
     with _lock:
-        doors[domain] = door
+        doors[key] = door
     return door
 
 
 def _cached_door(domain: str) -> _Door | None:
-    doors = _doors()
+    key, doors = _door_key(domain), _doors()
     with _lock:
-        return doors.get(domain)
+        return doors.get(key) if key is not None else None
 
 
 @bp.post("/shopify")

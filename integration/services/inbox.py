@@ -91,9 +91,23 @@ def unclaim(session: Session, ids: list[int]) -> None:
     session.commit()
 
 
+_DONE = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
+
+
 def mark_event(session: Session, event: WebhookEvent, status: str, error: str | None = None, retry_at=None) -> None:
     """Record how processing went. A delivery marked `erase_body` (it concerns an erased customer) keeps no body
-    once it is done with: processed, ignored or failed."""
+    once it is done with: processed, ignored or failed.
+
+    An event another run finished meanwhile (two jobs for one event: a relay's and a sweeper's) stays finished:
+    the run that lost the race does not mark it failed or retrying."""
+    if status not in _DONE:
+        still_open = session.execute(update(WebhookEvent).where(
+            WebhookEvent.id == event.id, WebhookEvent.status.not_in(_DONE)).values(status=EventStatus(status).value)
+            .execution_options(synchronize_session=False)).rowcount  # fmt: skip
+        if not still_open:
+            session.commit()
+            session.refresh(event)
+            return
     event.status, event.error, event.next_attempt_at = EventStatus(status).value, error, retry_at
     if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
         event.processed_at = utcnow()
