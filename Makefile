@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg demo deps migrate bench clean
+.PHONY: run test test-pg demo deps migrate bench bench-smoke clean
 
 $(STAMP): requirements.txt tests/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,13 @@ test-pg:
 migrate: $(STAMP)
 	$(VENV)/bin/flask --app wsgi db upgrade
 
-## bench: the benchmarks in benchmarks/, printing their numbers
+## bench: every benchmark side by side on this machine's PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL), and the targets
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(ARGS)
+
+## bench-smoke: the same at small sizes, in about two minutes (CI)
+bench-smoke: $(STAMP)
+	$(PY) -m benchmarks --smoke $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -76,7 +76,7 @@ def app(config):
         yield app
     app.extensions["outbox"].stop()  # a test that ran the relay thread: it touches no other test's rows
     _clean(app)
-    app.extensions["db"].engine.dispose()
+    app.extensions["db"].dispose()
 
 
 def _clean(app) -> None:

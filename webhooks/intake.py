@@ -12,10 +12,9 @@ from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.errors import PayloadError
-from integration.db import get_session
 from integration.logs import correlation_id
-from integration.models import WebhookEvent
-from integration.services.inbox import EventStatus, store_event
+from integration.models import WebhookEvent, utcnow
+from integration.services.inbox import store_event
 
 __all__ = ["read_body", "check_json", "accept"]
 
@@ -61,10 +60,14 @@ def accept(shop, event: WebhookEvent, source: str | None = None):
     """
     event.shop_id, event.platform = shop.id, source or shop.platform
     event.correlation_id = correlation_id()
-    stored = store_event(get_session(), event)
-    if stored.created or stored.status == EventStatus.RECEIVED.value:
-        # A repeat of a delivery still waiting is the relay's too: if its job was lost, the sweeper queues it.
-        current_app.extensions["outbox"].notify()
+    # Stored stamped queued: this process's relay queues it next (webhooks/outbox.py), and takes the stamp back
+    # if Redis refuses; the sweeper queues it if this process dies first.
+    event.enqueued_at = utcnow()
+    stored = store_event(current_app.extensions["db"].intake, event)
+    if stored.created:
+        current_app.extensions["outbox"].notify(stored.id, event.correlation_id)
+    # A repeat of a delivery still waiting is not queued again here: the relay's scan queues what nobody queued,
+    # and the sweeper what was queued and lost.
     g.delivery_outcome = "stored" if stored.created else "duplicate"  # for /metrics
     logger.info("webhook stored", extra={"event_id": stored.id, "topic": event.topic, "duplicate": not stored.created})
     return jsonify({"status": "accepted" if stored.created else "duplicate", "event_id": stored.id}), 200

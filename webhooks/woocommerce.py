@@ -59,4 +59,5 @@ def _check_source(shop, source: str) -> None:
         same = False
     if not same and raise_alert(shop, "source", f"deliveries come from {source[:200]!r}, not the store URL on record "
                                                  f"{shop.domain}: update the store's address in Palautus"):  # fmt: skip
+        get_session().commit()  # the alert; the delivery is stored on its own (webhooks/intake.py)
         logger.warning("woocommerce delivery from another source", extra={"shop_id": shop.id})

@@ -45,36 +45,40 @@ def _insert_once(dialect: str):
     return insert(WebhookEvent.__table__).on_conflict_do_nothing(index_elements=["shop_id", "delivery_id"])
 
 
-def store_event(session: Session, event: WebhookEvent) -> Stored:
-    """Insert the delivery and commit, in one statement; a repeated delivery id gives the stored row, not created.
+def store_event(engine, event: WebhookEvent) -> Stored:
+    """Insert the delivery, in one statement that commits itself; a repeated delivery id gives the stored row,
+    not created.
 
-    `event` is a transient WebhookEvent carrying the delivery's fields; it is read, not added to the session (an
-    insert through the ORM costs a flush and, after the commit, a read back for every delivery).
+    `engine`: one whose connections commit each statement (Database.intake). `event` is a transient WebhookEvent
+    carrying the delivery's fields; it is read, not added to a session (an insert through the ORM costs a flush,
+    a BEGIN and a COMMIT, and a read back after the commit, for every delivery).
     """
     table = WebhookEvent.__table__
     values = {c.key: getattr(event, c.key) for c in table.columns if c.key != "id" and getattr(event, c.key) is not None}
-    statement = _insert_once(session.get_bind().dialect.name).values(values).returning(table.c.id)
-    new_id = session.execute(statement).scalar()
-    session.commit()
-    if new_id is not None:
-        return Stored(new_id, EventStatus.RECEIVED.value, True)
-    existing = session.execute(select(WebhookEvent.id, WebhookEvent.status).where(
-        WebhookEvent.shop_id == event.shop_id, WebhookEvent.delivery_id == event.delivery_id)).one_or_none()  # fmt: skip
-    session.rollback()  # end the read's transaction: the request goes on without one
+    with engine.connect() as connection:
+        statement = _insert_once(connection.dialect.name).values(values).returning(table.c.id)
+        new_id = connection.execute(statement).scalar()
+        if new_id is not None:
+            return Stored(new_id, EventStatus.RECEIVED.value, True)
+        existing = connection.execute(select(WebhookEvent.id, WebhookEvent.status).where(
+            WebhookEvent.shop_id == event.shop_id, WebhookEvent.delivery_id == event.delivery_id)).one_or_none()  # fmt: skip
     if existing is None:  # the conflict was not on the delivery id: cannot happen, but never answer 200 for it
         raise RuntimeError("webhook event could not be stored")
     return Stored(existing.id, existing.status, False)
 
 
-def claim_unqueued(session: Session, limit: int) -> list[tuple[int, str | None]]:
-    """Stamp up to `limit` deliveries that wait to be queued as queued now, and commit; (id, correlation id) of each.
+def claim_unqueued(session: Session, limit: int, received_before=None) -> list[tuple[int, str | None]]:
+    """Stamp up to `limit` deliveries that wait to be queued (received before `received_before`, when given) as
+    queued now, and commit; (id, correlation id) of each.
 
     Rows another relay holds are skipped (PostgreSQL's SKIP LOCKED; SQLite has one writer at a time).
     A relay that dies before it queues what it stamped leaves them to the sweeper, as any lost job.
     """
-    waiting = (select(WebhookEvent.id)
-               .where(WebhookEvent.status == EventStatus.RECEIVED.value, WebhookEvent.enqueued_at.is_(None))
-               .order_by(WebhookEvent.id).limit(limit).with_for_update(skip_locked=True))  # fmt: skip
+    waiting = select(WebhookEvent.id).where(WebhookEvent.status == EventStatus.RECEIVED.value,
+                                            WebhookEvent.enqueued_at.is_(None))  # fmt: skip
+    if received_before is not None:
+        waiting = waiting.where(WebhookEvent.received_at < received_before)
+    waiting = waiting.order_by(WebhookEvent.id).limit(limit).with_for_update(skip_locked=True)
     claimed = session.execute(
         update(WebhookEvent).where(WebhookEvent.id.in_(waiting)).values(enqueued_at=utcnow())
         .returning(WebhookEvent.id, WebhookEvent.correlation_id)

@@ -12,7 +12,6 @@ import pytest
 from rq.job import Job
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from integration.app import create_app
 from integration.models import Shop, WebhookEvent
@@ -316,13 +315,31 @@ def test_with_redis_down_the_delivery_is_still_stored_and_acknowledged(app, clie
 @pytest.fixture
 def dead_database(app, shop):
     """The app's sessions bound to a database that refuses connections; restored afterwards."""
-    sessionmaker = app.extensions["db"].sessionmaker
-    live = sessionmaker.kw["bind"]
+    database = app.extensions["db"]
+    sessionmaker = database.sessionmaker
+    live, live_intake = sessionmaker.kw["bind"], database.intake
     dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/palautus", connect_args={"connect_timeout": 1})
     sessionmaker.configure(bind=dead)
+    database._intake = dead.execution_options(isolation_level="AUTOCOMMIT")  # the receivers' inserts
     yield
     sessionmaker.configure(bind=live)
+    database._intake = live_intake
     dead.dispose()
+
+
+def test_a_kept_shop_s_delivery_with_the_database_gone_is_503_never_200(app, client, shop, inbox):
+    assert post(client, RAW, webhook_id="before").status_code == 200  # the shop is now kept at the door
+    database = app.extensions["db"]
+    live = database.intake
+    database._intake = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/palautus",
+                                     connect_args={"connect_timeout": 1})  # fmt: skip
+    try:
+        response = post(client, RAW, webhook_id="during")
+    finally:
+        database._intake.dispose()
+        database._intake = live
+    assert_error(response, 503, "unavailable")
+    assert [e.delivery_id for e in inbox()] == ["before"]
 
 
 def test_with_the_database_unreachable_the_answer_is_503_with_retry_after_so_shopify_tries_again(
@@ -338,10 +355,17 @@ def test_with_the_database_unreachable_the_answer_is_503_with_retry_after_so_sho
 def test_when_the_insert_fails_on_a_lost_connection_the_answer_is_503_and_nothing_is_kept(
     client, shop, inbox, queued, monkeypatch
 ):
-    def lost(self, *args, **kwargs):
-        raise OperationalError("INSERT INTO webhook_events", {}, ConnectionError("server closed the connection"))
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql.dml import Insert
 
-    monkeypatch.setattr(Session, "commit", lost)
+    execute = Connection.execute
+
+    def lost(self, statement, *args, **kwargs):
+        if isinstance(statement, Insert):  # the connection dropped while the INSERT was on its way
+            raise OperationalError("INSERT INTO webhook_events", {}, ConnectionError("server closed the connection"))
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", lost)
     response = post(client, RAW)
     monkeypatch.undo()
 
