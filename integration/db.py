@@ -102,7 +102,7 @@ def lock_row(session: Session, model, row_id: int, shared: bool = False) -> None
     `shared`: many holders at once (SELECT ... FOR SHARE), but none while a writer holds it, nor a writer while
     they do: for a decision that must not be made while the row changes (SQLite: the same write lock as below).
 
-    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks, and its deferred
+    PostgreSQL: SELECT ... FOR UPDATE (a shop's row: FOR NO KEY UPDATE, see below). SQLite has no row locks, and its deferred
     transactions let two readers both decide before either writes; a write as the
     transaction's first statement takes the database's write lock at once (readers
     go on). Make it the first statement of its transaction on SQLite, so that
@@ -112,4 +112,12 @@ def lock_row(session: Session, model, row_id: int, shared: bool = False) -> None
         session.execute(update(model).where(model.id == row_id).values(id=model.id)
                         .execution_options(synchronize_session=False))  # fmt: skip
     else:
-        session.execute(select(model.id).where(model.id == row_id).with_for_update(read=shared))
+        exclusive_but_keys = not shared and model.__tablename__ in _REFERENCED_BY_EVERY_DELIVERY
+        session.execute(select(model.id).where(model.id == row_id)
+                        .with_for_update(read=shared, key_share=exclusive_but_keys))  # fmt: skip
+
+
+# Rows every stored delivery's INSERT references (webhook_events.shop_id): their exclusive lock is FOR NO KEY UPDATE,
+# which excludes every other holder exactly as FOR UPDATE does (and FOR SHARE holders) but not the KEY SHARE lock a
+# foreign-key check takes, so a job holding its shop never holds up the shop's deliveries at the door.
+_REFERENCED_BY_EVERY_DELIVERY = {"shops"}

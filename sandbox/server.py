@@ -31,6 +31,11 @@ memory and is gone when it stops.
 | `GET /sandbox/woocommerce/stores/<name>` | the store's orders, refunds, notes, webhooks |
 | `/woocommerce/<name>/wp-json/wc/v3/...` | the store's REST API (OAuth 1.0a: it is on plain http) |
 | `GET /sandbox/webhooks` | every webhook delivery and how it went |
+| `GET /sandbox/limits` | with the rate-limit knob on: requests answered and refused (429, THROTTLED) per API and operation |
+
+Two knobs for benchmarks, off by default (`sandbox/knobs.py`): `SANDBOX_LATENCY_MS` makes every API answer wait
+that long (in its own thread), and `SANDBOX_RATE_LIMITS=1` enforces Stripe's per-account request limits
+(`SANDBOX_STRIPE_MODE`, test or live) and Shopify's per-shop cost bucket (`SANDBOX_SHOPIFY_PLAN`).
 """
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from sandbox.http import SANDBOX_HEADER, Reply, Request, error
+from sandbox.knobs import RateLimits
 from sandbox.schema import shopify_schema
 from sandbox.shopify import API_VERSION, CATALOG, SandboxShop
 from sandbox.woocommerce import CATALOG as WOO_CATALOG
@@ -94,6 +100,9 @@ class HTTPSandbox:
     def __init__(self, answer, port: int = 0):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body leave in two writes: with Nagle's algorithm on, a client that keeps its
+            # connection alive waits for its own delayed ACK (about 40 ms) before every answer's body.
+            disable_nagle_algorithm = True
 
             def _any(self):
                 size = int(self.headers.get("Content-Length") or 0)
@@ -236,8 +245,12 @@ class WebhookSender:
 class Sandbox:
     """The sandbox world: shops, a Stripe, the webhooks between them, and the control API."""
 
-    def __init__(self, schema=None, sender: WebhookSender | None = None):
+    def __init__(self, schema=None, sender: WebhookSender | None = None, *, latency_ms: float = 0,
+                 limits: RateLimits | None = None):  # fmt: skip
+        """`latency_ms`: every API answer waits that long first; `limits`: the real APIs' rate limits (knobs.py)."""
         self.schema = schema or shopify_schema()
+        self.latency = latency_ms / 1000
+        self.limits = limits
         self.stripe = SandboxStripe()
         self.klarna = SandboxKlarna()  # Klarna Order Management (refunds of Klarna orders)
         self.paypal = SandboxPayPal()  # PayPal Payments v2 (OAuth2 tokens, capture refunds)
@@ -300,6 +313,8 @@ class Sandbox:
         host = request.header("Host").rsplit(":", 1)[0].strip("[]").lower()
         if host not in ("127.0.0.1", "localhost", "::1"):  # a page elsewhere reaching it through DNS rebinding
             return error(403, {"error": "forbidden", "message": "the sandbox answers requests to 127.0.0.1 only"})
+        if self.latency and not _is_control(request.path):
+            time.sleep(self.latency)  # in this request's own thread: other requests are answered meanwhile
         try:
             return self._route(request)
         except (ValueError, KeyError, TypeError) as e:
@@ -314,7 +329,8 @@ class Sandbox:
                                  ("/paytrail/", self.paytrail)):
             if path.startswith(prefix):
                 request.path = path[len(prefix) - 1:]
-                return provider.handle(request)
+                refused = self.limits.stripe(request, self.stripe.accounts) if self.limits and provider is self.stripe else None
+                return refused or provider.handle(request)
         if path.startswith("/woocommerce/"):
             store = self.stores.get(path.split("/")[2])
             return store.handle(request) if store else error(404, {"code": "rest_no_route", "message": "No such store."})
@@ -324,7 +340,7 @@ class Sandbox:
                 return error(404, {"errors": "Not Found"})
             if m.group(2) != shop.version:  # a misconfigured SHOPIFY_API_VERSION should not go unnoticed
                 return error(404, {"errors": f"Not Found: the sandbox answers API version {shop.version} only"})
-            return shop.handle(request)
+            return self.limits.shopify(shop, request) if self.limits else shop.handle(request)
         if path == "/" and request.method == "GET":
             return Reply(200, self.page(), {"Content-Type": "text/html; charset=utf-8"})
         return self._control(request.method, path, request)
@@ -347,6 +363,8 @@ class Sandbox:
             return Reply(200, {"deliveries": self.sender.deliveries(), "settled": self.sender.settled()})
         if route == ("GET", "state"):
             return Reply(200, self.state())
+        if route == ("GET", "limits"):
+            return Reply(200, self.limits.summary() if self.limits else {"on": False})
         if route == ("GET", "paytrail"):
             return Reply(200, self.paytrail.summary())
         if route[:3] == ("GET", "stripe", "payments") and len(route) == 4:
@@ -462,6 +480,11 @@ SHOPIFY_GATEWAYS = ("shopify_payments", "klarna", "paytrail", "paypal", "gift_ca
 WOO_GATEWAYS = ("paytrail", "klarna_payments", "ppcp-gateway", "bacs")
 
 
+def _is_control(path: str) -> bool:
+    """The sandbox's own pages and control API: the harness, never slowed by the latency knob."""
+    return path == "/" or path == "/sandbox" or path.startswith("/sandbox/")
+
+
 def _woo_total(items: list[tuple[str, int]]) -> int:
     """What the sandbox store charges for `items`: their prices and the shipping, VAT included, in cents."""
     from sandbox.woocommerce import SHIPPING as WOO_SHIPPING
@@ -489,8 +512,15 @@ def main() -> int:
         print("sandbox: refusing to start under PALAUTUS_ENV=production", flush=True)
         return 2
     port = int(os.environ.get("SANDBOX_PORT") or urlsplit(config["SANDBOX_URL"]).port or 8010)
-    server = HTTPSandbox(Sandbox().answer, port=port)
+    latency = float(os.environ.get("SANDBOX_LATENCY_MS") or 0)
+    limits = None
+    if os.environ.get("SANDBOX_RATE_LIMITS", "").strip().lower() in ("1", "true", "on", "yes"):
+        limits = RateLimits(os.environ.get("SANDBOX_STRIPE_MODE") or "test", os.environ.get("SANDBOX_SHOPIFY_PLAN") or "standard")
+    server = HTTPSandbox(Sandbox(latency_ms=latency, limits=limits).answer, port=port)
     print(f"Sandbox Shopify and Stripe (not real ones) on {server.url}", flush=True)
+    if latency or limits:
+        print(f"Benchmark knobs: {latency:g} ms per API answer; rate limits "
+              f"{f'on (Stripe {limits.stripe_mode} mode, Shopify {limits.shopify_plan} plan)' if limits else 'off'}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
