@@ -96,7 +96,7 @@ def get_session() -> Session:
     return g.db_session
 
 
-def lock_row(session: Session, model, row_id: int, shared: bool = False) -> None:
+def lock_row(session: Session, model, row_id: int, shared: bool = False, keys_change: bool = False) -> None:
     """Hold `model`'s row `row_id` until the transaction ends: writers that lock it run one after another.
 
     `shared`: many holders at once (SELECT ... FOR SHARE), but none while a writer holds it, nor a writer while
@@ -112,7 +112,9 @@ def lock_row(session: Session, model, row_id: int, shared: bool = False) -> None
         session.execute(update(model).where(model.id == row_id).values(id=model.id)
                         .execution_options(synchronize_session=False))  # fmt: skip
     else:
-        exclusive_but_keys = not shared and model.__tablename__ in _REFERENCED_BY_EVERY_DELIVERY
+        # `keys_change`: the holder will change the row's key columns (a shop's API key hash), which needs FOR UPDATE
+        # in the end: taking it at once, as before, adds no lock upgrade that could deadlock with a delivery.
+        exclusive_but_keys = not shared and not keys_change and model.__tablename__ in _REFERENCED_BY_EVERY_DELIVERY
         session.execute(select(model.id).where(model.id == row_id)
                         .with_for_update(read=shared, key_share=exclusive_but_keys))  # fmt: skip
 

@@ -28,8 +28,8 @@ def child_exit(server, worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    """A web worker that stops lets its outbox relay finish the pass it is in (webhooks/outbox.py); what it has
-    not queued, the other workers' relays (and the sweeper) will."""
+    """A web worker that stops lets its outbox relay queue what it was handed (webhooks/outbox.py); what it still
+    could not, the sweeper will."""
     app = getattr(worker, "wsgi", None)
     outbox = getattr(app, "extensions", {}).get("outbox") if app is not None else None
     if outbox is not None:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from adapters.errors import PayloadError
 from integration.logs import correlation_id
 from integration.models import WebhookEvent, utcnow
-from integration.services.inbox import store_event
+from integration.services.inbox import EventStatus, store_event
 
 __all__ = ["read_body", "check_json", "accept"]
 
@@ -64,10 +64,10 @@ def accept(shop, event: WebhookEvent, source: str | None = None):
     # if Redis refuses; the sweeper queues it if this process dies first.
     event.enqueued_at = utcnow()
     stored = store_event(current_app.extensions["db"].intake, event)
-    if stored.created:
+    if stored.created or stored.status == EventStatus.RECEIVED.value:
+        # A repeat of a delivery still waiting is queued again: its first answer may never have left a process that
+        # died after the commit (the job is skipped if it turns out to be done already).
         current_app.extensions["outbox"].notify(stored.id, event.correlation_id)
-    # A repeat of a delivery still waiting is not queued again here: the relay's scan queues what nobody queued,
-    # and the sweeper what was queued and lost.
     g.delivery_outcome = "stored" if stored.created else "duplicate"  # for /metrics
     logger.info("webhook stored", extra={"event_id": stored.id, "topic": event.topic, "duplicate": not stored.created})
     return jsonify({"status": "accepted" if stored.created else "duplicate", "event_id": stored.id}), 200

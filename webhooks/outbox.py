@@ -98,20 +98,23 @@ class Outbox:
         self._scanned = 0.0
 
     def notify(self, event_id: int | None = None, correlation: str | None = None) -> None:
+        if self.mode != "inline":
+            self._ensure_thread()  # first: after a fork it starts this process's own (and empties the parent's list)
         if event_id is not None:
             self._handed.append((event_id, correlation))
         if self.mode == "inline":
             self._queue_handed()
             return
-        self._ensure_thread()
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """End this process's relay thread after its current pass (what it has not queued, a scan will)."""
+        """End this process's relay thread once it has queued what it was handed (a gunicorn worker that exits)."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout)
+        if self._handed and (self._thread is None or not self._thread.is_alive()):
+            self._queue_handed()  # no thread took them (it never started, or died): here, then
 
     def _queue_handed(self) -> bool:
         """Queue what this process's receivers handed over, batch by batch; False if Redis or the database failed
@@ -124,8 +127,11 @@ class Outbox:
                 self.app.extensions["tasks"].process_webhooks(batch)
             except (RedisError, OSError) as e:
                 logger.warning("outbox relay could not queue %d deliveries: %s", len(batch), type(e).__name__)
-                batch += list(self._handed)
-                self._handed.clear()
+                while True:  # what was handed meanwhile too (one at a time: a receiver may be adding to it)
+                    try:
+                        batch.append(self._handed.popleft())
+                    except IndexError:
+                        break
                 try:  # stamped queued when they were stored: not so; the scan queues them once Redis is back
                     with self.app.extensions["db"].session() as session:
                         unclaim(session, [event_id for event_id, _ in batch])
@@ -162,7 +168,7 @@ class Outbox:
             self._wake.wait(IDLE_SECONDS)
             self._wake.clear()
             if self._stopping:
-                return
+                break
             try:
                 ok = self._queue_handed()
                 if time.monotonic() - self._scanned >= IDLE_SECONDS:
@@ -174,3 +180,7 @@ class Outbox:
             if not ok and not self._stopping:
                 self._wake.wait(BACKOFF_SECONDS)
                 self._wake.clear()
+        try:  # stopping: what was handed is stored stamped queued, and only the sweeper would find it otherwise
+            self._queue_handed()
+        except Exception:  # noqa: BLE001 - the process is on its way out; the sweeper is behind it
+            logger.exception("outbox relay's last pass failed")

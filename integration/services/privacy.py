@@ -692,7 +692,7 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     routes = list(session.scalars(select(func.coalesce(Refund.route, Refund.provider)).join(Return).where(
         Return.shop_id == shop.id, Refund.status.in_([s.value for s in IN_FLIGHT]))))  # fmt: skip
     in_flight = len(routes)
-    stored = locked_credentials(session, vault, shop)  # as stored now: the sweeper may have dropped keys meanwhile
+    stored = locked_credentials(session, vault, shop, keys_change=True)  # as stored now: the sweeper may have dropped keys
     payments = {name: keys for name, keys in (stored.get("payments") or {}).items() if name in routes and keys}
     shop.credentials = vault.seal({"payments": payments} if payments else {})
     counts["refunds_in_flight"] = in_flight

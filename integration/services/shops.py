@@ -67,14 +67,14 @@ def _set_api_key(shop: Shop) -> str:
     return key
 
 
-def locked_credentials(session: Session, vault: Vault, shop: Shop) -> dict:
+def locked_credentials(session: Session, vault: Vault, shop: Shop, keys_change: bool = False) -> dict:
     """The shop's credentials as stored now, its row held until the transaction ends.
 
     Every read-modify-write of a shop's credentials goes through this: a token renewed by a worker, a provider key
     set by an operator and an uninstall meanwhile each keep what the others wrote (a renewed refresh token lost
     would lock the shop out: Shopify's old one stops working once the new one is used).
     """
-    lock_row(session, Shop, shop.id)
+    lock_row(session, Shop, shop.id, keys_change=keys_change)  # keys_change: the API key hash changes too
     session.refresh(shop, attribute_names=["credentials"])
     return vault.open(shop.credentials)
 

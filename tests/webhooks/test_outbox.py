@@ -74,11 +74,26 @@ def test_deliveries_stored_while_redis_is_down_are_answered_200_and_queued_once_
     assert _waiting(db) == []
 
 
-def test_a_repeat_of_a_queued_delivery_is_not_queued_again(app, shop, post_webhook, db):
+def test_a_repeat_of_a_waiting_delivery_is_queued_again_and_of_a_processed_one_is_not(app, shop, post_webhook, db,
+                                                                                      work):  # fmt: skip
     first = post_webhook("orders/create", payload("orders__create.sample.json"), webhook_id="same")
+    event_id = first.get_json()["event_id"]
+    # Its first answer may never have left a process that died after the commit: queued again, harmlessly.
     again = post_webhook("orders/create", payload("orders__create.sample.json"), webhook_id="same")
-    assert again.get_json() == {"status": "duplicate", "event_id": first.get_json()["event_id"]}
-    assert _queued_events(app) == [first.get_json()["event_id"]]
+    assert again.get_json() == {"status": "duplicate", "event_id": event_id}
+    assert _queued_events(app) == [event_id, event_id]
+    work()
+    assert db.get(WebhookEvent, event_id).status == "processed" and db.get(WebhookEvent, event_id).attempts == 1
+    post_webhook("orders/create", payload("orders__create.sample.json"), webhook_id="same")
+    assert _queued_events(app) == []
+
+
+def test_a_relay_that_stops_queues_what_it_was_handed_first(app, shop, post_webhook, threaded, monkeypatch):
+    monkeypatch.setattr(threaded, "_ensure_thread", lambda: None)  # handed, and its relay not yet running
+    event_id = post_webhook("orders/create", payload("orders__create.sample.json")).get_json()["event_id"]
+    assert _queued_events(app) == []
+    threaded.stop()  # the gunicorn worker exits
+    assert _queued_events(app) == [event_id]
 
 
 def test_a_batch_larger_than_one_pass_is_queued_whole_in_id_order(app, shop, post_webhook, db, redis_down,
