@@ -79,10 +79,11 @@ def _redis(url: str) -> str:
 
 
 def procfile_pool(processes: int = WORKER_PROCESSES) -> list[str]:
-    """The Procfile's worker line: an rq worker-pool of SimpleWorkers, on the benchmark's Redis and queue."""
+    """The Procfile's worker line: an rq worker-pool of SimpleWorkers at a lower CPU priority, on the benchmark's
+    Redis and queue."""
     rq = str(Path(sys.executable).parent / "rq")
-    return [rq, "worker-pool", "--num-workers", str(processes), "--worker-class", "jobs.worker.SimpleWorker",
-            "--url", "{redis_url}", "{queue}"]  # fmt: skip
+    return ["nice", "-n", "10", rq, "worker-pool", "--num-workers", str(processes), "--worker-class",
+            "jobs.worker.SimpleWorker", "--url", "{redis_url}", "{queue}"]  # fmt: skip
 
 
 def bench_refund_planning(n=20000) -> dict:

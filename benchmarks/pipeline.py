@@ -88,12 +88,12 @@ def procfile_worker(path: Path = ROOT / "Procfile") -> list[str]:
     for part in parts:
         if part in ("--url", "-u"):
             next(parts, None)
-        elif part in ("--num-workers", "-n"):
+        elif part in ("--num-workers", "-n") and "worker-pool" in found:  # not `nice -n` before it
             next(parts, None)
             found += [part, "{n}"]
         else:
             found.append(part)
-    if found[1:2] == ["worker-pool"] and "{n}" not in found:
+    if "worker-pool" in found and "{n}" not in found:
         found += ["--num-workers", "{n}"]
     return found
 

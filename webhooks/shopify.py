@@ -1,8 +1,9 @@
 """POST /webhooks/shopify: Shopify's deliveries, answered in milliseconds.
 
 Verify the HMAC on the raw bytes before anything else, store the delivery in
-the inbox (a repeat is acknowledged and not stored twice), enqueue its
-processing, answer 200. No call to Shopify or a payment provider happens here.
+the inbox (a repeat is acknowledged and not stored twice), answer 200; the
+outbox relay queues its processing (webhooks/outbox.py). No call to Shopify,
+a payment provider or Redis happens while Shopify waits.
 """
 from __future__ import annotations
 

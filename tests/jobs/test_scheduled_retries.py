@@ -182,7 +182,7 @@ def test_without_the_scheduler_a_retry_stays_scheduled_past_its_time(
     # `rq worker-pool` runs every worker of the pool with it (the test above); a plain `rq worker` needs
     # --with-scheduler, and this is what happens without it.
     command = _procfile_worker()
-    assert command.startswith("rq worker-pool ")
+    assert "rq worker-pool " in command
     refund_id = _refund_for_the_worker(client, shop, post_webhook, work, shopify, db, app)
     start_worker(command.replace("rq worker-pool --num-workers ${WORKER_PROCESSES:-4} ", "rq worker "))
 
