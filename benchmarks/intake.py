@@ -322,15 +322,9 @@ def prepare_palautus(database_url: str, encryption_key: str) -> None:
 
 def drop_palautus(database_url: str) -> None:
     """Drop the tables `prepare_palautus` made."""
-    from sqlalchemy import create_engine, text
+    from integration.migrate import drop
 
-    from integration.models import Base
-
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
+    drop(database_url)
 
 
 @contextmanager

@@ -33,26 +33,19 @@ class Database:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._url, self._intake = url, None
-
-    @property
-    def intake(self):
-        """The webhook receivers' engine: each statement commits itself (no BEGIN and COMMIT round trips), and a
-        connection is not pinged when it is taken from the pool: a delivery is one INSERT. A connection the
-        database dropped (a restart) fails its one statement, which answers 503 (the platform sends it again),
-        and the pool is emptied of the others at once."""
-        if self._intake is None:
-            if make_url(self._url).get_backend_name() == "sqlite":
-                self._intake = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            else:
-                self._intake = create_engine(self._url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8)
-        return self._intake
+        # The webhook receivers' engine: each statement commits itself (no BEGIN and COMMIT round trips), and a
+        # connection is not pinged when it is taken from the pool: a delivery is one INSERT. A connection the
+        # database dropped (a restart) fails its one statement, which answers 503 (the platform sends it again),
+        # and the pool is emptied of the others at once. SQLite: the same pool, in its autocommit mode.
+        if parsed.get_backend_name() == "sqlite":
+            self.intake = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self.intake = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8)
 
     def dispose(self) -> None:
         """Close every pooled connection (a test's app, at its end)."""
         self.engine.dispose()
-        if self._intake is not None and self._intake is not self.engine:
-            self._intake.dispose()
+        self.intake.dispose()
 
     @contextmanager
     def session(self):

@@ -22,8 +22,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def rebuild(database_url: str) -> None:
-    """Drop every table and migrate from nothing: for test and benchmark databases only."""
+def drop(database_url: str) -> None:
+    """Drop every table, Alembic's too: for test and benchmark databases only."""
     from sqlalchemy import create_engine, text
 
     from integration.models import Base
@@ -33,4 +33,9 @@ def rebuild(database_url: str) -> None:
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
+
+
+def rebuild(database_url: str) -> None:
+    """Drop every table and migrate from nothing: for test and benchmark databases only."""
+    drop(database_url)
     upgrade(database_url)

@@ -111,12 +111,10 @@ def _payments_for_return(jc: JobContext, shop: Shop, order: Order, transient=())
     if order.payments_synced_at is not None:
         return
     try:
-        read_payments(jc, shop, order)
+        read_payments(jc, shop, order)  # commits
     except (*REFUSALS, *transient) as e:
         logger.warning("could not read payments: %s", e, extra={"order_id": order.id})
         jc.session.rollback()
-        return
-    jc.session.commit()
 
 
 def _read_new_refunds(jc: JobContext, shop: Shop, order: Order, snapshot: OrderSnapshot) -> None:

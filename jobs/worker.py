@@ -8,6 +8,10 @@ timeout either way (rq's SIGALRM death penalty runs in the process that runs the
 isolation from a job that corrupts its process, which no job here does: each opens and closes its own session
 (jobs/context.py), and a process that dies is restarted by the pool, its job left to rq's registries and the
 sweeper as any lost job.
+
+Retries with an interval need rq's scheduler: `rq worker-pool` (the Procfile's worker) runs it in every worker it
+starts, so the pool has no --with-scheduler flag and needs none (rq/worker_pool.py `run_worker`);
+tests/jobs/test_scheduled_retries.py runs the Procfile's very line and sees a retry come on time.
 """
 from __future__ import annotations
 

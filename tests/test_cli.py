@@ -86,17 +86,10 @@ def test_failed_events_of_a_time_range_are_run_again_and_one_can_be_ignored_with
 
 
 def test_stuck_refunds_are_listed_and_pushed_and_failed_jobs_requeued(app, db, client, shop, post_webhook, work, shopify, stripe, redis_down):
-    from datetime import timedelta
-
     from integration.models import Refund
-    from tests.jobs.helpers import SWEATER, received_return, the_order_arrives
+    from tests.jobs.helpers import stuck_refund
 
-    the_order_arrives(post_webhook, work, shopify)
-    with redis_down():  # written, its job lost
-        received_return(client, shop[1], {SWEATER: 1})
-    refund = db.scalar(select(Refund))
-    refund.created_at -= timedelta(hours=3)
-    db.commit()
+    refund = stuck_refund(client, shop[1], post_webhook, work, shopify, db, redis_down)
     listed = run(app, "refunds", "stuck", "--older-than", "60")
     assert listed.exit_code == 0 and f"{refund.id}\t{SHOP_DOMAIN}\tpending" in listed.output, listed.output
     pushed = run(app, "refunds", "push", str(refund.id))

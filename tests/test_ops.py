@@ -223,17 +223,10 @@ def test_the_api_lists_stuck_refunds_pushes_one_and_requeues_failed_jobs(app, cl
 def test_a_refund_whose_job_was_lost_is_listed_as_stuck_and_pushed_through_the_api_and_paid_once(
     app, db, client, shop, post_webhook, work, shopify, stripe, redis_down
 ):
-    from datetime import timedelta
-
     from integration.models import Refund
-    from tests.jobs.helpers import SWEATER, received_return, the_order_arrives
+    from tests.jobs.helpers import stuck_refund
 
-    the_order_arrives(post_webhook, work, shopify)
-    with redis_down():  # written, its job lost
-        received_return(client, shop[1], {SWEATER: 1})
-    refund = db.scalar(select(Refund))
-    refund.created_at -= timedelta(hours=3)
-    db.commit()
+    refund = stuck_refund(client, shop[1], post_webhook, work, shopify, db, redis_down)
     [stuck] = client.get("/ops/api/refunds/stuck?older_than=60", headers=login()).get_json()["refunds"]
     assert (stuck["id"], stuck["status"], stuck["shop"]) == (refund.id, "pending", shop[0].domain)
     assert client.post("/ops/api/refunds/push", json={"refund_ids": [refund.id]}, headers=login()).get_json() == {

@@ -58,19 +58,23 @@ BACKOFF_SECONDS = 2.0  # after a failure (Redis or the database down)
 def relay_once(app, limit: int = BATCH, grace: float | None = None) -> int:
     """The scan, once: queue up to `limit` rows received more than `grace` seconds ago (GRACE_SECONDS) and never
     queued; how many. Raises what Redis or the database raised."""
-    database, tasks = app.extensions["db"], app.extensions["tasks"]
     grace = GRACE_SECONDS if grace is None else grace
-    with database.session() as session:
+    with app.extensions["db"].session() as session:
         claimed = claim_unqueued(session, limit, received_before=utcnow() - timedelta(seconds=grace))
-    if not claimed:
-        return 0
-    try:
-        tasks.process_webhooks(claimed)
-    except (RedisError, OSError):
-        with database.session() as session:
-            unclaim(session, [event_id for event_id, _ in claimed])
-        raise
+    if claimed:
+        _queue_or_give_back(app, claimed)
     return len(claimed)
+
+
+def _queue_or_give_back(app, stamped: list[tuple[int, str | None]]) -> None:
+    """Queue these stamped deliveries; if Redis refuses, take their stamps back (the scan queues them once Redis is
+    back) and raise what Redis raised."""
+    try:
+        app.extensions["tasks"].process_webhooks(stamped)
+    except (RedisError, OSError):
+        with app.extensions["db"].session() as session:
+            unclaim(session, [event_id for event_id, _ in stamped])
+        raise
 
 
 def relay_all(app, grace: float | None = None) -> int:
@@ -123,20 +127,22 @@ class Outbox:
             batch = []
             while self._handed and len(batch) < BATCH:
                 batch.append(self._handed.popleft())
-            try:
-                self.app.extensions["tasks"].process_webhooks(batch)
-            except (RedisError, OSError) as e:
+            try:  # stored stamped queued; if Redis refuses them, the stamps are taken back for the scan
+                _queue_or_give_back(self.app, batch)
+            except (RedisError, OSError, SQLAlchemyError) as e:
                 logger.warning("outbox relay could not queue %d deliveries: %s", len(batch), type(e).__name__)
+                rest = []
                 while True:  # what was handed meanwhile too (one at a time: a receiver may be adding to it)
                     try:
-                        batch.append(self._handed.popleft())
+                        rest.append(self._handed.popleft())
                     except IndexError:
                         break
-                try:  # stamped queued when they were stored: not so; the scan queues them once Redis is back
-                    with self.app.extensions["db"].session() as session:
-                        unclaim(session, [event_id for event_id, _ in batch])
+                try:
+                    if rest:
+                        with self.app.extensions["db"].session() as session:
+                            unclaim(session, [event_id for event_id, _ in rest])
                 except SQLAlchemyError:  # the database is down too: the sweeper finds them, stamped long ago
-                    logger.warning("outbox relay could not give back %d deliveries", len(batch))
+                    logger.warning("outbox relay could not give back %d deliveries", len(rest))
                 return False
         return True
 

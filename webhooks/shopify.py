@@ -60,9 +60,8 @@ def _door_key(domain: str) -> str | None:
         return None
 
 
-def _load_door(domain: str) -> _Door | None:
-    """The shop installed (or once installed) under this domain, from the database; None if none."""
-    key = _door_key(domain)
+def _load_door(key: str | None) -> _Door | None:
+    """The shop installed (or once installed) under this normalized domain, from the database; None if none."""
     shop = shop_by_domain(get_session(), NAME, key, include_uninstalled=True) if key is not None else None
     if shop is None:
         return None
@@ -75,8 +74,8 @@ def _load_door(domain: str) -> _Door | None:
     return door
 
 
-def _cached_door(domain: str) -> _Door | None:
-    key, doors = _door_key(domain), _doors()
+def _cached_door(key: str | None) -> _Door | None:
+    doors = _doors()
     with _lock:
         return doors.get(key) if key is not None else None
 
@@ -85,16 +84,17 @@ def _cached_door(domain: str) -> _Door | None:
 def receive_shopify():
     body = read_body()
     delivery = shopify.read_delivery(request.headers)
-    door = cached = _cached_door(delivery.shop_domain)
+    key = _door_key(delivery.shop_domain)
+    door = cached = _cached_door(key)
     if door is None:
-        door = _load_door(delivery.shop_domain)
+        door = _load_door(key)
     # For the operators' count of rejections: the header is the caller's word until the signature is checked.
     g.delivery_shop = f"{door.domain} (unverified header)" if door is not None else None
     secret = door.secret if door is not None else current_app.config["SHOPIFY_CLIENT_SECRET"]
     try:
         shopify.verify(body, delivery.signature, secret)
     except SignatureError:
-        if cached is None or (door := _load_door(delivery.shop_domain)) is None or door.secret == secret:
+        if cached is None or (door := _load_door(key)) is None or door.secret == secret:
             raise
         shopify.verify(body, delivery.signature, door.secret)  # the secret changed since it was kept
     g.delivery_shop = door.domain if door is not None else None

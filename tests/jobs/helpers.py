@@ -79,6 +79,17 @@ def received_return(client, key, items: dict[str, int]) -> int:
     return return_id
 
 
+def stuck_refund(client, key, post_webhook, work, shopify, db, redis_down, hours: int = 3):
+    """A refund written while Redis was down (its job lost), started `hours` ago: what `refunds stuck` lists."""
+    the_order_arrives(post_webhook, work, shopify)
+    with redis_down():
+        received_return(client, key, {SWEATER: 1})
+    refund = db.scalar(select(Refund))
+    refund.created_at -= timedelta(hours=hours)
+    db.commit()
+    return refund
+
+
 def refund_transaction(number: int, amount: str, parent: int) -> dict:
     """A successful REFUND as the Admin API lists it among the order's transactions."""
     return {**stripe_sale(number, amount=amount), "kind": "REFUND",

@@ -320,10 +320,10 @@ def dead_database(app, shop):
     live, live_intake = sessionmaker.kw["bind"], database.intake
     dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/palautus", connect_args={"connect_timeout": 1})
     sessionmaker.configure(bind=dead)
-    database._intake = dead.execution_options(isolation_level="AUTOCOMMIT")  # the receivers' inserts
+    database.intake = dead.execution_options(isolation_level="AUTOCOMMIT")  # the receivers' inserts
     yield
     sessionmaker.configure(bind=live)
-    database._intake = live_intake
+    database.intake = live_intake
     dead.dispose()
 
 
@@ -331,13 +331,13 @@ def test_a_kept_shop_s_delivery_with_the_database_gone_is_503_never_200(app, cli
     assert post(client, RAW, webhook_id="before").status_code == 200  # the shop is now kept at the door
     database = app.extensions["db"]
     live = database.intake
-    database._intake = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/palautus",
-                                     connect_args={"connect_timeout": 1})  # fmt: skip
+    database.intake = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/palautus",
+                                    connect_args={"connect_timeout": 1})  # fmt: skip
     try:
         response = post(client, RAW, webhook_id="during")
     finally:
-        database._intake.dispose()
-        database._intake = live
+        database.intake.dispose()
+        database.intake = live
     assert_error(response, 503, "unavailable")
     assert [e.delivery_id for e in inbox()] == ["before"]
 
