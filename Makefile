@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg demo deps migrate bench bench-smoke clean
+.PHONY: run test test-pg demo deps migrate bench bench-smoke translations clean
 
 $(STAMP): requirements.txt tests/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ bench: $(STAMP)
 ## bench-smoke: the same at small sizes, in about two minutes (CI)
 bench-smoke: $(STAMP)
 	$(PY) -m benchmarks --smoke $(ARGS)
+
+## translations: gather every translatable text into the fi/sv/en catalogues, then compile them (commit both)
+translations: $(STAMP)
+	mkdir -p var
+	$(VENV)/bin/pybabel extract --quiet -F integration/translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o var/messages.pot .
+	for lang in fi sv en; do \
+	  test -f integration/translations/$$lang/LC_MESSAGES/messages.po \
+	    && $(VENV)/bin/pybabel update --quiet --no-fuzzy-matching -i var/messages.pot -d integration/translations -l $$lang \
+	    || $(VENV)/bin/pybabel init --quiet -i var/messages.pot -d integration/translations -l $$lang; \
+	done
+	$(VENV)/bin/pybabel compile --quiet --use-fuzzy -d integration/translations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -137,7 +137,8 @@ def environment(database_url: str, redis_url: str, queue: str, var_dir: str, enc
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")}
     return {**keep, "PYTHONPATH": str(ROOT), "PALAUTUS_ENV": "production", "DATABASE_URL": database_url,
             "REDIS_URL": redis_url, "QUEUE_NAME": queue, "SHOPIFY_CLIENT_SECRET": SECRET,
-            "ENCRYPTION_KEY": encryption_key, "LOG_LEVEL": "WARNING", "VAR_DIR": var_dir, "SANDBOX": "0",
+            "ENCRYPTION_KEY": encryption_key, "SECRET_KEY": "b" * 48,
+            "SMTP_HOST": "127.0.0.1", "MAIL_FROM": "returns@bench.example", "LOG_LEVEL": "WARNING", "VAR_DIR": var_dir, "SANDBOX": "0",
             "PROMETHEUS_MULTIPROC_DIR": str(Path(var_dir) / "metrics")}  # fmt: skip
 
 

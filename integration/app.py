@@ -11,7 +11,7 @@ from adapters.platforms import PLATFORMS
 from integration import db
 from integration.config import is_production, load_config
 from integration.logs import configure_logging
-from integration.secrets import vault_from_config
+from integration.secrets import secret_key_from_config, vault_from_config
 
 __all__ = ["create_app"]
 
@@ -31,12 +31,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["vault"] = vault_from_config(settings)
+    app.secret_key = secret_key_from_config(settings)  # Flask's sessions and every signed link (itsdangerous)
     _init_tasks(app)
     app.extensions["providers"] = dict(ROUTES)  # payment routes Palautus can refund through, by provider
     # Each platform's own gateway route, where it has one: which of its payments it can refund.
     app.extensions["gateways"] = {name: adapter.gateway for name, adapter in PLATFORMS.items() if adapter.gateway}
     app.before_request(_bind_correlation)  # first: every answer and record of the request carries it
     app.teardown_request(_unbind_correlation)
+    from integration.i18n import init_i18n
+
+    init_i18n(app)
     _register_blueprints(app)
     from integration.limits import init_limits
 

@@ -98,6 +98,21 @@ def _defaults(var_dir: Path) -> dict:
         # The operators' login for /ops and /ops/rq (HTTP Basic); no password: the pages are off.
         "OPS_USERNAME": "operator",
         "OPS_PASSWORD": "",
+        # Signs what Palautus hands customers and staff (status and feedback links, portal and dashboard
+        # sessions, sign-in links). Empty: a key file under VAR_DIR, created on first use (development only).
+        # Changing it ends every session and every link already sent.
+        "SECRET_KEY": "",
+        # Where customer e-mails go out (SMTP; integration/mail.py). SMTP_SECURITY: "starttls", "ssl" or "none".
+        # Empty SMTP_HOST: development keeps each message as an .eml file under VAR_DIR/mail instead;
+        # production refuses to start without a mail server.
+        "SMTP_HOST": "",
+        "SMTP_PORT": 587,
+        "SMTP_USERNAME": "",
+        "SMTP_PASSWORD": "",
+        "SMTP_SECURITY": "starttls",
+        # The From address of customer e-mails ("Shop name via Palautus <returns@example.com>" is built from it);
+        # replies go to the shop's own address from its profile.
+        "MAIL_FROM": "",
         "TESTING": False,
     }
 
@@ -183,7 +198,7 @@ def _rate_limit(value) -> str:
 
 
 _TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
-          "INBOX_RETENTION_DAYS": int, "PROXY_HOPS": int, "API_RATE_LIMIT": _rate_limit,
+          "INBOX_RETENTION_DAYS": int, "SMTP_PORT": int, "PROXY_HOPS": int, "API_RATE_LIMIT": _rate_limit,
           "FAILED_AUTH_LIMIT": _rate_limit, "RETRY_INTERVALS": _intervals}  # fmt: skip
 
 
@@ -281,7 +296,13 @@ def _outbox_relay_is_known(config: dict, given: set[str]) -> list[str]:
     return [f"OUTBOX_RELAY must be thread or inline, not {str(config['OUTBOX_RELAY'])[:20]!r}"]
 
 
-_CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known, _outbox_relay_is_known]
+def _smtp_security_is_known(config: dict, given: set[str]) -> list[str]:
+    if config["SMTP_SECURITY"] in ("starttls", "ssl", "none"):
+        return []
+    return [f"SMTP_SECURITY must be starttls, ssl or none, not {str(config['SMTP_SECURITY'])[:20]!r}"]
+
+
+_CHECKS = [_keys_are_fernet, _sandbox_is_local, _log_format_is_known, _outbox_relay_is_known, _smtp_security_is_known]
 
 
 def _ops_password_is_long(config: dict, given: set[str]) -> list[str]:
@@ -291,5 +312,20 @@ def _ops_password_is_long(config: dict, given: set[str]) -> list[str]:
     return ["OPS_PASSWORD must be at least 16 characters in production (or empty, which turns /ops off)"]
 
 
+def _secret_key_is_set(config: dict, given: set[str]) -> list[str]:
+    if len(str(config.get("SECRET_KEY") or "")) >= 32:
+        return []
+    return ["SECRET_KEY must be set in production, at least 32 characters (it signs customers' links and staff "
+            "sessions); e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"]
+
+
+def _mail_is_set(config: dict, given: set[str]) -> list[str]:
+    missing = [key for key in ("SMTP_HOST", "MAIL_FROM") if not config.get(key)]
+    if not missing:
+        return []
+    return [f"{' and '.join(missing)} must be set in production: customers are sent an e-mail at every step "
+            "of their return, and the law requires the acknowledgement of a withdrawal"]
+
+
 _PRODUCTION_CHECKS = [_key_is_set, _no_sandbox, _urls_are_https, _database_is_set, _redis_is_set,
-                      _ops_password_is_long]
+                      _ops_password_is_long, _secret_key_is_set, _mail_is_set]

@@ -36,6 +36,10 @@ __all__ = [
     "WebhookEvent",
     "ReturnEvent",
     "EarlyReturnStatus",
+    "Product",
+    "Withdrawal",
+    "Message",
+    "DashboardLogin",
     "PrivacyTombstone",
     "utcnow",
 ]
@@ -107,6 +111,12 @@ class Shop(Base):
     alerts: Mapped[dict] = mapped_column(JSON, default=dict)
     # Catch-up sync: orders modified up to here have been read from the platform.
     synced_until: Mapped[datetime | None]
+    # The shop's customer-facing address in Palautus (/s/<portal_slug>/...): the return portal, the policy
+    # page and the withdrawal function. Public and stable: merchants link to it from their storefront and e-mails.
+    portal_slug: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # How the shop presents itself to its customers and on its documents: {"legal_name", "email", "address",
+    # "vat_id", "languages", "default_language", ...} (integration/services/shops.py checks it).
+    profile: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Order(Base):
@@ -134,6 +144,11 @@ class Order(Base):
     payments_synced_at: Mapped[datetime | None]
     removed_at: Mapped[datetime | None]  # the store put the order in its trash (it may restore it)
     snapshot_changes: Mapped[int] = mapped_column(Integer, default=0)  # newer snapshots applied after the first
+    # When the last item left the shop, and when the last item reached the customer, where the platform says:
+    # the return window counts from delivery where known, the statutory withdrawal period only from delivery.
+    fulfilled_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    locale: Mapped[str | None] = mapped_column(String(16))  # the customer's language at checkout, where known
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
@@ -162,6 +177,7 @@ class OrderLine(Base):
     discount_total: Mapped[int] = mapped_column(Minor, default=0)
     tax_total: Mapped[int] = mapped_column(Minor, default=0)
     tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal(0))
+    gift_card: Mapped[bool] = mapped_column(Boolean, default=False)
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -237,6 +253,16 @@ class Return(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the customer asked (the platform's time)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # "return" (the shop's voluntary returns, under its policy) or "withdrawal" (the customer's statutory right
+    # of withdrawal: the shop's policy may not narrow it; see integration/withdrawal.py).
+    track: Mapped[str] = mapped_column(String(20), default="return", server_default="return")
+    customer_email: Mapped[str | None] = mapped_column(String(320))  # where messages about it go, when not the order's
+    language: Mapped[str | None] = mapped_column(String(8))  # the customer's language for pages and messages
+    # When the refund is due by law (a withdrawal: 14 days from the notice); None where no legal clock runs.
+    refund_due_at: Mapped[datetime | None]
+    feedback_rating: Mapped[int | None] = mapped_column(Integer)  # 1-5, given once after the refund
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None]
     # Optimistic lock: of two requests that move the same return at once, the
     # second fails (StaleDataError, a 409) instead of silently overwriting the first.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -265,6 +291,10 @@ class ReturnItem(Base):
     reason_note: Mapped[str | None] = mapped_column(Text)
     condition: Mapped[str | None] = mapped_column(String(32))
     restock: Mapped[bool | None] = mapped_column(Boolean)
+    # A deduction for diminished value (handling beyond what was needed to establish the goods' nature), in the
+    # order's minor units, tax included, recorded with its reason at receipt: the only deduction a withdrawal allows.
+    deduction: Mapped[int] = mapped_column(Minor, default=0, server_default="0")
+    deduction_reason: Mapped[str | None] = mapped_column(Text)
 
     ret: Mapped[Return] = relationship(back_populates="items")
     order_line: Mapped[OrderLine] = relationship()
@@ -461,3 +491,88 @@ class PrivacyTombstone(Base):
     kind: Mapped[str] = mapped_column(String(10))  # email | customer | order
     key: Mapped[str] = mapped_column(String(64))  # SHA-256 (hex) of the e-mail or customer id; an order's id
     erased_at: Mapped[datetime]
+
+
+class Product(Base):
+    """What the policy needs to know of a product that its order lines do not carry: its type and tags."""
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_product_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_product_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(512))
+    product_type: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    platform_updated_at: Mapped[datetime | None]
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Withdrawal(Base):
+    """A customer's statement of withdrawal from a contract, made through the shop's withdrawal function.
+
+    Stored when the customer confirms it (the second step): `submitted_at` is when the trader was informed,
+    from which the 14 days to refund run. Its own track beside returns: see integration/withdrawal.py.
+    """
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (UniqueConstraint("shop_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(String(16))  # the reference the acknowledgement gives the customer
+    kind: Mapped[str] = mapped_column(String(20))  # "withdrawal" (after delivery) or "cancellation" (before)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    # The statement as the customer made it: who, which contract, where to confirm.
+    customer_name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(String(320))
+    order_reference: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[list] = mapped_column(JSON, default=list)  # [{platform_line_id, quantity}]; empty: the whole order
+    language: Mapped[str | None] = mapped_column(String(8))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text)  # why it could not be carried out by itself, for the merchant
+
+
+class Message(Base):
+    """One e-mail to a customer for one step of their return or withdrawal: written with the step, sent by a job.
+
+    `dedupe_key` ("return:12:approved") makes a second message for the same step impossible.
+    """
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    withdrawal_id: Mapped[int | None] = mapped_column(ForeignKey("withdrawals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # what the step's template needs beyond the return
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|failed
+    # The RFC 5322 Message-ID, fixed when the message is written: were it ever sent again after a crash,
+    # the copy carries the same id and mail clients show it once.
+    message_id: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class DashboardLogin(Base):
+    """A signed sign-in link for a shop's staff, remembered once used so it signs in only once."""
+
+    __tablename__ = "dashboard_logins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))  # whom it was made for, when known
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from integration.config import ConfigError, encryption_keys, is_production
 
-__all__ = ["new_api_key", "hash_api_key", "Vault", "vault_from_config"]
+__all__ = ["new_api_key", "hash_api_key", "Vault", "vault_from_config", "secret_key_from_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +57,27 @@ class Vault:
             raise RuntimeError("stored credentials cannot be decrypted with ENCRYPTION_KEY") from None
 
 
-def _key_file(var_dir: str) -> str:
-    path = Path(var_dir) / "encryption.key"
+def _key_file(var_dir: str, name: str = "encryption.key", make=Fernet.generate_key, setting="ENCRYPTION_KEY") -> str:
+    path = Path(var_dir) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it a moment ago
+            return path.read_text().strip()
         with os.fdopen(fd, "wb") as f:
-            f.write(Fernet.generate_key())
-        logger.warning("ENCRYPTION_KEY is not set: created a development key file", extra={"path": str(path)})
+            f.write(make())
+        logger.warning(f"{setting} is not set: created a development key file", extra={"path": str(path)})
     return path.read_text().strip()
+
+
+def secret_key_from_config(config: dict) -> str:
+    """SECRET_KEY, or a key file under VAR_DIR in development (production refuses to start without one)."""
+    if config.get("SECRET_KEY"):
+        return str(config["SECRET_KEY"])
+    if is_production(config):
+        raise ConfigError("SECRET_KEY must be set in production")
+    return _key_file(config["VAR_DIR"], "secret.key", lambda: secrets.token_urlsafe(48).encode(), "SECRET_KEY")
 
 
 def vault_from_config(config: dict) -> Vault:

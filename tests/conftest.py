@@ -58,6 +58,7 @@ def config(database_url, redis_url, tmp_path):
         "REDIS_URL": redis_url,
         "VAR_DIR": str(tmp_path),
         "ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "SECRET_KEY": "test-secret-key-that-signs-links-and-sessions",
         "SHOPIFY_CLIENT_SECRET": SHOPIFY_SECRET,
         "SHOPIFY_API_BASE": "https://{shop}",
         "STRIPE_API_BASE": "https://api.stripe.com",

@@ -83,12 +83,13 @@ def _items(order: Order, requests: list[ItemRequest]) -> list[ReturnItem]:
 def open_return(
     ctx: Ctx, shop: Shop, order: Order, requests: list[ItemRequest], *, method: str, source: str,
     actor: Actor, platform_return_id: str | None = None, customer_note: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, customer_email: str | None = None, language: str | None = None,
+    track: str = "return", policy: ReturnPolicy | None = None,
 ) -> Return:  # fmt: skip
-    """Open a return, judge it against the shop's policy, and approve it if the policy says so."""
+    """Open a return, judge it against the shop's policy (or `policy`), and approve it if the policy says so."""
     if not requests:
         raise InvalidInput("a return needs at least one item")
-    policy = ReturnPolicy.from_dict(shop.policy)
+    policy = policy or ReturnPolicy.from_dict(shop.policy)
     items = _items(order, requests)
     stamp = utcnow()
     requested_at = min(now or stamp, stamp)
@@ -98,6 +99,7 @@ def open_return(
         requested_at=requested_at, created_at=stamp, updated_at=stamp,
         method=ReturnMethod(method).value, source=ReturnSource(source).value,
         platform_return_id=platform_return_id, customer_note=customer_note, decision=decision.to_dict(), items=items,
+        track=track, customer_email=customer_email, language=language,
         shop_status=SHOP_STATUS[S.REQUESTED].value if platform_return_id else None,
     )  # fmt: skip
     ctx.session.add(ret)

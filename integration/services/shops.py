@@ -1,6 +1,7 @@
 """Shops: registration, lookup by domain or API key, credentials, uninstall."""
 from __future__ import annotations
 
+import re
 import secrets
 
 from sqlalchemy import select, update
@@ -26,6 +27,7 @@ __all__ = [
     "clear_alert",
     "uninstall_shop",
     "discard_provider_keys",
+    "shop_by_portal_slug",
 ]
 
 def register_shop(
@@ -53,11 +55,28 @@ def register_shop(
         credentials=vault.seal(credentials),
         policy=ReturnPolicy.from_dict(policy).to_dict(),
         webhook_key=secrets.token_urlsafe(24),
+        portal_slug=_free_slug(session, domain),
     )
     key = _set_api_key(shop)
     session.add(shop)
     session.commit()
     return shop, key
+
+
+def _free_slug(session: Session, domain: str) -> str:
+    """The shop's portal address from its domain ("kauppa-example-fi"), numbered if another shop has it already."""
+    base = re.sub(r"[^a-z0-9]+", "-", domain.lower().removesuffix(".myshopify.com")).strip("-")[:48] or "shop"
+    taken = set(session.scalars(select(Shop.portal_slug).where(Shop.portal_slug.like(f"{base}%"))))
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def shop_by_portal_slug(session: Session, slug: str) -> Shop | None:
+    """The installed shop whose customers' pages live under /s/<slug>."""
+    return session.scalar(select(Shop).where(Shop.portal_slug == slug, Shop.uninstalled_at.is_(None)))
 
 
 def _set_api_key(shop: Shop) -> str:

@@ -18,6 +18,9 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql+psycopg://palautus:pw@db.example.com/palautus",
     "REDIS_URL": "redis://redis.example.com:6379/0",
     "ENCRYPTION_KEY": KEY,
+    "SECRET_KEY": "s" * 48,
+    "SMTP_HOST": "smtp.example.com",
+    "MAIL_FROM": "returns@example.com",
 }
 
 
