@@ -41,6 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
     from integration.i18n import init_i18n
 
     init_i18n(app)
+    from integration.pages import init_pages
+
+    init_pages(app)
     _register_blueprints(app)
     from integration.limits import init_limits
 
