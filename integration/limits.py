@@ -2,6 +2,7 @@
 
 What is limited, and by what:
 - the install and connect pages' POSTs and Shopify's app URL and callback: per client address;
+- the customer portal's order lookup and the withdrawal function's form: per client address (guessing orders);
 - the merchant API: per API key (a hash of it, never the key itself), API_RATE_LIMIT;
 - requests that fail their check: a webhook whose signature does not match and an API call whose key is not
   valid count against FAILED_AUTH_LIMIT per client address; past it they are answered 429 instead of 401.
@@ -26,6 +27,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 __all__ = ["limiter", "init_limits", "api_limit", "api_key_bucket", "failed_check", "over_failed_limit"]
 
 logger = logging.getLogger(__name__)
+
+# The customer's pages, per client address: the order lookup (a guess at an order number and e-mail pair is one
+# POST) and the withdrawal statement's two steps. Generous for a family behind one address, slow for a guesser.
+PORTAL_LOOKUP_LIMIT = "10 per minute;60 per hour"
+WITHDRAWAL_LIMIT = "10 per minute;60 per hour"
 
 # One limiter for every app this process builds: the decorators are applied at import, the storage per app.
 limiter = Limiter(get_remote_address, strategy="fixed-window", key_prefix="palautus", headers_enabled=True,

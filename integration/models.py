@@ -534,6 +534,7 @@ class Withdrawal(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)  # why it could not be carried out by itself, for the merchant
+    enqueued_at: Mapped[datetime | None]  # when the sweeper last queued its job (its first enqueue may have failed)
 
 
 class Message(Base):
@@ -562,6 +563,12 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # When a job began handing it to the SMTP server (just before DATA): from then on the server may have it, and
+    # no later run sends it again (see jobs/messages.py).
+    handed_at: Mapped[datetime | None]
+    # After a failed attempt the sweeper leaves it to rq's retries until then; when the sweeper last queued it.
+    next_attempt_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
 
 
 class DashboardLogin(Base):

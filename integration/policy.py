@@ -1,22 +1,37 @@
-"""A shop's return policy and the checks a return request must pass: pure, stdlib only.
+"""A shop's return policy: every setting the checks and the refund planning read. Pure, stdlib only.
 
-Each check is a small function `(request, policy) -> str | None`; a string is a
-human-readable reason the request is not eligible. The decision is "all pass",
-and the reasons are stored with the return.
+The checks themselves are integration/eligibility.py's (re-exported here); the methods' settings are
+integration/return_methods.py's.
+
+`ReturnPolicy.for_withdrawal()` is what the law leaves of a policy for the statutory right of withdrawal
+(Directive 2011/83/EU arts. 9, 13, 14 and 16): approved by itself, with no conditions and no abuse
+limit; no restocking fee; no return shipping fee unless the customer was told before the order that they bear
+it (art. 14(1)), and then the method's fee or return_shipping_fees (none in a currency not named); no
+exclusions but the law's own (art. 16, the `withdrawal_exceptions` tags: sale, final-sale, gift-card, SKU, tag,
+type and unit rules do not apply); the outbound shipping back on a whole-order withdrawal (art. 13(1)); refunded
+on receipt (the trader may wait for the goods or proof of dispatch, art. 13(3)) unless the shop refunds on
+approval, never manual. The shop's window and methods are not checked: the legal period (14 days from delivery
+of the last item) is integration/withdrawal.py's check, and the right does not hang on how the goods travel.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from enum import Enum
+from typing import ClassVar
 
+from integration.eligibility import (
+    CHECKS, EXCEPTIONS, Decision, ProductFacts, RequestedItem, ReturnRequest, Track, decide,
+)  # fmt: skip
 from integration.errors import InvalidInput
-from integration.money import Money
 from integration.refunds import Fees
-from integration.returns import ReturnMethod
+from integration.return_methods import MethodOffer, fees_by_currency, strings
+from integration.returns import Reason, ReturnMethod
 
-__all__ = ["RefundOn", "ShippingRefund", "ReturnPolicy", "RequestedItem", "ReturnRequest", "Decision", "CHECKS", "decide"]
+__all__ = [
+    "RefundOn", "ShippingRefund", "Track", "ReturnPolicy", "WithdrawalPolicy", "MethodOffer", "ProductFacts",
+    "RequestedItem", "ReturnRequest", "Decision", "CHECKS", "EXCEPTIONS", "decide",
+]  # fmt: skip
 
 
 class RefundOn(str, Enum):
@@ -38,43 +53,47 @@ class ShippingRefund(str, Enum):
 
 @dataclass(frozen=True)
 class ReturnPolicy:
-    window_days: int = 30
+    """The shop's return policy. Amounts are minor units per currency ({"EUR": 500} is 5.00 EUR)."""
+
+    window_days: int = 30  # days to ask, from delivery where known, else dispatch, else the order date
     refund_on: str = RefundOn.RECEIVED.value
-    auto_approve: bool = False
-    restocking_fee_percent: Decimal = Decimal(0)
-    # A flat fee per currency, in that currency's minor units ({"EUR": 500} is 5.00 EUR):
-    # 500 means something else in every currency, so one number cannot serve them all.
+    auto_approve: bool = False  # approve an eligible return by itself, unless an auto-approval condition holds it
+    auto_approve_reasons: tuple[str, ...] = ()  # only when every item's reason is one of these; (): any reason
+    auto_approve_max_order_values: dict = field(default_factory=dict)  # only orders worth at most this, per currency
+    abuse_limit_returns: int | None = None  # a customer with this many returns (by e-mail) in the last...
+    abuse_limit_days: int = 30  # ...this many days waits for the merchant: never refused for it
+    restocking_fee_percent: Decimal = Decimal(0)  # of the value of items not returned for the shop's fault
+    # A flat fee per currency: 500 means something else in every currency, so one number cannot serve them all.
     return_shipping_fees: dict = field(default_factory=dict)
     non_returnable_skus: tuple[str, ...] = ()
-    methods: tuple[str, ...] = tuple(m.value for m in ReturnMethod)
+    non_returnable_tags: tuple[str, ...] = ()  # product tags (the catalogue's, without case)
+    non_returnable_product_types: tuple[str, ...] = ()
+    non_returnable_gift_cards: bool = True
+    final_sale_tags: tuple[str, ...] = ("final-sale",)
+    max_units_per_return: int | None = None
+    methods: tuple[str, ...] = tuple(m.value for m in ReturnMethod)  # the ways back offered, by name
+    # Carrier, drop-off code, instructions and fee of the methods that have them (stored inside `methods`).
+    method_settings: tuple[MethodOffer, ...] = ()
     refund_shipping: str = ShippingRefund.WHOLE_ORDER.value
+    # The customer was told before the order that they bear the cost of sending goods back after a withdrawal
+    # (art. 14(1)): only then does a withdrawal's refund keep the return shipping fee.
+    withdrawal_return_cost_disclosed: bool = False
+    # The law's exceptions to withdrawal (art. 16): {kind: product tags}, kinds as in eligibility.EXCEPTIONS.
+    withdrawal_exceptions: dict = field(default_factory=dict)
+    track: ClassVar[str] = Track.RETURN.value  # which rules the checks apply (WithdrawalPolicy: the law's)
 
     def __post_init__(self):
-        try:
-            object.__setattr__(self, "refund_on", RefundOn(self.refund_on).value)
-        except ValueError:
-            raise InvalidInput(f"refund_on must be one of {', '.join(r.value for r in RefundOn)}") from None
-        if self.window_days < 0:
-            raise InvalidInput("window_days cannot be negative")
-        if self.refund_shipping not in {r.value for r in ShippingRefund}:
-            raise InvalidInput(f"refund_shipping must be one of {', '.join(r.value for r in ShippingRefund)}")
-        if not Decimal(0) <= Decimal(self.restocking_fee_percent) <= Decimal(100):
-            raise InvalidInput("restocking_fee_percent must be between 0 and 100")
-        object.__setattr__(self, "return_shipping_fees", _fees_by_currency(self.return_shipping_fees))
-        for method in self.methods:
-            ReturnMethod(method)
+        for name, value in {**_choices(self), **_numbers(self), **_lists(self), **_methods(self)}.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ReturnPolicy:
         """A policy from stored JSON; unknown keys are an error, missing ones take defaults."""
         data = dict(data or {})
-        unknown = set(data) - {f.name for f in fields(cls)}
+        unknown = set(data) - _STORED
         if unknown:
-            raise InvalidInput(f"unknown policy settings: {', '.join(sorted(unknown))}")
+            raise InvalidInput(f"unknown policy settings: {', '.join(sorted(map(str, unknown)))}")
         try:
-            for key in ("non_returnable_skus", "methods"):
-                if key in data:
-                    data[key] = tuple(data[key])
             if "restocking_fee_percent" in data:
                 data["restocking_fee_percent"] = Decimal(str(data["restocking_fee_percent"]))
             return cls(**data)
@@ -82,105 +101,131 @@ class ReturnPolicy:
             raise InvalidInput(f"invalid policy: {e}") from None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        """The stored JSON: `from_dict(to_dict())` is the same policy."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name in _STORED}
+        data = {name: list(value) if isinstance(value, tuple) else value for name, value in data.items()}
         data["restocking_fee_percent"] = str(self.restocking_fee_percent)
-        data["non_returnable_skus"] = list(self.non_returnable_skus)
-        data["methods"] = list(self.methods)
+        data["methods"] = [self.method(name).to_json() for name in self.methods]
+        data["withdrawal_exceptions"] = {kind: list(tags) for kind, tags in self.withdrawal_exceptions.items()}
         return data
 
-    def fees_for(self, currency: str) -> Fees:
-        """The fees for an order in `currency`; InvalidInput when the shop charges return shipping but set none in it."""
-        currency = currency.upper()
-        if self.return_shipping_fees and currency not in self.return_shipping_fees:
+    def method(self, name: str) -> MethodOffer | None:
+        """The settings of method `name` (a bare MethodOffer when it has none); None when the shop does not offer it."""
+        if name not in self.methods:
+            return None
+        return next((offer for offer in self.method_settings if offer.method == name), MethodOffer(name))
+
+    def fees_for(self, currency: str, method: str | None = None) -> Fees:
+        """The fees for an order in `currency` sent back by `method`, whose own fee replaces return_shipping_fees."""
+        # No fee in the order's currency: a return cannot be priced (InvalidInput says what to set), but a
+        # withdrawal pays none, since the customer was told no amount in their currency they would bear.
+        currency, offer = currency.upper(), self.method(method) if method else None
+        table, name = (offer.fee, f"methods.{method}.fee") if offer and offer.fee is not None else (
+            self.return_shipping_fees, "return_shipping_fees")  # fmt: skip
+        if table and currency not in table and self.track == Track.RETURN.value:
             raise InvalidInput(
-                f"the return policy sets a return shipping fee in {', '.join(sorted(self.return_shipping_fees))} "
-                f"but none in {currency}: set return_shipping_fees.{currency} (0 for none)"
+                f"the return policy sets a return shipping fee in {', '.join(sorted(table))} "
+                f"but none in {currency}: set {name}.{currency} (0 for none)"
             )  # fmt: skip
-        return Fees(Decimal(self.restocking_fee_percent), self.return_shipping_fees.get(currency, 0))
+        return Fees(Decimal(self.restocking_fee_percent), table.get(currency, 0))
 
+    def for_track(self, track: str | None) -> ReturnPolicy:
+        """The policy a return on `track` is judged and refunded by."""
+        return self.for_withdrawal() if track == Track.WITHDRAWAL.value else self
 
-def _fees_by_currency(fees) -> dict[str, int]:
-    if not isinstance(fees, dict):
-        raise InvalidInput("return_shipping_fees must map currency codes to amounts in minor units")
-    checked = {}
-    for currency, amount in fees.items():
-        money = Money(amount, currency)  # InvalidInput for a bad code or a non-integer amount
-        if money.amount < 0:
-            raise InvalidInput(f"return_shipping_fees.{money.currency} cannot be negative")
-        checked[money.currency] = money.amount
-    return dict(sorted(checked.items()))
+    def settings(self) -> dict:
+        """Every setting by name, as the dataclass holds it (`to_dict` is the stored form)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def for_withdrawal(self) -> ReturnPolicy:
+        """What the law leaves of this policy for a withdrawal (the module docstring says what); idempotent."""
+        disclosed, on_approval = self.withdrawal_return_cost_disclosed, self.refund_on == RefundOn.APPROVED.value
+        offers = self.method_settings
+        return WithdrawalPolicy(**{
+            **self.settings(), "auto_approve": True, "auto_approve_reasons": (), "auto_approve_max_order_values": {},
+            "abuse_limit_returns": None, "restocking_fee_percent": Decimal(0),
+            "return_shipping_fees": self.return_shipping_fees if disclosed else {},
+            "method_settings": self.method_settings if disclosed else tuple(replace(o, fee=None) for o in offers),
+            "non_returnable_skus": (), "non_returnable_tags": (), "non_returnable_product_types": (),
+            "non_returnable_gift_cards": False, "final_sale_tags": (), "max_units_per_return": None,
+            "refund_shipping": ShippingRefund.WHOLE_ORDER.value,
+            "refund_on": RefundOn.APPROVED.value if on_approval else RefundOn.RECEIVED.value,
+        })  # fmt: skip
 
 
 @dataclass(frozen=True)
-class RequestedItem:
-    sku: str | None
-    title: str
-    quantity: int
-    returnable_quantity: int  # bought, minus refunded and already in other returns
+class WithdrawalPolicy(ReturnPolicy):
+    """What ReturnPolicy.for_withdrawal leaves: the checks skip the shop's window and method, and apply art. 16."""
+
+    track: ClassVar[str] = Track.WITHDRAWAL.value
 
 
-@dataclass(frozen=True)
-class ReturnRequest:
-    method: str
-    requested_at: datetime
-    order_processed_at: datetime | None
-    order_cancelled: bool
-    financial_status: str | None
-    order_removed: bool = False  # the shop put the order in its trash
-    items: tuple[RequestedItem, ...] = field(default=())
+_STORED = {f.name for f in fields(ReturnPolicy)} - {"method_settings"}  # the settings live inside `methods`
 
 
-def within_return_window(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
-    if request.order_processed_at is None:
+def _choice(value, enum, name: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError:
+        raise InvalidInput(f"{name} must be one of {', '.join(e.value for e in enum)}") from None
+
+
+def _count(value, name: str, least: int, optional: bool = False) -> int | None:
+    if optional and value is None:
         return None
-    deadline = request.order_processed_at + timedelta(days=policy.window_days)
-    if request.requested_at > deadline:
-        return f"the {policy.window_days}-day return window ended on {deadline.date().isoformat()}"
-    return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInput(f"{name} must be a whole number of at least {least}{' or null' if optional else ''}")
+    return value
 
 
-def order_is_paid(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
-    if request.order_cancelled:
-        return "the order was cancelled"
-    if request.order_removed:
-        return "the order was deleted in the shop"
-    # Not paid, in the platforms' words: Shopify's financial statuses, WooCommerce's order statuses
-    # (on-hold: a bank transfer not yet in, or a card only authorized).
-    if request.financial_status in ("pending", "authorized", "voided", "expired", "failed", "on-hold"):
-        return f"the order is not paid (it is {request.financial_status})"
-    return None
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false")
+    return value
 
 
-def items_are_returnable(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
-    blocked = [i.title for i in request.items if i.sku and i.sku in policy.non_returnable_skus]
-    return f"not returnable: {', '.join(blocked)}" if blocked else None
+def _choices(p: ReturnPolicy) -> dict:
+    if p.refund_shipping not in {r.value for r in ShippingRefund}:
+        raise InvalidInput(f"refund_shipping must be one of {', '.join(r.value for r in ShippingRefund)}")
+    reasons = strings(p.auto_approve_reasons, "auto_approve_reasons")
+    return {"refund_on": _choice(p.refund_on, RefundOn, "refund_on"),
+            "auto_approve_reasons": tuple(_choice(r, Reason, "auto_approve_reasons") for r in reasons)}  # fmt: skip
 
 
-def not_already_returned(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
-    over = [i.title for i in request.items if i.quantity > i.returnable_quantity]
-    return f"more units than can still be returned: {', '.join(over)}" if over else None
+def _numbers(p: ReturnPolicy) -> dict:
+    if not Decimal(0) <= Decimal(p.restocking_fee_percent) <= Decimal(100):
+        raise InvalidInput("restocking_fee_percent must be between 0 and 100")
+    flags = ("auto_approve", "non_returnable_gift_cards", "withdrawal_return_cost_disclosed")
+    per_currency = ("return_shipping_fees", "auto_approve_max_order_values")
+    counts = {"window_days": (0, False), "abuse_limit_days": (1, False), "abuse_limit_returns": (1, True),
+              "max_units_per_return": (1, True)}  # fmt: skip
+    return {
+        **{name: _count(getattr(p, name), name, least, optional) for name, (least, optional) in counts.items()},
+        **{name: fees_by_currency(getattr(p, name), name) for name in per_currency},
+        **{name: _flag(getattr(p, name), name) for name in flags},
+    }
 
 
-def method_is_offered(request: ReturnRequest, policy: ReturnPolicy) -> str | None:
-    if request.method not in policy.methods:
-        return f"the shop does not offer {request.method} returns"
-    return None
+def _lists(p: ReturnPolicy) -> dict:
+    names = ("non_returnable_skus", "non_returnable_tags", "non_returnable_product_types", "final_sale_tags")
+    exceptions = p.withdrawal_exceptions
+    if not isinstance(exceptions, dict) or set(exceptions) - set(EXCEPTIONS):
+        raise InvalidInput(f"withdrawal_exceptions must map some of {', '.join(EXCEPTIONS)} to product tags")
+    checked = {kind: strings(tags, f"withdrawal_exceptions.{kind}") for kind, tags in exceptions.items()}
+    return {**{name: strings(getattr(p, name), name) for name in names}, "withdrawal_exceptions": checked}
 
 
-CHECKS = [within_return_window, order_is_paid, items_are_returnable, not_already_returned, method_is_offered]
-
-
-@dataclass(frozen=True)
-class Decision:
-    eligible: bool
-    reasons: tuple[str, ...]
-    auto_approve: bool
-
-    def to_dict(self) -> dict:
-        return {"eligible": self.eligible, "reasons": list(self.reasons), "auto_approve": self.auto_approve}
-
-
-def decide(request: ReturnRequest, policy: ReturnPolicy) -> Decision:
-    """Run every check; eligible when none gives a reason."""
-    reasons = tuple(reason for check in CHECKS if (reason := check(request, policy)))
-    return Decision(not reasons, reasons, policy.auto_approve and not reasons)
+def _methods(p: ReturnPolicy) -> dict:
+    """Names in `methods`, settings in `method_settings`, from either; one method with two settings is an error."""
+    if isinstance(p.methods, (str, dict)) or not isinstance(p.methods, (list, tuple)):
+        raise InvalidInput("methods must be a list of method names or objects")
+    listed = [MethodOffer.parse(entry) for entry in p.methods]
+    offers: dict[str, MethodOffer] = {}
+    for offer in (*map(MethodOffer.parse, p.method_settings), *listed):
+        if not offer.plain and offers.setdefault(offer.method, offer) != offer:
+            raise InvalidInput(f"methods lists {offer.method} twice, with different settings")
+    names = tuple(dict.fromkeys(offer.method for offer in listed))
+    stray = sorted(set(offers) - set(names))
+    if stray:
+        raise InvalidInput(f"method_settings names {stray[0]}, which methods does not offer")
+    return {"methods": names, "method_settings": tuple(offers[n] for n in names if n in offers)}

@@ -34,6 +34,9 @@ __all__ = [
     "RefundLine",
     "RefundRequest",
     "ProviderRefundUpdate",
+    "ProductData",
+    "ReturnLineToOpen",
+    "ReturnToOpen",
 ]
 
 
@@ -51,6 +54,7 @@ class OrderLineData:
     sku: str | None = None
     product_id: str | None = None
     variant_id: str | None = None
+    gift_card: bool = False  # the line sold a gift card (the platform says so)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,11 @@ class OrderSnapshot:
     # The customer's id on the platform, where the body names one (not kept on the order: a customer's erasure
     # is remembered by it, so a snapshot of their order applied later does not bring their e-mail back).
     platform_customer_id: str | None = None
+    # When the last item was fulfilled (only once every item is), and when the last shipment reached the customer
+    # (only once every shipment did); None where the platform does not say. The customer's language at checkout.
+    fulfilled_at: datetime | None = None
+    delivered_at: datetime | None = None
+    locale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -351,3 +360,37 @@ class ProviderRefundUpdate:
     # refund of ours, so one Palautus cannot match yet is retried, and a person told, never dropped.
     ours: bool = False
     hint: str | None = None  # an unsigned hint at which refund (our own URL parameter): for people only
+
+
+@dataclass(frozen=True)
+class ProductData:
+    """What the return policy's product rules read: a product's type and tags, as of `updated_at`."""
+
+    platform_product_id: str
+    title: str | None
+    product_type: str | None
+    tags: tuple[str, ...]
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReturnLineToOpen:
+    """Units of one order line a return opened in Palautus takes back, and why."""
+
+    platform_line_id: str
+    quantity: int
+    reason: str  # our Reason code
+    title: str = ""
+    note: str | None = None  # what the customer wrote about it
+
+
+@dataclass(frozen=True)
+class ReturnToOpen:
+    """A return opened in Palautus (the portal), for the shop's platform to show: its own return, or a note."""
+
+    platform_order_id: str
+    code: str  # the return code the customer was given
+    lines: tuple[ReturnLineToOpen, ...]
+    opened_at: datetime
+    # The platform's returns of this order already linked to returns of ours: never taken for this one.
+    linked: tuple[str, ...] = ()

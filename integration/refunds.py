@@ -10,10 +10,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
 from integration.money import prorate
+from integration.returns import Reason
 
 __all__ = [
     "RefundStatus", "REFUND_TRANSITIONS", "IN_FLIGHT", "LIVE", "refund_sources", "ShippingToRefund", "LineToRefund", "PlannedLine", "Fees", "RefundPlan", "plan_refund", "note_reference",
-    "referenced_key",
+    "referenced_key", "SELLER_FAULT",
 ]  # fmt: skip
 
 # How a refund recorded in the shop names the Palautus refund it came from, so the
@@ -73,6 +74,8 @@ class LineToRefund:
     tax_rate: Decimal
     taxes_included: bool
     return_item_id: int | None = None
+    seller_fault: bool = False  # the item came back for the shop's fault (SELLER_FAULT): no fees on its account
+    deduction: int = 0  # diminished value recorded at receipt for these units, tax included
 
     @property
     def line_paid(self) -> int:
@@ -91,9 +94,14 @@ class PlannedLine:
     tax_rate: Decimal
 
 
+# Reasons that are the shop's fault, not the customer's choice: a return for one of them pays no fees.
+SELLER_FAULT = frozenset({Reason.DEFECTIVE.value, Reason.DAMAGED_IN_TRANSIT.value, Reason.WRONG_ITEM.value,
+                          Reason.NOT_AS_DESCRIBED.value})  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Fees:
-    """Deductions the shop's policy names."""
+    """Deductions the shop's policy names; `plan_refund` waives them for the shop's faults."""
 
     restocking_percent: Decimal = Decimal(0)
     return_shipping: int = 0
@@ -113,7 +121,7 @@ class RefundPlan:
     currency: str
     lines: tuple[PlannedLine, ...]
     subtotal: int  # lines, tax included, before fees
-    fees: dict[str, int]
+    fees: dict[str, int]  # deductions by name: restocking, return_shipping, diminished_value (see _fees)
     amount: int  # what goes back to the customer
     tax: int  # VAT contained in the amount that goes back
     vat: dict[str, int]  # the same per rate ("0.24" -> minor units)
@@ -137,10 +145,18 @@ def _plan_line(line: LineToRefund) -> PlannedLine:
     )
 
 
-def _fees(subtotal: int, fees: Fees) -> dict[str, int]:
-    # A percentage fee is rounded half up to the minor unit; flat fees are exact.
-    restocking = int((Decimal(subtotal) * fees.restocking_percent / 100).quantize(Decimal(1), ROUND_HALF_UP))
-    named = {"restocking": restocking, "return_shipping": fees.return_shipping}
+def _fees(lines: list[LineToRefund], planned: list[tuple[LineToRefund, PlannedLine]], fees: Fees) -> dict[str, int]:
+    """The deductions, named: restocking, return shipping, diminished value."""
+    # The rule for a return that is partly the shop's fault (SELLER_FAULT): the restocking fee is a share of the
+    # other items' value only (after their diminished value), and the return shipping fee is waived for the whole
+    # return as soon as one item is the shop's fault, since that parcel has to come back anyway. A return with no
+    # fault pays both in full; one that is all fault pays neither. Diminished value is each item's deduction,
+    # never more than the item is refunded. A percentage fee rounds half up to the minor unit; the rest is exact.
+    cut = [(line, p.amount, min(max(line.deduction, 0), p.amount)) for line, p in planned]
+    base = sum(amount - diminished for line, amount, diminished in cut if not line.seller_fault)
+    restocking = int((Decimal(base) * fees.restocking_percent / 100).quantize(Decimal(1), ROUND_HALF_UP))
+    shipping = 0 if any(line.seller_fault for line in lines) else fees.return_shipping
+    named = {"restocking": restocking, "return_shipping": shipping, "diminished_value": sum(d for _, _, d in cut)}
     return {name: value for name, value in named.items() if value}
 
 
@@ -162,9 +178,10 @@ def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable
     rounded down to it, toward the merchant as everywhere, and a shortfall of less
     than one step does not count as capped.
     """
-    planned = tuple(_plan_line(line) for line in lines if line.quantity > 0)
+    pairs = [(line, _plan_line(line)) for line in lines if line.quantity > 0]
+    planned = tuple(p for _, p in pairs)
     goods = sum(line.amount for line in planned)
-    deductions = _fees(goods, fees)  # a restocking fee is a share of the goods, never of the shipping
+    deductions = _fees(lines, pairs, fees)  # a restocking fee is a share of the goods, never of the shipping
     subtotal = goods + (shipping.amount if shipping else 0)
     owed = max(subtotal - sum(deductions.values()), 0)
     amount = min(owed, max(refundable, 0))

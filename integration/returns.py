@@ -62,6 +62,7 @@ class ReturnSource(str, Enum):
     WOOCOMMERCE = "woocommerce"
     MERCHANT_API = "merchant_api"
     CUSTOMER_SERVICE = "customer_service"
+    WITHDRAWAL = "withdrawal"  # the customer's statement through the EU withdrawal function (integration/withdrawal.py)
 
 
 class Reason(str, Enum):

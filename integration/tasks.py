@@ -24,6 +24,14 @@ class Tasks(Protocol):
 
     def read_payments(self, order_id: int) -> None: ...
 
+    def read_products(self, order_id: int) -> None: ...
+
+    def open_shop_return(self, return_id: int) -> None: ...
+
+    def carry_out_withdrawal(self, withdrawal_id: int) -> None: ...
+
+    def send_message(self, message_id: int) -> None: ...
+
 
 class RecordingTasks:
     """A Tasks that only remembers what was asked: for tests and dry runs."""
@@ -48,3 +56,15 @@ class RecordingTasks:
 
     def read_payments(self, order_id: int) -> None:
         self.calls.append(("read_payments", order_id))
+
+    def read_products(self, order_id: int) -> None:
+        self.calls.append(("read_products", order_id))
+
+    def open_shop_return(self, return_id: int) -> None:
+        self.calls.append(("open_shop_return", return_id))
+
+    def carry_out_withdrawal(self, withdrawal_id: int) -> None:
+        self.calls.append(("carry_out_withdrawal", withdrawal_id))
+
+    def send_message(self, message_id: int) -> None:
+        self.calls.append(("send_message", message_id))

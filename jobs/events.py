@@ -21,13 +21,13 @@ from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput, MissingCredentials, PalautusError
 from integration.models import Order, Refund, Return, Shop, WebhookEvent, utcnow
 from integration.records import (
-    CustomerDataRequest, CustomerRedact, OrderRemoved, OrderSnapshot, ProviderRefundUpdate, RefundMoneyMoved,
+    CustomerDataRequest, CustomerRedact, OrderRemoved, OrderSnapshot, ProductData, ProviderRefundUpdate, RefundMoneyMoved,
     ReturnRequestData, ReturnStatusChange, ShopRedact, ShopRefundData, ShopUninstalled,
 )
 from integration.refunds import RefundStatus
 from integration.money import Money
 from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
-from integration.services import orders, privacy, refunds, returns
+from integration.services import orders, privacy, refunds, returns, shop_returns
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
 from integration.services.shops import raise_alert, uninstall_shop
@@ -35,6 +35,7 @@ from integration.services.timeline import record
 from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.outcomes import REFUSALS
+from jobs.products import on_product
 
 __all__ = ["process_webhook", "read_payments", "read_order_payments", "HANDLERS"]
 
@@ -174,6 +175,8 @@ def on_return_request(jc: JobContext, shop: Shop, data: ReturnRequestData) -> No
         return  # opened by another worker meanwhile
     if not data.items:
         raise PayloadError("return request has no items")
+    if shop_returns.link_request(jc.ctx, shop, order, data):
+        return  # the platform's echo of the return Palautus opened there for a portal return: linked, not opened again
     anonymous = _anonymous(jc, shop, order.platform_order_id)
     if anonymous:  # asked before the customer was erased: what they wrote is not stored again
         privacy.scrub_early_statuses(jc.session, shop, data.platform_return_id)
@@ -395,6 +398,7 @@ HANDLERS = {
     CustomerDataRequest: on_customer_data_request,
     CustomerRedact: on_customer_redact,
     ShopRedact: on_shop_redact,
+    ProductData: on_product,
 }
 
 

@@ -132,3 +132,15 @@ class RQTasks:
 
     def read_payments(self, order_id: int) -> None:
         self._enqueue("jobs.events.read_order_payments", order_id)
+
+    def read_products(self, order_id: int) -> None:
+        self._enqueue("jobs.products.read_products", order_id)
+
+    def open_shop_return(self, return_id: int) -> None:
+        self._enqueue("jobs.shop_returns.open_shop_return", return_id)
+
+    def carry_out_withdrawal(self, withdrawal_id: int) -> None:
+        self._enqueue("jobs.withdrawals.carry_out_withdrawal", withdrawal_id)
+
+    def send_message(self, message_id: int) -> None:
+        self._enqueue("jobs.messages.send_message", message_id)

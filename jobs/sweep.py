@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, or_, select, update
 
-from integration.models import Refund, Return, Shop, WebhookEvent, utcnow
+from integration.models import Message, Refund, Return, ReturnEvent, Shop, WebhookEvent, Withdrawal, utcnow
 from integration.refunds import RefundStatus
-from integration.returns import SHOP_STATUS
+from integration.returns import SHOP_STATUS, ReturnSource, ReturnStatus
+from integration.withdrawal import WithdrawalStatus
 from integration.services.inbox import EventStatus
+from integration.services.messages import MessageStatus
 from integration.services.privacy import finish_erasures
 from integration.services.shops import discard_provider_keys
 from jobs.context import job_context
@@ -81,6 +83,40 @@ def _unsynced_returns(session, cutoff) -> list[int]:
     return list(session.scalars(query.limit(BATCH)))
 
 
+def _messages(session, now, cutoff) -> list[int]:
+    """Customer e-mails whose job was lost (its enqueue failed, the queue was lost) or whose retries ran out, and
+    ones a dead run left claimed: its job decides whether the server may already have it (jobs/messages.py)."""
+    waiting = and_(Message.status == MessageStatus.PENDING.value, Message.created_at < cutoff,
+                   or_(Message.next_attempt_at.is_(None), Message.next_attempt_at < now))  # fmt: skip
+    abandoned = and_(Message.status == MessageStatus.SENDING.value, Message.claimed_until < now)
+    query = select(Message.id).where(or_(waiting, abandoned), _not_recent(Message.enqueued_at, cutoff))
+    return list(session.scalars(query.order_by(Message.attempts, Message.id).limit(BATCH)))
+
+
+def _withdrawals(session, cutoff) -> list[int]:
+    """Statements of withdrawal matched to an order but never carried out: their job was lost (Redis down when the
+    customer confirmed, or the queue lost). The law's 14 days run from the statement, not from its job."""
+    query = select(Withdrawal.id).where(
+        Withdrawal.status == WithdrawalStatus.RECEIVED.value, Withdrawal.order_id.is_not(None),
+        Withdrawal.submitted_at < cutoff, _not_recent(Withdrawal.enqueued_at, cutoff),
+    )  # fmt: skip
+    return list(session.scalars(query.order_by(Withdrawal.id).limit(BATCH)))
+
+
+def _unopened_returns(session, cutoff) -> list[int]:
+    """Portal returns not yet shown on their shop's platform (no platform return, no note, no refusal) whose job
+    was lost; jobs/shop_returns.py looks for one an earlier run made before it sends anything."""
+    shown = select(ReturnEvent.id).where(ReturnEvent.return_id == Return.id,
+                                         ReturnEvent.kind.in_(("shop_noted", "shop_return_refused")))  # fmt: skip
+    query = select(Return.id).where(
+        Return.source == ReturnSource.PORTAL.value, Return.platform_return_id.is_(None),
+        Return.shop_sync_error.is_(None), Return.created_at < cutoff,
+        Return.status.not_in((ReturnStatus.REJECTED.value, ReturnStatus.CANCELLED.value)),
+        ~shown.exists(), _not_recent(Return.sync_enqueued_at, cutoff),
+    ).order_by(Return.id)  # fmt: skip
+    return list(session.scalars(query.limit(BATCH)))
+
+
 def _stamp(session, column, ids: list[int], now, cutoff) -> list[int]:
     """Set `column` to now on those of these rows nobody queued since they were read (the outbox relay may have,
     a moment ago), and nothing else: columns that update themselves keep their value. The ids stamped."""
@@ -95,7 +131,8 @@ def _stamp(session, column, ids: list[int], now, cutoff) -> list[int]:
 
 
 def sweep() -> dict[str, int]:
-    """Enqueue stuck inbox events, refunds and shop syncs; poll refunds the provider still works on."""
+    """Enqueue stuck inbox events, refunds, shop syncs, customer e-mails, withdrawals and portal returns not yet in
+    the shop; poll refunds the provider still works on."""
     with job_context() as jc:
         now, session, tasks = utcnow(), jc.session, jc.ctx.tasks
         cutoff = now - timedelta(seconds=jc.app.config["STUCK_AFTER_SECONDS"])
@@ -104,6 +141,10 @@ def sweep() -> dict[str, int]:
             "refunds": (_refunds(session, now, cutoff), Refund.enqueued_at, tasks.push_refund),
             "syncs": (_unsynced_refunds(session, cutoff), Refund.sync_enqueued_at, tasks.sync_refund),
             "returns": (_unsynced_returns(session, cutoff), Return.sync_enqueued_at, tasks.sync_return),
+            "messages": (_messages(session, now, cutoff), Message.enqueued_at, tasks.send_message),
+            "withdrawals": (_withdrawals(session, cutoff), Withdrawal.enqueued_at, tasks.carry_out_withdrawal),
+            # Return.sync_enqueued_at serves both: a return has no platform return yet here, and only then there.
+            "shop_returns": (_unopened_returns(session, cutoff), Return.sync_enqueued_at, tasks.open_shop_return),
         }
         found = {name: (_stamp(session, column, ids, now, cutoff), column, enqueue)
                  for name, (ids, column, enqueue) in found.items()}  # fmt: skip

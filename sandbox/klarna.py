@@ -14,6 +14,10 @@ Stateful as the real one is for the calls Palautus makes:
 - HTTP Basic credentials: any while no account is opened (tests), and with
   accounts opened (`open_account`) only theirs; a password is never echoed.
 
+Every order it holds is captured in full: cancelling one (`.../cancel`) or
+releasing what is left of its authorization is refused as Klarna refuses it
+(403 `CANCEL_NOT_ALLOWED`, `NOT_ALLOWED`).
+
 It can be told to fail the ways networks and Klarna fail (`fail_next`,
 `fail_reads`). Errors have Klarna's shape: `{error_code, error_messages[],
 correlation_id}`. Transport-free: the sandbox server and the test suite's
@@ -39,6 +43,7 @@ ORDERS = "/ordermanagement/v1/orders"
 _ORDER = re.compile(rf"^{ORDERS}/([^/]+)$")
 _REFUNDS = re.compile(rf"^{ORDERS}/([^/]+)/refunds$")
 _REFUND = re.compile(rf"^{ORDERS}/([^/]+)/refunds/([^/]+)$")
+_RELEASE = re.compile(rf"^{ORDERS}/([^/]+)/(cancel|release-remaining-authorization)$")
 _FAULT_NAMES = {"503", "429", "500", "500_after", "timeout", "timeout_after", "refused"}
 _LINE_TYPES = {"physical", "discount", "shipping_fee", "sales_tax", "store_credit", "gift_card", "digital", "surcharge",
                "return_fee"}  # fmt: skip
@@ -117,6 +122,8 @@ class SandboxKlarna(FaultSwitches):
         with self._lock:
             if request.method == "POST" and (m := _REFUNDS.match(request.path)):
                 return self._create(account, unquote(m.group(1)), request)
+            if request.method == "POST" and (m := _RELEASE.match(request.path)):
+                return self._release(account, unquote(m.group(1)), m.group(2))
             if request.method == "GET":
                 return self._read(account, request.path)
         return _failure(404, "NOT_FOUND", f"No such resource: {request.method} {request.path}")
@@ -191,6 +198,19 @@ class SandboxKlarna(FaultSwitches):
         order["captures"][0]["refunded_amount"] += amount
         location = f"{ORDERS}/{order_id}/refunds/{refund_id}"
         return Reply(201, "", {"Refund-Id": refund_id, "Location": location})
+
+    def _release(self, account: str | None, order_id: str, action: str) -> Reply:
+        """POST .../cancel (an order nothing was captured from) or .../release-remaining-authorization (one captured
+        in part): 204, the authorization released. Every sandbox order is captured in full, so both are refused as
+        Klarna refuses them for that state (403), and nothing changes."""
+        if order_id not in self.orders and self.open_book:  # the tests' orders say Klarna took the money
+            self._new_order(order_id, OPEN_BOOK_CAPTURE, self.open_book_currency, None, account)
+        order = self._order_of(account, order_id)
+        if order is None:
+            return _failure(404, "NO_SUCH_ORDER", f"No such order: {order_id}")
+        if action == "cancel":  # captured (in full): "To successfully cancel the order, don't capture any items"
+            return _failure(403, "CANCEL_NOT_ALLOWED", "Order has previous captures. Cancel not possible.")
+        return _failure(403, "NOT_ALLOWED", "Order is fully captured. Remaining authorization cannot be released.")
 
     def _read(self, account: str | None, path: str) -> Reply:
         if self.read_faults:

@@ -179,9 +179,10 @@ class RateLimits:
 
 
 def _stripe_resource(path: str) -> str:
-    """/v1/refunds/re_123 -> /v1/refunds/{id}: one operation, whatever object it names."""
+    """/v1/refunds/re_123 -> /v1/refunds/{id}: one operation, whatever object it names (a verb after the object,
+    /v1/payment_intents/pi_123/cancel, stays: /v1/payment_intents/{id}/cancel)."""
     parts = path.split("/")
-    return "/".join(part if i < 3 else "{id}" for i, part in enumerate(parts))
+    return "/".join(part if i < 3 or (i > 3 and part.isalpha()) else "{id}" for i, part in enumerate(parts))
 
 
 # --- the GraphQL Admin API's calculated query cost ---------------------------------------------------------------

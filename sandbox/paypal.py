@@ -21,6 +21,10 @@ Stateful as the real one is for the calls Palautus makes:
   `supplementary_data.related_ids.order_id`, and the order
   (`GET /v2/checkout/orders/{id}`) lists the capture and its refunds.
 
+It holds captures only (intent CAPTURE), no authorizations: reading or voiding
+one (`/v2/payments/authorizations/{id}`, `.../void`) answers PayPal's 404
+RESOURCE_NOT_FOUND (INVALID_RESOURCE_ID).
+
 It can be told to fail the ways networks and PayPal fail (`fail_next`,
 `fail_reads`) and to finish pending refunds (`settle`). Transport-free: the
 sandbox server and the test suite's `responses` mock both call `handle`.
@@ -46,6 +50,7 @@ _REFUND_CAPTURE = re.compile(r"^/v2/payments/captures/([^/]+)/refund$")
 _CAPTURE = re.compile(r"^/v2/payments/captures/([^/]+)$")
 _REFUND = re.compile(r"^/v2/payments/refunds/([^/]+)$")
 _ORDER = re.compile(r"^/v2/checkout/orders/([^/]+)$")
+_VOID = re.compile(r"^/v2/payments/authorizations/([^/]+)/void$")
 _VALUE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _FAULT_NAMES = {"500", "503", "429", "409", "401", "timeout", "timeout_after", "500_after", "refused"}
 # ISO 4217 minor units (what `capture` and `money_moved` count in), and the currencies PayPal takes
@@ -178,6 +183,10 @@ class SandboxPayPal(FaultSwitches):
                 return refused
             if request.method == "POST" and (m := _REFUND_CAPTURE.match(request.path)):
                 return self._create(account, unquote(m.group(1)), request)
+            if request.method == "POST" and _VOID.match(request.path):
+                # Its payments are captures taken at once (intent CAPTURE): it holds no authorization to void, so
+                # every id is one PayPal does not know as an authorization, and nothing changes.
+                return self._missing()
             if request.method == "GET":
                 return self._read(request, account)
         return _issue(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID",

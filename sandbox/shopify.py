@@ -10,8 +10,18 @@ Stateful as a real shop is for the calls Palautus makes (Admin API 2026-10):
   on a line, and the refund then shows in the order's refunds;
 - return mutations move the return as Shopify does (REQUESTED -> OPEN ->
   CLOSED, or DECLINED / CANCELED) and answer INVALID_STATE otherwise;
+- `returnRequest` opens a REQUESTED return from the order's fulfillment line
+  items, only as many units as `returnableFulfillments` still shows (none in a
+  live return or refunded), with a reason of the enum or of the library
+  (`returnReasonDefinitions`), and sends returns/request; `order.returns` lists
+  them with their units;
+- `orderCancel` cancels an order that has no return in progress (once), voids
+  what was only authorized and sends orders/cancelled and orders/updated; it
+  refunds nothing (a refund asked of it is refused: refundCreate makes refunds);
+- `nodes(ids:)` answers the catalogue's products (type, tags), null for others;
 - what a real shop announces by webhook (orders/create and orders/paid,
-  returns/request, returns/approve|decline|close|cancel, refunds/create) is
+  orders/updated, orders/cancelled, returns/request,
+  returns/approve|decline|close|cancel, refunds/create) is
   handed to `deliver(topic, payload)` in the documented REST shape; the sandbox
   server signs and posts it to the app, the tests collect it in `sent`.
 
@@ -26,6 +36,7 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
@@ -45,12 +56,13 @@ CENT = Decimal("0.01")
 # The sandbox shop's catalogue: a Finnish wool shop, prices with VAT (ALV 25.5 % since 1 September 2024).
 CATALOG = {
     "MERINO-M-GREY": {"title": "Merino wool sweater", "variant_title": "M", "price": "89.90", "product_id": 8112233445566,
-                      "variant_id": 44556677889900, "grams": 450},
+                      "variant_id": 44556677889900, "grams": 450, "product_type": "Sweaters", "tags": ["merino", "wool"]},
     "SOCKS-WOOL-3": {"title": "Wool socks, 3-pack", "variant_title": None, "price": "19.90", "product_id": 8112233449999,
-                     "variant_id": 44556677880011, "grams": 150},
+                     "variant_id": 44556677880011, "grams": 150, "product_type": "Socks", "tags": ["wool"]},
     "BEANIE-RED": {"title": "Wool beanie", "variant_title": "Red", "price": "29.00", "product_id": 8112233441111,
-                   "variant_id": 44556677882222, "grams": 90},
+                   "variant_id": 44556677882222, "grams": 90, "product_type": "Hats", "tags": ["accessories", "wool"]},
 }  # fmt: skip
+PRODUCTS_UPDATED = "2026-01-15T08:00:00Z"  # when the sandbox shop's products last changed (Product.updatedAt)
 VAT_RATE = Decimal("0.255")
 VAT_TITLE = "ALV 25.5%"
 SHIPPING = {"title": "Posti SmartPost", "code": "smartpost", "price": "5.90"}
@@ -62,6 +74,21 @@ RETURN_MOVES = {
     "returnClose": ({"OPEN"}, "CLOSED", "returns/close"),
     "returnCancel": ({"REQUESTED", "OPEN"}, "CANCELED", "returns/cancel"),
 }
+# The library of return reasons (`returnReasonDefinitions`): the handles Shopify documents as examples (the
+# ReturnReasonDefinition.handle field), with the deprecated ReturnReason each stands closest to (what the returns/*
+# webhooks' `return_reason` shows). The ids are the sandbox's own; a test may add or delete definitions.
+REASON_DEFINITIONS = (
+    ("arrived-late", "Arrived late", "OTHER"), ("comfort", "Comfort", "OTHER"),
+    ("too-tight", "Too tight", "SIZE_TOO_SMALL"), ("color-too-bright", "Color too bright", "COLOR"),
+    ("quality", "Quality", "DEFECTIVE"),
+)  # fmt: skip
+# The pages the Admin API documents Palautus sends ask for (`first:`): a longer list says hasNextPage.
+RETURNS_PAGE, RETURN_LINES_PAGE = 10, 25  # ORDER_RETURNS: returns(first: 10), returnLineItems(first: 25)
+FULFILLMENTS_PAGE, FULFILLMENT_LINES_PAGE = 10, 25  # RETURNABLE_FULFILLMENTS
+REASONS_PAGE = 50  # RETURN_REASON_DEFINITIONS: returnReasonDefinitions(first: 50)
+ORDER_FULFILLMENTS = 20  # ORDER: fulfillments(first: 20)
+STAFF_NOTE_MAX = 255  # orderCancel's staffNote: "Maximum length of 255 characters."
+CUSTOMER_NOTE_MAX = 300  # ReturnRequestLineItemInput.customerNote: "Maximum length: 300 characters."
 
 
 def _now() -> datetime:
@@ -96,6 +123,11 @@ def _tax_line(gross: Decimal, currency: str) -> dict:
 
 def _numeric(gid: str) -> int:
     return int(gid.rsplit("/", 1)[-1])
+
+
+def _fulfillment_line_item(line_id: int) -> int:
+    """The id of the FulfillmentLineItem that shipped a line (the sandbox ships each line in one piece)."""
+    return line_id + 1
 
 
 class SandboxShop:
@@ -143,12 +175,23 @@ class SandboxShop:
         # The app's OAuth, once `client_id` and `client_secret` are set (the shop then takes only the token it issued).
         self.client_id: str | None = None
         self.client_secret: str | None = None
-        self.scopes = "write_orders,write_returns,read_locations,write_inventory,read_shopify_payments_payouts"
+        self.scopes = "write_orders,write_returns,read_locations,write_inventory,read_shopify_payments_payouts,read_products"
         self.codes: dict[str, bool] = {}  # authorization code -> used
         self.refresh_tokens: dict[str, bool] = {}  # refresh token -> still live (it rotates on use)
         self.token_lifetime = 3600
         self.access_token_ends: float | None = None  # when the access token stops working (None: never)
         self.token_requests: list[dict] = []  # every body POSTed to the token endpoint
+        # Product gid -> the Product as PRODUCTS_BY_ID selects it (the catalogue's; a deleted product is removed).
+        self.products: dict[str, dict] = {
+            f"gid://shopify/Product/{item['product_id']}": {
+                "id": f"gid://shopify/Product/{item['product_id']}", "title": item["title"],
+                "productType": item["product_type"], "tags": list(item["tags"]), "updatedAt": PRODUCTS_UPDATED}
+            for item in CATALOG.values()}  # fmt: skip
+        self.reason_definitions: list[dict] = [
+            {"id": f"gid://shopify/ReturnReasonDefinition/{n}", "handle": handle, "name": name, "deleted": False,
+             "legacy": legacy} for n, (handle, name, legacy) in enumerate(REASON_DEFINITIONS, 11)]  # fmt: skip
+        self.return_times: dict[str, str] = {}  # return gid -> createdAt (not in the returns/* webhook bodies)
+        self.cancellations: dict[str, dict] = {}  # order gid -> the orderCancel variables it was cancelled with
         self._ids = count(900)
         self._numbers = count(1001)
         self._lock = threading.RLock()
@@ -335,7 +378,8 @@ class SandboxShop:
                 "tax_lines": [_tax_line(price * quantity, currency)], "duties": [], "discount_allocations": [],
             }  # fmt: skip
             lines.append(line)
-            fulfilled.append({"id": line_id, "quantity": quantity})
+            fulfilled.append({"id": line_id, "admin_graphql_api_id": line["admin_graphql_api_id"], "quantity": quantity,
+                              "fulfillment_status": "fulfilled", "gift_card": False, "sku": sku, "title": product["title"]})
         goods = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
         shipping = Decimal(SHIPPING["price"])
         total = goods + shipping
@@ -366,7 +410,10 @@ class SandboxShop:
                          "currency": currency},
             "discount_applications": [],
             "fulfillments": [{"id": 5500000000000 + number, "admin_graphql_api_id": f"gid://shopify/Fulfillment/{5500000000000 + number}",
-                              "status": "success", "location_id": _numeric(LOCATION), "line_items": fulfilled}],
+                              "created_at": stamp, "updated_at": stamp, "location_id": _numeric(LOCATION),
+                              "name": f"#{number}.1", "order_id": order_id, "service": "manual", "shipment_status": None,
+                              "status": "success", "tracking_company": None, "tracking_number": None, "tracking_numbers": [],
+                              "tracking_url": None, "tracking_urls": [], "line_items": fulfilled}],
             "line_items": lines, "refunds": [],
             "shipping_lines": [{
                 "id": 4301234500000 + number, "code": SHIPPING["code"], "title": SHIPPING["title"], "source": "shopify",
@@ -387,32 +434,42 @@ class SandboxShop:
             if order is None:
                 raise ValueError(f"no order {order_gid}")
             lines = {line["admin_graphql_api_id"]: line for line in order["line_items"]}
-            rows = []
+            wanted = []
             for line_gid, quantity, reason, note in items:
                 line = lines.get(line_gid)
                 if line is None:
                     raise ValueError(f"{line_gid} is not a line of {order['name']}")
                 if quantity < 1 or quantity > self._returnable(order_gid, line):
                     raise ValueError(f"{line['name']}: {quantity} unit(s) cannot be returned")
-                row_id = next(self._ids) + 6200524000
-                rows.append({
-                    "id": row_id, "admin_graphql_api_id": f"gid://shopify/ReturnLineItem/{row_id}",
-                    "fulfillment_line_item": {
-                        "id": line["id"] + 1, "admin_graphql_api_id": f"gid://shopify/FulfillmentLineItem/{line['id'] + 1}",
-                        "line_item": {"id": line["id"], "admin_graphql_api_id": line_gid}},
-                    "quantity": quantity, "return_reason": reason, "return_reason_note": "", "customer_note": note,
-                })  # fmt: skip
-            return_id = 3547267000 + next(self._ids)
-            number = 1 + sum(1 for r in self.returns.values() if r["order"]["admin_graphql_api_id"] == order_gid)
-            ret = {
-                "id": return_id, "admin_graphql_api_id": f"gid://shopify/Return/{return_id}", "status": "requested",
-                "order": {"id": order["id"], "admin_graphql_api_id": order_gid},
-                "total_return_line_items": len(rows), "name": f"{order['name']}-R{number}", "return_line_items": rows,
-                "return_shipping_fees": [], "exchange_line_items": [], "total_exchange_line_items": 0,
-            }  # fmt: skip
-            self.returns[ret["admin_graphql_api_id"]] = ret
-            self._announce("returns/request", ret)
-            return ret
+                wanted.append((line, quantity, reason, note))
+            return self._make_return(order, wanted)
+
+    def _make_return(self, order: dict, wanted: list[tuple[dict, int, str, str | None]]) -> dict:
+        """A REQUESTED return of (line, quantity, reason, note) rows, announced by returns/request as Shopify does."""
+        order_gid = order["admin_graphql_api_id"]
+        rows = []
+        for line, quantity, reason, note in wanted:
+            row_id = next(self._ids) + 6200524000
+            fulfilled = _fulfillment_line_item(line["id"])
+            rows.append({
+                "id": row_id, "admin_graphql_api_id": f"gid://shopify/ReturnLineItem/{row_id}",
+                "fulfillment_line_item": {
+                    "id": fulfilled, "admin_graphql_api_id": f"gid://shopify/FulfillmentLineItem/{fulfilled}",
+                    "line_item": {"id": line["id"], "admin_graphql_api_id": line["admin_graphql_api_id"]}},
+                "quantity": quantity, "return_reason": reason, "return_reason_note": "", "customer_note": note,
+            })  # fmt: skip
+        return_id = 3547267000 + next(self._ids)
+        number = 1 + sum(1 for r in self.returns.values() if r["order"]["admin_graphql_api_id"] == order_gid)
+        ret = {
+            "id": return_id, "admin_graphql_api_id": f"gid://shopify/Return/{return_id}", "status": "requested",
+            "order": {"id": order["id"], "admin_graphql_api_id": order_gid},
+            "total_return_line_items": len(rows), "name": f"{order['name']}-R{number}", "return_line_items": rows,
+            "return_shipping_fees": [], "exchange_line_items": [], "total_exchange_line_items": 0,
+        }  # fmt: skip
+        self.returns[ret["admin_graphql_api_id"]] = ret
+        self.return_times[ret["admin_graphql_api_id"]] = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._announce("returns/request", ret)
+        return ret
 
     def _returnable(self, order_gid: str, line: dict) -> int:
         """Units of a line that are neither in a live return nor refunded."""
@@ -743,6 +800,176 @@ class SandboxShop:
     def _ReturnCancel(self, v):
         return self._move("returnCancel", v)
 
+    # --- a return opened in Palautus, opened in the shop too (adapters/platforms/shopify/return_request.py) ------
+
+    def _OrderReturns(self, v):
+        """The order's returns, oldest first, each with its units per line (ORDER_RETURNS)."""
+        order_gid = v["id"]
+        if self._unknown(order_gid):
+            return {"order": None}
+        returns = [(gid, r) for gid, r in self.returns.items() if r["order"]["admin_graphql_api_id"] == order_gid]
+        nodes = []
+        for gid, ret in returns[:RETURNS_PAGE]:
+            rows = ret["return_line_items"]
+            nodes.append({"id": gid, "status": ret["status"].upper(),
+                          "createdAt": self.return_times.get(gid, "2026-12-01T10:00:00Z"),
+                          "returnLineItems": {"pageInfo": {"hasNextPage": len(rows) > RETURN_LINES_PAGE}, "nodes": [
+                              {"quantity": row["quantity"], "fulfillmentLineItem": {"lineItem": {
+                                  "id": row["fulfillment_line_item"]["line_item"]["admin_graphql_api_id"]}}}
+                              for row in rows[:RETURN_LINES_PAGE]]}})  # fmt: skip
+        return {"order": {"id": order_gid, "returns": {"pageInfo": {"hasNextPage": len(returns) > RETURNS_PAGE},
+                                                       "nodes": nodes}}}  # fmt: skip
+
+    def _returnable_fulfillments(self, order_gid: str) -> list[tuple[dict, list[tuple[dict, int]]]]:
+        """The order's shipped fulfillments with (line, units Shopify still takes back) of each; none left: left out."""
+        order = self.orders.get(order_gid)
+        if order is None:
+            return []
+        lines = {line["id"]: line for line in order["line_items"]}
+        left = {line_id: self._returnable(order_gid, line) for line_id, line in lines.items()}
+        found = []
+        for fulfillment in order.get("fulfillments") or []:
+            if fulfillment.get("status") != "success":  # cancelled, failed: nothing was shipped to return
+                continue
+            rows = []
+            for shipped in fulfillment.get("line_items") or []:
+                line = lines.get(shipped["id"])
+                units = min(shipped["quantity"], left.get(shipped["id"], 0)) if line else 0
+                if units > 0:
+                    rows.append((line, units))
+                    left[shipped["id"]] -= units
+            if rows:
+                found.append((fulfillment, rows))
+        return found
+
+    def _ReturnableFulfillments(self, v):
+        """What the customer may still send back, per fulfillment line item: units in a live return or refunded are
+        not (RETURNABLE_FULFILLMENTS)."""
+        found = self._returnable_fulfillments(v["orderId"])
+        nodes = [{
+            "id": f"gid://shopify/ReturnableFulfillment/{fulfillment['id']}",
+            "returnableFulfillmentLineItems": {"pageInfo": {"hasNextPage": len(rows) > FULFILLMENT_LINES_PAGE}, "nodes": [
+                {"quantity": units, "fulfillmentLineItem": {
+                    "id": f"gid://shopify/FulfillmentLineItem/{_fulfillment_line_item(line['id'])}",
+                    "lineItem": {"id": line["admin_graphql_api_id"]}}} for line, units in rows[:FULFILLMENT_LINES_PAGE]]},
+        } for fulfillment, rows in found[:FULFILLMENTS_PAGE]]  # fmt: skip
+        return {"returnableFulfillments": {"pageInfo": {"hasNextPage": len(found) > FULFILLMENTS_PAGE}, "nodes": nodes}}
+
+    def _ReturnReasonDefinitions(self, v):
+        """The library of return reasons, filtered by `handles` and `ids` when given (RETURN_REASON_DEFINITIONS)."""
+        handles, ids = v.get("handles"), v.get("ids")
+        found = [d for d in self.reason_definitions
+                 if (handles is None or d["handle"] in handles) and (ids is None or d["id"] in ids)]  # fmt: skip
+        return {"returnReasonDefinitions": {"nodes": [{k: d[k] for k in ("id", "handle", "deleted")}
+                                                      for d in found[:REASONS_PAGE]]}}  # fmt: skip
+
+    def _ReturnRequest(self, v):
+        """returnRequest: a REQUESTED return for the merchant to approve or decline, announced by returns/request.
+        Units are taken only from the order's fulfillment line items and only as many as are still returnable; a
+        reason is an enum value or a definition of the library (`returnShippingFee` and `restockingFee` are taken
+        and not kept: the sandbox has no fees)."""
+        given = v["input"]
+        order = self.orders.get(given["orderId"])
+        if order is None:
+            return self._return_refused(["input", "orderId"], "NOT_FOUND", "Order does not exist")
+        items = given.get("returnLineItems") or []
+        if not items:
+            return self._return_refused(["input", "returnLineItems"], "BLANK", "Return line items can't be blank")
+        shipped = {f"gid://shopify/FulfillmentLineItem/{_fulfillment_line_item(line['id'])}": (line, units)
+                   for _, rows in self._returnable_fulfillments(given["orderId"]) for line, units in rows}  # fmt: skip
+        every_line = {f"gid://shopify/FulfillmentLineItem/{_fulfillment_line_item(line['id'])}"
+                      for line in order["line_items"]}  # fmt: skip
+        definitions = {d["id"]: d for d in self.reason_definitions}
+        asked: dict[str, int] = {}
+        wanted = []
+        for n, item in enumerate(items):
+            at = ["input", "returnLineItems", str(n)]
+            gid, quantity = item["fulfillmentLineItemId"], item["quantity"]
+            if gid not in every_line:
+                return self._return_refused([*at, "fulfillmentLineItemId"], "NOT_FOUND", "Fulfillment line item does not exist")
+            if quantity < 1:
+                return self._return_refused([*at, "quantity"], "GREATER_THAN", "Quantity must be greater than 0")
+            asked[gid] = asked.get(gid, 0) + quantity
+            if gid not in shipped or asked[gid] > shipped[gid][1]:
+                return self._return_refused([*at, "quantity"], "INVALID",
+                                            "Quantity is greater than the quantity that can be returned")  # fmt: skip
+            if len(item.get("customerNote") or "") > CUSTOMER_NOTE_MAX:
+                return self._return_refused([*at, "customerNote"], "TOO_LONG",
+                                            f"Customer note is too long (maximum is {CUSTOMER_NOTE_MAX} characters)")  # fmt: skip
+            reason = (item.get("returnReason") or "UNKNOWN").lower()
+            if item.get("returnReasonDefinitionId") is not None:
+                definition = definitions.get(item["returnReasonDefinitionId"])
+                if definition is None:
+                    return self._return_refused([*at, "returnReasonDefinitionId"], "NOT_FOUND",
+                                                "Return reason definition does not exist")  # fmt: skip
+                reason = definition["legacy"].lower()
+            wanted.append((shipped[gid][0], quantity, reason, item.get("customerNote")))
+        ret = self._make_return(order, wanted)
+        return {"returnRequest": {"return": {"id": ret["admin_graphql_api_id"], "status": "REQUESTED"}, "userErrors": []}}
+
+    @staticmethod
+    def _return_refused(field: list[str], code: str, message: str) -> dict:
+        return {"returnRequest": {"return": None, "userErrors": [{"field": field, "message": message, "code": code}]}}
+
+    # --- products, as the return policy's rules read them (adapters/platforms/shopify/products.py) -------------
+
+    def _ProductsById(self, v):
+        """nodes(ids:) over the shop's products: null for an id it has no product of (deleted, or another kind)."""
+        return {"nodes": [dict(self.products[gid]) if gid in self.products else None for gid in v["ids"]]}
+
+    # --- cancelling an order (a withdrawal before delivery) -------------------------------------------------
+
+    def _OrderCancelled(self, v):
+        order = self.orders.get(v["id"])
+        if order is None:
+            return {"order": None}
+        return {"order": {"id": v["id"], "cancelledAt": _utc(order["cancelled_at"])}}
+
+    def _OrderCancel(self, v):
+        """orderCancel as the Admin API answers it: refused (orderCancelUserErrors) for an order cancelled already
+        or with a return in progress or a payment still pending authorization; otherwise the order is cancelled at
+        once, what was only authorized is voided, and orders/cancelled and orders/updated go out. The answer is
+        the Job Shopify cancels in, done (the sandbox has no background jobs). The sandbox refunds nothing on
+        cancelling: a refund asked for (`refund`, or `refundMethod`) is refused, for refundCreate to make."""
+        gid = v["orderId"]
+        order = self.orders.get(gid)
+        if order is None:
+            return self._cancel_refused(["orderId"], "NOT_FOUND", "Order does not exist")
+        if order.get("cancelled_at"):
+            return self._cancel_refused(["orderId"], "INVALID", "Order has already been cancelled")
+        if any(r["order"]["admin_graphql_api_id"] == gid and r["status"] in ("requested", "open") for r in self.returns.values()):
+            return self._cancel_refused(["orderId"], "INVALID", "Order has returns in progress and cannot be cancelled")
+        transactions = self._transactions_of(gid)
+        if any(t["kind"] == "AUTHORIZATION" and t["status"] == "PENDING" for t in transactions):
+            return self._cancel_refused(["orderId"], "INVALID", "Order has pending payment authorizations")
+        method = v.get("refundMethod") or {}
+        if v.get("refund") or method.get("originalPaymentMethodsRefund") or method.get("storeCreditRefund"):
+            return self._cancel_refused(["refundMethod"], "INVALID",
+                                        "The sandbox shop cancels without refunding: refund through refundCreate")  # fmt: skip
+        if len(v.get("staffNote") or "") > STAFF_NOTE_MAX:
+            return self._cancel_refused(["staffNote"], "INVALID",
+                                        f"Staff note is too long (maximum is {STAFF_NOTE_MAX} characters)")  # fmt: skip
+        moment = _now()
+        self.cancellations[gid] = dict(v)
+        closed = {(t.get("parentTransaction") or {}).get("id") for t in transactions
+                  if t["kind"] in ("CAPTURE", "VOID") and t["status"] == "SUCCESS"}  # fmt: skip
+        for held in [t for t in transactions if t["kind"] == "AUTHORIZATION" and t["status"] == "SUCCESS" and t["id"] not in closed]:
+            transactions.append({**held, "id": f"gid://shopify/OrderTransaction/{next(self._ids)}", "kind": "VOID",
+                                 "processedAt": _stamp(moment), "parentTransaction": {"id": held["id"]}})  # fmt: skip
+        if not any(t["kind"] in ("SALE", "CAPTURE") and t["status"] == "SUCCESS" for t in transactions) and any(
+                t["kind"] == "VOID" for t in transactions):  # fmt: skip
+            order["financial_status"] = "voided"
+        order["cancelled_at"] = _stamp(moment)
+        order["cancel_reason"] = v["reason"].lower()
+        order["updated_at"] = _stamp(moment)
+        self._announce("orders/cancelled", order)
+        self._announce("orders/updated", order)
+        return {"orderCancel": {"job": {"id": f"gid://shopify/Job/{uuid.uuid4()}", "done": True}, "orderCancelUserErrors": []}}
+
+    @staticmethod
+    def _cancel_refused(field: list[str], code: str, message: str) -> dict:
+        return {"orderCancel": {"job": None, "orderCancelUserErrors": [{"field": field, "message": message, "code": code}]}}
+
     # --- what the sandbox's pages show --------------------------------------------------------------
 
     def _given(self, refund_gid: str) -> dict | None:
@@ -754,6 +981,7 @@ class SandboxShop:
             return {
                 "domain": self.domain, "orders": [
                     {"id": gid, "name": o["name"], "total": o["total_price"], "currency": o["currency"],
+                     "cancelled_at": o.get("cancelled_at"),
                      "transactions": self._transactions_of(gid), "tags": self.tags.get(gid, []),
                      "refunds": [{"id": node["id"], "note": node["note"], "lines": node["refundLineItems"]["nodes"],
                                   "recorded_as": self._given(node["id"])}
@@ -787,13 +1015,35 @@ def _utc(text: str | None) -> str | None:
 def graphql_line(line: dict) -> dict:
     return {
         "id": line["admin_graphql_api_id"], "title": line["title"], "name": line["name"], "sku": line["sku"],
-        "quantity": line["quantity"],
+        "quantity": line["quantity"], "isGiftCard": bool(line.get("gift_card")),
         "product": {"id": f"gid://shopify/Product/{line['product_id']}"} if line["product_id"] else None,
         "variant": {"id": f"gid://shopify/ProductVariant/{line['variant_id']}"} if line["variant_id"] else None,
         "originalUnitPriceSet": _bag(line["price_set"]),
         "discountAllocations": [{"allocatedAmountSet": _bag(a["amount_set"])} for a in line["discount_allocations"]],
         "taxLines": _taxes(line["tax_lines"]),
     }  # fmt: skip
+
+
+# Order.fulfillment_status (REST) -> Order.displayFulfillmentStatus (OrderDisplayFulfillmentStatus).
+FULFILLMENT_STATUSES = {"fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED", None: "UNFULFILLED"}
+# Fulfillment.status (REST) -> the displayStatus (FulfillmentDisplayStatus) of a fulfillment no carrier reported on.
+FULFILLMENT_DISPLAY = {"success": "FULFILLED", "cancelled": "CANCELED", "failure": "FAILURE", "error": "FAILURE",
+                       "open": "SUBMITTED", "pending": "SUBMITTED"}  # fmt: skip
+# Fulfillment.shipment_status (REST): the carrier's last word, which the displayStatus shows once there is one.
+SHIPMENT_DISPLAY = {"label_printed": "LABEL_PRINTED", "label_purchased": "LABEL_PURCHASED", "confirmed": "CONFIRMED",
+                    "in_transit": "IN_TRANSIT", "out_for_delivery": "OUT_FOR_DELIVERY", "attempted_delivery": "ATTEMPTED_DELIVERY",
+                    "delayed": "DELAYED", "ready_for_pickup": "READY_FOR_PICKUP", "picked_up": "PICKED_UP",
+                    "delivered": "DELIVERED", "failure": "FAILURE", "carrier_picked_up": "CARRIER_PICKED_UP"}  # fmt: skip
+
+
+def graphql_fulfillment(rest: dict) -> dict:
+    """A REST fulfillment as ORDER selects it. REST keeps no delivery time: a delivered fulfillment's `updated_at`
+    stands in for `deliveredAt`, as the adapter reads a webhook's (adapters/platforms/shopify/facts.py)."""
+    status = rest.get("status") or "success"
+    display = SHIPMENT_DISPLAY.get(rest.get("shipment_status")) or FULFILLMENT_DISPLAY.get(status, "SUBMITTED")
+    delivered = display in ("DELIVERED", "PICKED_UP")
+    return {"status": status.upper(), "createdAt": _utc(rest.get("created_at")),
+            "deliveredAt": _utc(rest.get("updated_at")) if delivered else None, "displayStatus": display}
 
 
 def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = None) -> dict:
@@ -804,6 +1054,10 @@ def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = N
         "taxesIncluded": rest["taxes_included"], "displayFinancialStatus": rest["financial_status"].upper(),
         "processedAt": _utc(rest["processed_at"]), "cancelledAt": _utc(rest["cancelled_at"]),
         "updatedAt": _utc(rest["updated_at"]),
+        "displayFulfillmentStatus": FULFILLMENT_STATUSES.get(rest.get("fulfillment_status"), "UNFULFILLED"),
+        "customerLocale": rest.get("customer_locale"),
+        "fulfillmentsCount": {"count": len(rest.get("fulfillments") or []), "precision": "EXACT"},
+        "fulfillments": [graphql_fulfillment(f) for f in (rest.get("fulfillments") or [])[:ORDER_FULFILLMENTS]],
         "totalPriceSet": _bag(rest["total_price_set"]),
         "shippingLines": {"pageInfo": {"hasNextPage": False}, "nodes": [
             {"discountedPriceSet": _bag(s["discounted_price_set"]), "taxLines": _taxes(s["tax_lines"])}

@@ -10,6 +10,9 @@ Stateful as the real one is for the calls Palautus makes:
 - only test keys (`sk_test_`, `rk_test_`) are taken, and with accounts opened
   (`open_account`) only theirs; a live key is refused without being looked at.
 
+Every PaymentIntent it holds is paid (`succeeded`): cancelling one (the void of
+an authorization) is refused with Stripe's `payment_intent_unexpected_state`.
+
 It can be told to fail the ways networks and Stripe fail (`fail_next`,
 `fail_reads`) and to finish pending refunds (`settle`). Transport-free: the
 sandbox server and the test suite's `responses` mock both call `handle`.
@@ -35,6 +38,9 @@ TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
 _REFUND = re.compile(r"^/v1/refunds/(re_\w+)$")
 _PAYMENT_INTENT = re.compile(r"^/v1/payment_intents/(pi_\w+)$")
 _CHARGE = re.compile(r"^/v1/charges/(ch_\w+)$")
+_CANCEL = re.compile(r"^/v1/payment_intents/(pi_\w+)/cancel$")
+_CANCELLABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
+_CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
 _SAVED_500 = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
 _IDEMPOTENCY = {"error": {"type": "idempotency_error",
                           "message": "Keys for idempotent requests can only be used with the same parameters"}}  # fmt: skip
@@ -112,6 +118,8 @@ class SandboxStripe(FaultSwitches):
                 return self._create(account, request.header("Idempotency-Key") or None, request.form(), request.headers)
             if request.method == "POST" and request.path == "/v1/webhook_endpoints":
                 return self._create_endpoint(account, request.body)
+            if request.method == "POST" and (m := _CANCEL.match(request.path)):
+                return self._cancel(account, m.group(1), request.form())
             if request.method == "GET":
                 return self._read(request, account)
         return error(404, {"error": {"type": "invalid_request_error",
@@ -232,6 +240,27 @@ class SandboxStripe(FaultSwitches):
         payment = next((p for p in self.payments.values() if p["charge"] == refund["charge"]), None)
         if payment is not None:
             payment["amount_refunded"] -= refund["amount"]
+
+    def _cancel(self, account: str | None, payment_id: str, params: dict) -> Reply:
+        """POST /v1/payment_intents/{id}/cancel. Stripe cancels only an intent in one of `_CANCELLABLE` (releasing
+        what requires_capture held); every sandbox PaymentIntent is paid (succeeded), so a cancel is refused as
+        Stripe refuses it for that state: 400 payment_intent_unexpected_state, with the intent, nothing changed."""
+        payment = self.payments.get(payment_id)
+        if payment is None or payment.get("account") != account:
+            return self._missing("payment_intent", payment_id)
+        reason = params.get("cancellation_reason")
+        if reason is not None and reason not in _CANCELLATION_REASONS:
+            return error(400, {"error": {"type": "invalid_request_error", "param": "cancellation_reason",
+                                         "message": f"Invalid cancellation_reason: must be one of {', '.join(_CANCELLATION_REASONS[:-1])}, "
+                                                    f"or {_CANCELLATION_REASONS[-1]}"}}, **{"Request-Id": "req_refused"})  # fmt: skip
+        intent = self._payment_intent(payment)
+        return error(400, {"error": {
+            "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+            "doc_url": "https://stripe.com/docs/error-codes/payment-intent-unexpected-state",
+            "message": f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}. Only a "
+                       f"PaymentIntent with one of the following statuses may be canceled: {', '.join(_CANCELLABLE)}.",
+            "payment_intent": intent,
+        }}, **{"Request-Id": "req_refused"})  # fmt: skip
 
     def _read(self, request: Request, account: str | None = None) -> Reply:
         if self.read_faults:

@@ -10,6 +10,12 @@ Stateful as a real store is for the calls Palautus makes (WooCommerce 9/10, REST
 - orders with line items, VAT in `taxes[]` against the order's `tax_lines`,
   shipping, the payment (`payment_method`, `transaction_id`, the gateway's meta);
   listings paged with `X-WP-Total` / `X-WP-TotalPages`, `modified_after`;
+- products (`GET /products`, `include`, paged, `_fields`): the catalogue's,
+  with categories and tags; a variation is not a product there;
+- an order's status set through the API (`PUT /orders/{id}`) must be one
+  WooCommerce registers; a change is noted ("Order status changed from
+  Processing to Cancelled.") and cancelling puts back in stock what no refund
+  put back yet;
 - refunds: `amount` must be a string; more than is left is HTTP 500
   `woocommerce_rest_cannot_create_order_refund` "Invalid refund amount.";
   `api_restock` restocks; the 201 answer is in the `edit` context, so without
@@ -79,6 +85,23 @@ CATALOG = {
     "BEANIE-RED": {"name": "Wool beanie - Red", "price": "29.00", "product_id": 51, "variation_id": 52},
 }  # fmt: skip
 SHIPPING = {"method_title": "Posti SmartPost", "method_id": "flat_rate", "price": "5.90"}
+# The catalogue's products as GET /products shows them (a variable product's variations are not products there).
+# Term names are stored HTML-escaped, as WordPress keeps them ("Hats &amp; Caps").
+PRODUCTS = {
+    31: {"name": "Merino wool sweater", "type": "variable", "sku": "MERINO", "price": "89.90", "variations": [32],
+         "categories": [{"id": 15, "name": "Sweaters", "slug": "sweaters"}],
+         "tags": [{"id": 21, "name": "merino", "slug": "merino"}, {"id": 22, "name": "wool", "slug": "wool"}]},
+    41: {"name": "Wool socks, 3-pack", "type": "simple", "sku": "SOCKS-WOOL-3", "price": "19.90", "variations": [],
+         "categories": [{"id": 16, "name": "Socks", "slug": "socks"}], "tags": [{"id": 22, "name": "wool", "slug": "wool"}]},
+    51: {"name": "Wool beanie", "type": "variable", "sku": "BEANIE", "price": "29.00", "variations": [52],
+         "categories": [{"id": 17, "name": "Hats &amp; Caps", "slug": "hats-caps"}],
+         "tags": [{"id": 22, "name": "wool", "slug": "wool"}]},
+}  # fmt: skip
+PRODUCTS_MODIFIED = "2026-01-15T08:00:00"  # GMT, as WooCommerce's date_modified_gmt
+# The order statuses the REST API takes (wc_get_order_statuses, without the wc- prefix), and their names as the
+# status-transition note says them.
+STATUS_NAMES = {"pending": "Pending payment", "processing": "Processing", "on-hold": "On hold", "completed": "Completed",
+                "cancelled": "Cancelled", "refunded": "Refunded", "failed": "Failed", "checkout-draft": "Draft"}  # fmt: skip
 MAX_FAILURES = 5  # woocommerce_max_webhook_delivery_failures: disabled once failures pass it
 OAUTH_WINDOW = 15 * 60  # seconds a signed request's timestamp may be off
 # payment_method -> how the store's gateway plugin answers a refund with api_refund true
@@ -201,7 +224,9 @@ class SandboxStore:
         self.refunds: dict[int, list[dict]] = {}  # order id -> its refunds, newest first (as WooCommerce lists)
         self.notes: dict[int, list[dict]] = {}
         self.webhooks: dict[int, dict] = {}  # id -> the webhook, its secret and its failure count
-        self.stock: dict[int, int] = {}  # product or variation id -> units put back in stock by refunds
+        self.stock: dict[int, int] = {}  # product or variation id -> units put back in stock by refunds and cancelling
+        self.line_restocked: dict[int, int] = {}  # line item id -> its units put back in stock (its _reduced_stock spent)
+        self.products: dict[int, dict] = {product_id: self._product(product_id, row) for product_id, row in PRODUCTS.items()}
         self.calls: list[tuple[str, str]] = []  # (method, path) of every API call
         self.sent: list[tuple[str, bytes]] = []  # (topic, body) of every webhook delivery attempted
         self.pings: list[tuple[int, int | None]] = []  # (webhook id, status answered)
@@ -381,6 +406,8 @@ class SandboxStore:
         body = request.json() if request.body else {}
         if parts == ["orders"] and method == "GET":
             return self._list_orders(request.query)
+        if parts == ["products"] and method == "GET":
+            return self._list_products(request.query)
         if len(parts) >= 2 and parts[0] == "orders":
             order = self.orders.get(int(parts[1])) if parts[1].isdigit() else None
             if order is None:
@@ -441,6 +468,30 @@ class SandboxStore:
         if query.get("order", "desc") == "desc":
             rows.reverse()
         return self._page(rows, query)
+
+    def _product(self, product_id: int, row: dict) -> dict:
+        """A product as the REST API shows it (`view` context, the fields the return policy and a listing need)."""
+        return {
+            "id": product_id, "name": row["name"], "slug": row["name"].lower().replace(",", "").replace(" ", "-"),
+            "permalink": f"{self.url}/product/{product_id}/", "date_created": PRODUCTS_MODIFIED,
+            "date_created_gmt": PRODUCTS_MODIFIED, "date_modified": PRODUCTS_MODIFIED,
+            "date_modified_gmt": PRODUCTS_MODIFIED, "type": row["type"], "status": "publish", "sku": row["sku"],
+            "price": row["price"], "regular_price": row["price"], "categories": [dict(c) for c in row["categories"]],
+            "tags": [dict(t) for t in row["tags"]], "variations": list(row["variations"]),
+        }  # fmt: skip
+
+    def _list_products(self, query: dict) -> Reply:
+        """GET /products: newest first (orderby date), `include` a comma-separated list of ids, paged, `_fields`."""
+        rows = sorted(self.products.values(), key=lambda p: (p["date_created_gmt"], p["id"]), reverse=True)
+        if query.get("include"):
+            wanted = [part.strip() for part in query["include"].split(",") if part.strip()]
+            if not all(part.isdigit() for part in wanted):
+                return _error(400, "rest_invalid_param", "Invalid parameter(s): include")
+            rows = [p for p in rows if str(p["id"]) in wanted]
+        page = self._page(rows, query)
+        if page.status == 200:
+            page.body = [_fields(p, query.get("_fields")) for p in page.body]
+        return page
 
     # --- the shop's side: a customer orders, the merchant works in the admin --------------------------------
 
@@ -555,10 +606,31 @@ class SandboxStore:
             else:
                 order["meta_data"].append({"id": next(self._ids), "key": meta.get("key"), "value": meta.get("value")})
         if "status" in body:
-            order["status"] = body["status"]
+            status = body["status"]
+            if status not in STATUS_NAMES:  # the endpoint's schema: an enum of the registered statuses
+                return _error(400, "rest_invalid_param", "Invalid parameter(s): status")
+            if status != order["status"]:
+                self._transition(order, status)
         self._touch(order)
         self._announce("order.updated", order)
         return Reply(200, order)
+
+    def _transition(self, order: dict, status: str) -> None:
+        """WC_Order::status_transition: the new status, its note, and what the status's hooks do. Cancelled:
+        wc_maybe_increase_stock_levels puts back what the order took from stock and no refund has put back yet
+        (each line's _reduced_stock). The Stripe plugin would release a charge it only authorized
+        (`_stripe_charge_captured` no) on cancelling; the sandbox store does not reach Stripe for that (the charges
+        of its own orders are captured)."""
+        before = order["status"]
+        order["status"] = status
+        self._add_note(order, f"Order status changed from {STATUS_NAMES.get(before, before)} to {STATUS_NAMES[status]}.")
+        if status == "cancelled" and before in ("processing", "completed", "on-hold"):
+            for line in order["line_items"]:
+                units = line["quantity"] - self.line_restocked.get(line["id"], 0)
+                if units > 0:
+                    product = line["variation_id"] or line["product_id"]
+                    self.stock[product] = self.stock.get(product, 0) + units
+                    self.line_restocked[line["id"]] = line["quantity"]
 
     def _refund(self, order: dict, body: dict) -> Reply:
         amount = body.get("amount")
@@ -598,6 +670,7 @@ class SandboxStore:
                 if body.get("api_restock") and quantity:
                     product = line["variation_id"] or line["product_id"]
                     self.stock[product] = self.stock.get(product, 0) + quantity
+                    self.line_restocked[line["id"]] = self.line_restocked.get(line["id"], 0) + quantity
             elif item["id"] in ships:
                 shipping.append({"id": next(self._ids), "method_title": ships[item["id"]]["method_title"],
                                  "total": "-" + item.get("refund_total", "0"), "total_tax": "-" + _amount(tax), "taxes": taxes,

@@ -29,6 +29,7 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes seconds (real processes)")
+    config.addinivalue_line("markers", "browser: drives headless Chromium (tests/browser; skipped without it)")
 
 
 @pytest.fixture(scope="session")

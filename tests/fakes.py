@@ -118,6 +118,7 @@ class FakeShopify(SandboxShop):
 
     def __init__(self, http, schema, shop: str, version: str = "2026-10"):
         super().__init__(shop, schema, version=version, strict=False)
+        self.cancelled: dict[str, dict] = {}  # order gid -> the orderCancel variables it was cancelled with
         http.add_callback("POST", f"https://{shop}/admin/api/{version}/graphql.json",
                           callback=lambda request: as_responses(self.handle(_request(request))))  # fmt: skip
         http.add_callback("POST", f"https://{shop}/admin/oauth/access_token",
@@ -125,6 +126,17 @@ class FakeShopify(SandboxShop):
 
     def invalid(self, problem: InvalidDocument) -> None:
         raise AssertionError(str(problem))
+
+    # orderCancel (a withdrawal before delivery), as the Admin API answers it: a job, the order cancelled, nothing
+    # refunded here (the tests' orders are refunded by Palautus).
+    def _OrderCancel(self, v):
+        self.cancelled[v["orderId"]] = dict(v)
+        job = f"gid://shopify/Job/{len(self.cancelled)}"
+        return {"orderCancel": {"job": {"id": job, "done": False}, "orderCancelUserErrors": []}}
+
+    def _OrderCancelled(self, v):
+        done = v["id"] in self.cancelled
+        return {"order": {"id": v["id"], "cancelledAt": "2026-12-02T10:00:00Z" if done else None}}
 
 
 class FakeWooCommerce(SandboxStore):

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from typing import Callable, Protocol
 
 from integration.records import PaymentRef, ProviderRefund, RefundLine, RefundRequest
 
 __all__ = [
     "ProviderRefund", "PaymentRef", "RefundLine", "RefundRequest", "PaymentRoute", "RouteEntry", "ROUTES",
-    "route_for",
+    "route_for", "VoidOutcome",
 ]  # fmt: skip
+
+
+class VoidOutcome(str, Enum):
+    """What became of an authorization a route was asked to void (cancel before capture)."""
+
+    VOIDED = "voided"  # released now, or before (a retry finds it released): no money was ever taken
+    CAPTURED = "captured"  # money was taken (in full or in part): it goes back as a refund instead
+    NOTHING = "nothing"  # nothing is held any more (expired, denied) and nothing was taken
 
 
 class PaymentRoute(Protocol):
@@ -41,6 +50,10 @@ class PaymentRoute(Protocol):
 
     def find_refund(self, request: RefundRequest) -> ProviderRefund | None:
         """A refund made earlier for this payment under this request's key, if the provider has one."""
+
+    def void(self, payment: PaymentRef) -> VoidOutcome:
+        """Release an authorization not captured yet (an order cancelled before delivery); safe to repeat: one
+        released before is VOIDED again. Never refunds: money already taken is reported as CAPTURED."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from adapters.errors import (
 from adapters.http import new_session, retry_after, send, json_object as _json
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
+from adapters.payments import PaymentRef, VoidOutcome
 from integration.records import ProviderRefund, RefundLine, RefundRequest
 from integration.refunds import RefundStatus
 
@@ -67,6 +68,10 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})  # and every 5xx
 UNKNOWN_OUTCOME_CODES = frozenset({"timeout", "connection_error"})  # adapters.http's, once the request left
 # Klarna honours a key for 24 hours; an hour's margin for clocks and queues.
 KEY_LIFETIME = timedelta(hours=23)
+# Voiding: POST .../orders/{order_id}/cancel for an order nothing was captured from, POST
+# .../orders/{order_id}/release-remaining-authorization for a part-captured one (docs.klarna.com, order
+# management: "Cancel an order", "Release order authorization"); both 204 without a body. Order `status`es.
+AUTHORIZED, PART_CAPTURED, CANCELLED = "AUTHORIZED", "PART_CAPTURED", "CANCELLED"
 
 
 def refund_step(currency: str) -> int:
@@ -151,6 +156,34 @@ class KlarnaProvider:
         if len(mine) > 1:  # only after Klarna forgot the key: someone must look at the order
             logger.warning("several klarna refunds carry one key", extra={"order_id": order_id, "count": len(mine)})
         return _parse_refund(mine[0], order_id, currency) if mine else None
+
+    def void(self, payment: PaymentRef) -> VoidOutcome:
+        """Cancel an order Klarna only authorized (VOIDED); on one captured in part, release the rest (CAPTURED)."""
+        order_id = _order_id(payment.payment_id)
+        status, captured = self._order_state(order_id)
+        if status in (AUTHORIZED, PART_CAPTURED):
+            action = "cancel" if status == AUTHORIZED and not captured else "release-remaining-authorization"
+            try:
+                self._send("POST", f"{_order_path(order_id)}/{action}")
+            except ProviderRejected:  # captured or cancelled meanwhile: the order says which
+                status, captured = self._order_state(order_id)
+                if status in (AUTHORIZED, PART_CAPTURED):
+                    raise
+            else:
+                status = CANCELLED if action == "cancel" else status
+        logger.info("klarna void", extra={"order_id": order_id, "status": status})
+        if captured:
+            return VoidOutcome.CAPTURED
+        return VoidOutcome.VOIDED if status == CANCELLED else VoidOutcome.NOTHING
+
+    def _order_state(self, order_id: str) -> tuple[str, int]:
+        """The order's status and the amount captured from it."""
+        response = self._send("GET", _order_path(order_id))
+        order = _json(response) or {}
+        status, captured = order.get("status"), order.get("captured_amount", 0)
+        if not isinstance(status, str) or not isinstance(captured, int) or isinstance(captured, bool):
+            raise _malformed("an order without its status or captured amount", response)
+        return status, captured
 
     def _order(self, order_id: str) -> tuple[str, list[dict]]:
         """One read of the order: its currency and its refunds."""

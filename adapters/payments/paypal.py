@@ -44,7 +44,7 @@ from urllib.parse import quote
 
 from adapters.errors import ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send, json_object as _json
-from adapters.payments import ProviderRefund, RefundRequest
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent, to_minor
 from integration.refunds import RefundStatus
@@ -61,6 +61,14 @@ CAPTURE_PATH = "/v2/payments/captures/{}"
 REFUND_CAPTURE_PATH = "/v2/payments/captures/{}/refund"
 REFUND_PATH = "/v2/payments/refunds/{}"
 ORDER_PATH = "/v2/checkout/orders/{}"
+# Voiding (developer.paypal.com/docs/api/payments/v2, "Void authorized payment"): POST .../authorizations/{id}/void
+# releases what an authorization still holds; after a partial capture it releases the rest. `status`es
+# [PP-OAS authorization_status]: CREATED and PENDING hold money not taken yet.
+AUTHORIZATION_PATH = "/v2/payments/authorizations/{}"
+VOIDABLE = frozenset({"CREATED", "PENDING", "PARTIALLY_CAPTURED"})
+VOID_OUTCOMES = {"VOIDED": VoidOutcome.VOIDED, "CAPTURED": VoidOutcome.CAPTURED,
+                 "PARTIALLY_CAPTURED": VoidOutcome.CAPTURED, "DENIED": VoidOutcome.NOTHING,
+                 "EXPIRED": VoidOutcome.NOTHING}  # fmt: skip
 
 HEADER_REQUEST_ID = "PayPal-Request-Id"
 HEADER_PREFER = "Prefer"
@@ -244,6 +252,26 @@ class PayPalProvider:
                 return self._complete(refund)
         return None
 
+    def void(self, payment: PaymentRef) -> VoidOutcome:
+        """Void the authorization (its payment id) if it still holds money; one voided before is VOIDED again."""
+        authorization_id = payment.payment_id or ""
+        if not authorization_id:
+            raise _rejected("the payment has no PayPal authorization id", "payment_id_invalid")
+        path = AUTHORIZATION_PATH.format(quote(authorization_id, safe=""))
+        status = _authorization_status(self._call("GET", path))
+        if status in VOIDABLE:
+            headers = {HEADER_REQUEST_ID: f"palautus-void-{authorization_id}"[:MAX_REQUEST_ID],
+                       HEADER_PREFER: PREFER_REPRESENTATION}  # fmt: skip
+            try:
+                answered = _authorization_status(self._call("POST", f"{path}/void", headers=headers, json={}))
+            except ProviderRejected:  # captured or voided meanwhile: the authorization says which
+                answered = _authorization_status(self._call("GET", path))
+            status = "PARTIALLY_CAPTURED" if status == "PARTIALLY_CAPTURED" and answered == "VOIDED" else answered
+        if status not in VOID_OUTCOMES:
+            raise _rejected(f"the authorization is {status} and cannot be voided", "void_not_possible")
+        logger.info("paypal void: %s", status, extra={"authorization_id": authorization_id})
+        return VOID_OUTCOMES[status]
+
     # --- HTTP ------------------------------------------------------------------------------------
 
     def _complete(self, refund: dict) -> ProviderRefund:
@@ -357,6 +385,13 @@ def _order_refunds(order: dict):
         if not isinstance(refunds, list):
             raise _malformed("an order whose refunds are not a list")
         yield from (refund for refund in refunds if isinstance(refund, dict))
+
+
+def _authorization_status(authorization: dict) -> str:
+    status = authorization.get("status")
+    if not isinstance(status, str) or not status:
+        raise _malformed("an authorization without its status")
+    return status
 
 
 def _paypal_exponent(currency: str) -> int:

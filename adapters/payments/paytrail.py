@@ -62,7 +62,7 @@ from adapters.errors import (
     SignatureError,
 )
 from adapters.http import new_session, retry_after, send, json_object as _json
-from adapters.payments import ProviderRefund, RefundRequest
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
 from integration.errors import MissingCredentials
 from integration.money import Money
 from integration.records import ProviderRefundUpdate
@@ -189,6 +189,12 @@ class PaytrailProvider:
     def find_refund(self, request: RefundRequest) -> ProviderRefund | None:
         """Paytrail lists no refunds of a payment: always `cannot_look_up`, never "there is none"."""
         raise _rejected(CANNOT_LOOK_UP, "cannot_look_up")
+
+    def void(self, payment: PaymentRef) -> VoidOutcome:
+        """CAPTURED, with no call: an ordinary Paytrail payment is charged when the customer pays (there is no
+        authorization to release; only token payments have an authorization hold, which Palautus never makes),
+        so money taken through Paytrail goes back as a refund."""
+        return VoidOutcome.CAPTURED
 
     # --- HTTP ------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from adapters.errors import PayloadError, ProviderError, ProviderRejected, ProviderUnavailable, SignatureError
 from adapters.http import new_session, retry_after, send, json_object as _json
-from adapters.payments import ProviderRefund, RefundRequest
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
 from integration.records import ProviderRefundUpdate
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
@@ -61,6 +61,15 @@ SPECIAL_TWO_DECIMAL_CURRENCIES = frozenset("HUF ISK TWD UGX".split())
 THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
 
 CHARGE_PREFIXES = ("ch_", "py_")  # py_ is a charge made with a non-card payment method
+# Voiding an authorization: POST /v1/payment_intents/{intent}/cancel, for a PaymentIntent whose status is
+# requires_capture (docs.stripe.com/api/payment_intents/cancel; the vendored 2023-08-16 spec). What each
+# `status` (components.schemas.payment_intent) means for a void; requires_capture is cancelled first.
+PAYMENT_INTENT_PATH = "/v1/payment_intents/{}"
+VOID_OUTCOMES = {
+    "canceled": VoidOutcome.VOIDED, "succeeded": VoidOutcome.CAPTURED, "processing": VoidOutcome.CAPTURED,
+    "requires_payment_method": VoidOutcome.NOTHING, "requires_confirmation": VoidOutcome.NOTHING,
+    "requires_action": VoidOutcome.NOTHING,
+}  # fmt: skip
 PAYMENT_INTENT_PREFIX = "pi_"
 RETRYABLE_CONFLICT_CODES = frozenset({"lock_timeout", "idempotency_key_in_use"})
 IDEMPOTENCY_ERROR = "idempotency_error"  # error type: the key was used with other parameters
@@ -147,6 +156,24 @@ class StripeProvider:
             if (refund.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY) == request.idempotency_key:
                 return _parse_refund(refund)
         return None
+
+    def void(self, payment: PaymentRef) -> VoidOutcome:
+        """Cancel the PaymentIntent if it waits for capture; one cancelled before is VOIDED, one paid CAPTURED."""
+        intent_id = payment.payment_id or ""
+        if not intent_id.startswith(PAYMENT_INTENT_PREFIX):
+            raise _rejected("only a PaymentIntent's authorization can be voided", "void_not_supported")
+        path = PAYMENT_INTENT_PATH.format(quote(intent_id, safe=""))
+        status = _intent_status(self._call("GET", path))
+        if status == "requires_capture":
+            try:  # the same key on every retry: Stripe answers a repeat with its first answer
+                status = _intent_status(self._call("POST", f"{path}/cancel", data=[("cancellation_reason", REASON)],
+                                                   headers={HEADER_IDEMPOTENCY_KEY: f"palautus-void-{intent_id}"}))
+            except ProviderRejected:  # captured or cancelled meanwhile: the intent says which
+                status = _intent_status(self._call("GET", path))
+        if status not in VOID_OUTCOMES:
+            raise _rejected(f"the PaymentIntent is {status} and cannot be voided", "void_not_possible")
+        logger.info("stripe void: %s", status, extra={"payment_intent": intent_id})
+        return VOID_OUTCOMES[status]
 
     def create_webhook_endpoint(self, url: str) -> tuple[str, str]:
         """A webhook endpoint at `url` for refund changes, with our API version; (its id, its signing secret).
@@ -259,6 +286,13 @@ def _shift(amount: int, places: int) -> int | None:
         return amount * 10**places
     whole, rest = divmod(amount, 10**-places)
     return None if rest else whole
+
+
+def _intent_status(intent: dict) -> str:
+    status = intent.get("status")
+    if intent.get("object") != "payment_intent" or not isinstance(status, str):
+        raise _malformed("a PaymentIntent without its status")
+    return status
 
 
 def _payment_param(payment_id: str) -> tuple[str, str]:

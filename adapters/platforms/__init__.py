@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
+from integration.records import OrderSnapshot, PaymentData, ProductData, RefundToRecord, ReturnToOpen, ShopRefundData
 
 __all__ = ["Platform", "PlatformAdapter", "PLATFORMS", "platform_adapter"]
 
@@ -40,6 +40,20 @@ class Platform(Protocol):
     def set_return_status(self, platform_return_id: str, status: str, reason: str | None = None,
                           note: str | None = None) -> None:  # fmt: skip
         """Take the platform's own return one step; a return already there counts as done."""
+
+    def order_authorizations(self, platform_order_id: str) -> list[PaymentData]:
+        """The order's payments only authorized (kind "authorization"): money held that nothing captured yet."""
+
+    def cancel_order(self, platform_order_id: str, note: str) -> None:
+        """Cancel the order on the platform, restocking it and refunding nothing (Palautus refunds what was paid);
+        the platform releases what its own gateways only authorized. One cancelled already counts as done."""
+
+    def read_products(self, platform_product_ids: list[str]) -> list[ProductData]:
+        """The products of these ids as the platform has them now (type, tags); ones it has not are left out."""
+
+    def open_return(self, request: ReturnToOpen) -> str | None:
+        """Show the shop a return opened in Palautus: the platform's own return (made once however often asked),
+        whose id is answered, or, on a platform without returns, an order note (None)."""
 
     def payment_route(self):
         """Refunds through the platform's own gateway (a PaymentRoute named after the platform), for the

@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from integration.policy import RefundOn, ShippingRefund
+from integration.return_methods import MAX_CARRIER, MAX_TEXT
 from integration.services.inbox import EventStatus
 from integration.returns import Reason, ReturnMethod, ReturnStatus
 
@@ -257,19 +258,139 @@ class FeeList(ma.fields.List):
         return {fee["currency"]: fee["amount"] for fee in fees}
 
 
+class AmountsPerCurrency(FeeList):
+    """A FeeList of the newer settings: a currency given twice keeps its last amount, as a JSON object would.
+
+    The document cannot say "each currency once" of a list in a way a client can check, so it is not a rule here.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        fees = ma.fields.List._deserialize(self, value, attr, data, **kwargs)  # FeeList's, without its "twice"
+        return {fee["currency"]: fee["amount"] for fee in fees}
+
+
+class InstructionsIn(_In):
+    fi = Text(validate=validate.Length(max=MAX_TEXT))
+    sv = Text(validate=validate.Length(max=MAX_TEXT))
+    en = Text(validate=validate.Length(max=MAX_TEXT))
+
+
+class MethodIn(_In):
+    method = Text(required=True, validate=validate.OneOf(
+        [m.value for m in ReturnMethod if m != ReturnMethod.DROP_OFF]))  # drop_off: DropOffMethodIn
+    carrier = Text(validate=validate.Length(max=MAX_CARRIER), metadata={"example": "Posti"})
+    instructions = ma.fields.Nested(InstructionsIn, metadata={"description": "what the customer does, per language"})
+    fee = AmountsPerCurrency(metadata={"description": (
+        "the return shipping fee of this method, per currency: replaces return_shipping_fees for it (a currency "
+        "given twice keeps its last amount)")})
+
+
+class DropOffMethodIn(MethodIn):
+    method = Text(required=True, validate=validate.OneOf([ReturnMethod.DROP_OFF.value]))
+    drop_off_code = Text(validate=validate.Regexp(r"^[A-Za-z0-9-]{1,32}\Z"), metadata={
+        "pattern": "^[A-Za-z0-9-]{1,32}$", "example": "12345",
+        "description": "the shop's own code the customer gives at the carrier's drop-off point"})  # fmt: skip
+
+
+def _inline(schema) -> dict:
+    """A schema written out in place (its nested schemas too), for a oneOf: apispec's own conversion."""
+    from apispec.ext.marshmallow.openapi import OpenAPIConverter
+
+    return OpenAPIConverter("3.0.3", lambda _schema: None, None).schema2jsonschema(schema)
+
+
+class MethodEntry(ma.fields.Field):
+    """A return method the shop offers: its name, or an object with its carrier, instructions and fee."""
+
+    default_error_messages = {"invalid": "must be a method name or an object with a method"}
+
+    def _schema(self, value: dict) -> ma.Schema:
+        return DropOffMethodIn() if value.get("method") == ReturnMethod.DROP_OFF.value else MethodIn()
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if isinstance(value, str) or value is None else self._schema(value).dump(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return Text(validate=validate.OneOf(_values(ReturnMethod))).deserialize(value)
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return self._schema(value).load(value)
+
+
+class MethodList(ma.fields.List):
+    """The methods offered, in order; a method listed twice keeps its last listing (as settings given twice do)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(MethodEntry(metadata={"oneOf": [
+            {"type": "string", "enum": _values(ReturnMethod), "pattern": Text.NO_NUL},
+            _inline(DropOffMethodIn), _inline(MethodIn),
+        ]}), **kwargs)  # fmt: skip
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        entries = {}
+        for entry in super()._deserialize(value, attr, data, **kwargs):
+            entries[entry if isinstance(entry, str) else entry["method"]] = entry
+        return list(entries.values())
+
+
+class WithdrawalExceptionsIn(_In):
+    """Product tags per exception to the right of withdrawal (Directive 2011/83/EU art. 16)."""
+
+    custom_made = ma.fields.List(Text(validate=validate.Length(max=255)))
+    perishable = ma.fields.List(Text(validate=validate.Length(max=255)))
+    sealed_hygiene = ma.fields.List(Text(validate=validate.Length(max=255)))
+    sealed_media = ma.fields.List(Text(validate=validate.Length(max=255)))
+
+
+def _tags(description: str) -> ma.fields.List:
+    return ma.fields.List(Text(validate=validate.Length(max=255)), metadata={"description": description})
+
+
+def _count(least: int, most: int, description: str, **kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=validate.Range(min=least, max=most),
+                             metadata={"description": description}, **kwargs)  # fmt: skip
+
+
 class PolicySchema(_In):
-    window_days = ma.fields.Integer(strict=True, validate=validate.Range(min=0, max=3650))
+    window_days = _count(0, 3650, "days to ask for a return: from delivery where known, else dispatch, else the order")
     refund_on = Text(validate=validate.OneOf(_values(RefundOn)))
-    auto_approve = Flag()
-    restocking_fee_percent = Percent()
+    auto_approve = Flag(metadata={"description": "approve an eligible return by itself, when the conditions allow"})
+    auto_approve_reasons = ma.fields.List(Text(validate=validate.OneOf(_values(Reason))), metadata={"description": (
+        "approve by itself only when every item's reason is one of these (empty: any reason)")})
+    auto_approve_max_order_values = AmountsPerCurrency(metadata={"description": (
+        "approve by itself only orders worth at most this, per currency (empty: any value; an order in a currency "
+        "not listed waits for the merchant)")})
+    abuse_limit_returns = _count(1, 10_000, (
+        "a customer (by e-mail) who made this many returns in the last abuse_limit_days waits for the merchant: "
+        "never refused for it (null: no limit)"), allow_none=True)
+    abuse_limit_days = _count(1, 3650, "the days abuse_limit_returns counts back")
+    restocking_fee_percent = Percent(metadata={"description": (
+        "of the value of the items not returned for the shop's fault (defective, damaged_in_transit, wrong_item, "
+        "not_as_described)")})
     return_shipping_fees = FeeList(metadata={"description": (
         "the flat return shipping fee kept from a refund, per currency (each currency at most once); an order "
-        "in a currency not listed cannot be refunded while any fee is set")})
+        "in a currency not listed cannot be refunded while any fee is set. Waived when any item is returned for "
+        "the shop's fault")})
     refund_shipping = Text(validate=validate.OneOf(_values(ShippingRefund)), metadata={"description": (
         "whole_order: the order's shipping goes back when a return completes the return of the whole order "
         "(the EU withdrawal rule); never: it is kept")})
     non_returnable_skus = ma.fields.List(Text(validate=validate.Length(max=255)))
-    methods = ma.fields.List(Text(validate=validate.OneOf(_values(ReturnMethod))))
+    non_returnable_tags = _tags("products with any of these tags cannot be returned (case does not matter)")
+    non_returnable_product_types = _tags("products of these types cannot be returned (case does not matter)")
+    non_returnable_gift_cards = Flag(metadata={"description": "gift cards cannot be returned"})
+    final_sale_tags = _tags("tags that mark a product final sale: it cannot be returned")
+    max_units_per_return = _count(1, 10_000, "the most units one return may hold (null: no limit)", allow_none=True)
+    methods = MethodList(metadata={"description": (
+        "the ways back the shop offers, in order: a name, or an object with its carrier, its drop-off code "
+        "(drop_off only), its instructions per language and its own fee. The whole list is replaced; a method "
+        "listed twice keeps its last listing")})
+    withdrawal_return_cost_disclosed = Flag(metadata={"description": (
+        "the customer was told before buying that they bear the cost of returning goods after a withdrawal: "
+        "only then does a withdrawal's refund keep the return shipping fee")})
+    withdrawal_exceptions = ma.fields.Nested(WithdrawalExceptionsIn, metadata={"description": (
+        "product tags per exception to the statutory right of withdrawal (art. 16 of Directive 2011/83/EU); "
+        "sealed goods lose it only if unsealed, so they are noted, not refused")})
 
 
 class ShopOut(ma.Schema):
@@ -284,6 +405,14 @@ class ShopOut(ma.Schema):
         "what an operator should look at, by kind (webhooks, source, store): {message, at}")})
     synced_until = ma.fields.DateTime(allow_none=True, metadata={"description": (
         "for platforms that never retry a delivery: orders changed up to here have been caught up")})
+    customer_links = ma.fields.Method("_customer_links", metadata={"description": (
+        "the shop's stable customer pages: the return portal, the policy page and the withdrawal function "
+        "(link them from the storefront, order e-mails and customer account pages)")})
+
+    def _customer_links(self, shop) -> dict:
+        from flask import current_app
+
+        return current_app.extensions["customer_links"](shop)
 
 
 class OrderLineOut(ma.Schema):

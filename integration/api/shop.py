@@ -4,8 +4,7 @@ from __future__ import annotations
 from integration.api.auth import authenticate, ctx, current_shop
 from integration.api.errors import Blueprint
 from integration.api.schemas import PolicySchema, ShopOut
-from integration.policy import ReturnPolicy
-from integration.services.shops import uninstall_shop
+from integration.services.shops import change_policy, uninstall_shop
 
 bp = Blueprint("shop", __name__, url_prefix="/api/v1", description="The shop and its return policy")
 bp.before_request(authenticate)
@@ -31,9 +30,7 @@ def put_policy(body):
     `{}` is accepted and changes nothing: it is a valid partial update that names no setting.
     """
     shop = current_shop()
-    merged = {**shop.policy, **body}
-    shop.policy = ReturnPolicy.from_dict(merged).to_dict()
-    ctx().session.commit()
+    change_policy(ctx().session, shop, body)
     return shop
 
 

@@ -16,7 +16,9 @@ import hmac
 import logging
 import secrets
 
-from flask import Blueprint, current_app, redirect, request
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask_limiter import RateLimitExceeded
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -24,6 +26,7 @@ from adapters.errors import ProviderError, SignatureError
 from adapters.platforms import platform_adapter
 from adapters.platforms.shopify import oauth
 from integration.db import get_session
+from integration.dashboard.auth import claim_launch, sign_in
 from integration.errors import MissingCredentials
 from integration.install.pages import page
 from integration.limits import failed_check, limiter
@@ -95,6 +98,38 @@ def begin():
     return response
 
 
+@bp.get("/launch")
+@limiter.limit(INSTALL_LIMIT)
+def launch():
+    """The app URL (shopify.app.toml application_url): an installed shop's staff land signed in on its dashboard;
+    a shop not installed, uninstalled or owing a new grant goes straight on to the install, as Shopify requires."""
+    configured = _configured()
+    if configured is None:
+        return _not_configured()
+    params = request.args.to_dict()
+    try:
+        shop = oauth.verify_query(params, configured[1])
+    except SignatureError:
+        return _refused()
+    session = get_session()
+    row = shop_by_domain(session, PLATFORM, shop)
+    if row is None or _needs_grant(row):
+        return redirect(f"{url_for('.begin')}?{urlencode(params)}", 302)  # the same signed query, still fresh
+    # A signed query signs in once: a replay (from history, a log) only reaches the dashboard already signed in.
+    if claim_launch(session, row, params["hmac"]):
+        sign_in(row)
+    return redirect(url_for("dashboard.returns"), 302)
+
+
+def _needs_grant(row) -> bool:
+    """Whether the shop must approve the app again: Shopify refused to renew its tokens, refused its webhooks,
+    or granted less than the app now asks for."""
+    if not row.credentials or {"tokens", "webhooks"} & set(row.alerts or {}):
+        return True
+    credentials = current_app.extensions["vault"].open(row.credentials)
+    return not credentials.get("access_token") or bool(_missing_scopes(str(credentials.get("scope") or "")))
+
+
 @bp.get("/callback")
 @limiter.limit(INSTALL_LIMIT)
 def callback():
@@ -129,6 +164,7 @@ def callback():
         return page("Palautus needs more access", [f"Shopify granted less than Palautus needs ({', '.join(missing)} "
                     "missing). Open the app again from your Shopify admin and approve all it asks for."], 403)  # fmt: skip
     row, key, reinstalled = _register(shop, tokens.as_credentials())
+    sign_in(row)  # whoever approved the app in the shop's admin, in this browser, is its staff
     response = _landing(row, key, reinstalled, _subscribe(row, public))
     response.delete_cookie(STATE_COOKIE, path="/install/shopify")
     return response
@@ -202,4 +238,5 @@ def _landing(row, key: str | None, reinstalled: bool, problem: str | None):
         lines.append("Your API key is unchanged; an operator can rotate it (flask --app wsgi shops rotate-key).")
     if key and reinstalled:
         lines.append("Palautus was uninstalled since: your old API key no longer works, this new one does.")
+    raw += '<p><a href="/dashboard/returns">Open your returns dashboard</a> (you are signed in).</p>'
     return page("Palautus is installed", lines, raw=raw)

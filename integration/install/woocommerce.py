@@ -361,4 +361,7 @@ def _connected(shop: Shop):
     lines.append("Palautus's API key for the store is never shown in a browser (the approval link could have been "
                  "started by anyone). Your operator gives it to you: flask --app wsgi shops rotate-key --platform "
                  f"woocommerce --domain {shop.domain}.")  # fmt: skip
+    # Nor does this page sign in to the dashboard, for the same reason: anyone holding the approval link can open it.
+    lines.append("To open your returns dashboard, ask your operator for a one-time sign-in link (flask --app wsgi "
+                 f"dashboard-link {shop.domain}), or make one with the API key (POST /api/v1/dashboard-links).")  # fmt: skip
     return page("Your store is connected", lines)

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.models import Order, Payment, Refund, Return, ShopRefund
-from integration.money import Money
+from integration.money import Money, prorate
 from integration.policy import ReturnPolicy, ShippingRefund
-from integration.refunds import LIVE, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund
+from integration.refunds import (
+    LIVE, SELLER_FAULT, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund,
+)  # fmt: skip
 from integration.returns import ReturnStatus
 from integration.services.routes import ShopRoutes
 
@@ -134,7 +136,8 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
     An item is owed its quantity, less what our earlier refunds of this return
     paid and less what the shop refunded outside Palautus for this return (a
     merchant refunding the returned item in the admin); and never more units
-    than the order line has left unrefunded.
+    than the order line has left unrefunded. Its reason says whether it is the
+    shop's fault (no fees), and its diminished value goes with its units pro rata.
     """
     order = ret.order
     refunded = refunded_units(session, order, exclude)
@@ -151,9 +154,17 @@ def lines_to_refund(session: Session, ret: Return, exclude: Refund | None = None
             line_quantity=line.quantity, already_refunded=refunded[line.id],
             unit_price=line.unit_price, discount_total=line.discount_total,
             tax_total=line.tax_total, tax_rate=line.tax_rate, taxes_included=order.taxes_included,
+            seller_fault=item.reason in SELLER_FAULT,
+            deduction=_deduction(item, quantity, item.quantity - max(owed, 0)),
         ))  # fmt: skip
         refunded[line.id] += quantity  # two items on one line share its units, in order
     return lines
+
+
+def _deduction(item, units: int, settled: int) -> int:
+    """The item's diminished value carried by `units` of it after `settled` went earlier: by the rule of
+    money.prorate, so the parts of an item refunded in pieces add up to its whole deduction."""
+    return prorate(max(item.deduction or 0, 0), item.quantity, units, settled) if units else 0
 
 
 def money_without_items(ret: Return) -> int:
@@ -278,7 +289,9 @@ def shipping_owed(session: Session, ret: Return, policy: ReturnPolicy, lines: li
 def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: ShopRoutes,
              exclude: Refund | None = None) -> tuple[RefundPlan, Payment | None]:  # fmt: skip
     """The refund this return is owed now, against the payment Palautus would refund it from (capped by it)."""
-    order = ret.order
+    # Priced as the return's track has it (a withdrawal by what the law leaves of the policy), with the fee of
+    # its method; the items' reasons waive fees (refunds._fees): the preview, the Refund row and the job agree.
+    order, policy = ret.order, policy.for_track(ret.track)
     payment = choose_payment(session, order, routes, exclude)
     lines = lines_to_refund(session, ret, exclude)
     shipping = shipping_owed(session, ret, policy, lines, exclude)
@@ -288,7 +301,7 @@ def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: ShopRo
     else:
         cap = refundable(session, payment, exclude) if payment else sum(line.line_paid for line in lines) + order.shipping_total
     step = refund_step(payment, routes, order.currency)
-    plan = plan_refund(lines, order.currency, policy.fees_for(order.currency), cap, step, shipping)
+    plan = plan_refund(lines, order.currency, policy.fees_for(order.currency, ret.method), cap, step, shipping)
     if sources:
         parts = _take(plan.amount, sources)
         payment = next(row for row in order.payments if row.id == parts[0][0]) if parts else payment

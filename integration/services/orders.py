@@ -20,11 +20,11 @@ logger = logging.getLogger(__name__)
 _ORDER_FIELDS = (
     "name", "email", "currency", "shop_currency", "taxes_included",
     "financial_status", "total", "processed_at", "cancelled_at", "platform_gid",
-    "shipping_total", "shipping_tax", "shipping_tax_rate",
+    "shipping_total", "shipping_tax", "shipping_tax_rate", "fulfilled_at", "delivered_at", "locale",
 )
 _LINE_FIELDS = (
     "title", "sku", "product_id", "variant_id", "quantity",
-    "unit_price", "discount_total", "tax_total", "tax_rate",
+    "unit_price", "discount_total", "tax_total", "tax_rate", "gift_card",
 )
 
 

@@ -27,6 +27,10 @@ the customer's placed before the erasure, keeps no e-mail; the notes of its
 returns and refunds made before the erasure are not stored; and the delivery's
 body is stubbed once it is done with (`WebhookEvent.erase_body`). Data the
 customer gives after the erasure (an order placed later) is new, and kept.
+
+The customer's side (their statements of withdrawal, the messages sent to them, a return's own e-mail, their
+feedback, a deduction's reason) is exported and erased by privacy_portal.py, on the orders and returns found
+here: a statement keeps its code, times, kind and order as the trader's evidence, without name or e-mail.
 """
 from __future__ import annotations
 
@@ -46,10 +50,13 @@ from sqlalchemy.orm import Session
 from integration.db import lock_row
 from integration.errors import Conflict, InvalidInput
 from integration.models import (
-    EarlyReturnStatus, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, Shop, ShopRefund, WebhookEvent, utcnow,
+    EarlyReturnStatus, Order, PrivacyRequest, PrivacyTombstone, Refund, Return, Shop, ShopRefund, WebhookEvent,
+    Withdrawal, utcnow,
 )  # fmt: skip
+from integration.models import Product
 from integration.refunds import IN_FLIGHT, note_reference, referenced_key
 from integration.secrets import hash_api_key
+from integration.services import privacy_portal as portal
 from integration.services.inbox import REDACTED_BODY, EventStatus
 from integration.services.shops import clear_alert, locked_credentials, raise_alert
 
@@ -67,7 +74,8 @@ _FINISHED = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value, EventStatus
 _BATCH = 200
 NOTICE = (
     "Palautus keeps no customer profile: this is what it holds on the orders with this e-mail address or these "
-    "ids, and the webhook deliveries that name them or the customer"
+    "ids, the returns, statements of withdrawal and messages made with it or on them, and the webhook deliveries "
+    "that name them or the customer"
 )
 
 
@@ -113,10 +121,16 @@ def _orders(session: Session, shop: Shop, subject: _Subject) -> list[Order]:
     return list(session.scalars(select(Order).where(Order.shop_id == shop.id, or_(*found)).order_by(Order.id)))
 
 
-def _returns(session: Session, shop: Shop, orders: list[Order]) -> list[Return]:
-    if not orders:
+def _returns(session: Session, shop: Shop, orders: list[Order], emails: Iterable[str | None] = ()) -> list[Return]:
+    """The returns on these orders, and those whose messages go to one of these e-mails (`Return.customer_email`,
+    case-insensitive: the customer's, though the order's e-mail may have changed since)."""
+    found = [Return.order_id.in_([o.id for o in orders])] if orders else []
+    emails = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    if emails:
+        found.append(func.lower(Return.customer_email).in_(emails))
+    if not found:
         return []
-    query = select(Return).where(Return.shop_id == shop.id, Return.order_id.in_([o.id for o in orders]))
+    query = select(Return).where(Return.shop_id == shop.id, or_(*found))
     return list(session.scalars(query.order_by(Return.id)))
 
 
@@ -229,6 +243,18 @@ def _scalar(value) -> str | None:
     return str(value)
 
 
+def _found(session: Session, shop: Shop, subject: _Subject) -> tuple[list[Order], list[Return], _Matcher]:
+    """The customer's orders and returns, and what tells the deliveries (and export entries) that concern them."""
+    orders = _orders(session, shop, subject)
+    returns = _returns(session, shop, orders, [subject.email, *(o.email for o in orders)])
+    return orders, returns, _Matcher(subject, orders, returns)
+
+
+def _withdrawals(session: Session, shop: Shop, orders: list[Order], matcher: _Matcher) -> list[Withdrawal]:
+    """The customer's statements of withdrawal: on their orders, or made with their e-mail (matched or not)."""
+    return portal.withdrawals_of(session, shop.id, [o.id for o in orders], matcher.emails)
+
+
 def _events(session: Session, shop: Shop, matcher: _Matcher, statuses: Iterable[str] | None = None):
     """The shop's inbox events that concern the customer (bodies already redacted are skipped), oldest first."""
     query = select(WebhookEvent).where(WebhookEvent.shop_id == shop.id)
@@ -246,9 +272,7 @@ def export_customer(session: Session, shop: Shop, email: str | None = None, plat
                     order_ids: Iterable[str] = ()) -> dict:  # fmt: skip
     """Everything Palautus holds on the customer in this shop, as JSON-serialisable data (no secrets)."""
     subject = _subject(email, platform_customer_id, order_ids)
-    orders = _orders(session, shop, subject)
-    returns = _returns(session, shop, orders)
-    matcher = _Matcher(subject, orders, returns)
+    orders, returns, matcher = _found(session, shop, subject)
     return {
         "generated_at": _iso(utcnow()),
         "shop": {"platform": shop.platform, "domain": shop.domain},
@@ -257,6 +281,7 @@ def export_customer(session: Session, shop: Shop, email: str | None = None, plat
         "orders": [_order_out(order) for order in orders],
         "returns": [_return_out(ret) for ret in returns],
         "inbox_events": [_event_out(event) for event in _events(session, shop, matcher)],
+        **portal.export(session, returns, _withdrawals(session, shop, orders, matcher)),  # withdrawals, messages
     }
 
 
@@ -297,11 +322,14 @@ def _return_out(ret: Return) -> dict:
         "id": ret.id, "code": ret.code, "order_id": ret.order.platform_order_id, "status": ret.status,
         "method": ret.method, "source": ret.source, "platform_return_id": ret.platform_return_id,
         "customer_note": ret.customer_note, "decision": ret.decision, "requested_at": _iso(ret.requested_at),
-        "created_at": _iso(ret.created_at), "updated_at": _iso(ret.updated_at),
+        "created_at": _iso(ret.created_at), "updated_at": _iso(ret.updated_at), "track": ret.track,
+        "customer_email": ret.customer_email, "language": ret.language, "refund_due_at": _iso(ret.refund_due_at),
+        "feedback": {"rating": ret.feedback_rating, "comment": ret.feedback_comment, "at": _iso(ret.feedback_at)},
         "items": [{
             "line_id": item.order_line.platform_line_id, "title": item.order_line.title, "sku": item.order_line.sku,
             "quantity": item.quantity, "reason": item.reason, "reason_note": item.reason_note,
-            "condition": item.condition, "restock": item.restock,
+            "condition": item.condition, "restock": item.restock, "deduction": item.deduction,
+            "deduction_reason": item.deduction_reason,
         } for item in ret.items],
         "timeline": [{
             "at": _iso(e.created_at), "actor": e.actor, "kind": e.kind, "from_status": e.from_status,
@@ -384,6 +412,8 @@ def finish_erasures(session: Session, limit: int = 200) -> int:
         late = erased_at < now - HOLD_LIMIT
         if order.email is not None and (late or order.id not in busy):
             order.email, done = None, done + 1
+            # What was written to the held address meanwhile (a refund's message) goes with it.
+            done += portal.erase_held_messages(session, order, erased_at)
         for row in order.shop_refunds:
             kept = erased_note(row.note)
             if row.note != kept and (late or not row.pending) and row.created_at <= erased_at:
@@ -547,6 +577,8 @@ def _scrub_export(export: dict, matcher: _Matcher) -> dict | None:
         "returns": lambda entry: matcher.concerns_value(entry),
         "inbox_events": lambda entry: matcher.concerns_value(entry.get("body") if isinstance(entry, dict) else entry,
                                                              top=True),
+        "withdrawals": lambda entry: matcher.concerns_value(entry),
+        "messages": lambda entry: matcher.concerns_value(entry),
     }  # fmt: skip
     kept, dropped = dict(export), {}
     for name, concerns in parts.items():
@@ -623,11 +655,12 @@ def redact_customer(session: Session, shop: Shop, email: str | None = None, plat
     this erasure, being applied now (its body names the customer): erased too. Not committed. Idempotent.
     """
     subject = _subject(email, platform_customer_id, order_ids)
-    orders = _orders(session, shop, subject)
-    returns = _returns(session, shop, orders)
-    matcher = _Matcher(subject, orders, returns)
+    orders, returns, matcher = _found(session, shop, subject)
     _remember_customer(session, shop, subject, matcher)
     counts = _erase_personal(session, shop, orders, returns, matcher.finder)
+    # Nothing is held here: a refund's request needs the order's e-mail alone (above); the messages' go now, and a
+    # message not sent yet (an acknowledgement of withdrawal too) never will be: the customer asked for erasure.
+    counts.update(portal.erase(session, returns, _withdrawals(session, shop, orders, matcher)))
     redacted, waiting = [], []
     for event in _events(session, shop, matcher):
         if event.status in _FINISHED or event.id == current_event_id:
@@ -652,8 +685,10 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
 
     Kept: refunds (amounts, VAT, statuses, provider references), the returns they belong to and those returns'
     orders (amounts, lines, payments), without personal data; the shop's row, domain and policy. Deleted: returns
-    no refund was written for, orders no return remains on, early platform statuses, the tombstones' hashes of
-    e-mails and customer ids (the orders' ids stay, as the orders do). Every inbox body becomes a stub; events
+    no refund was written for, orders no return remains on, early platform statuses, products, statements of
+    withdrawal no kept return needs, the tombstones' hashes of e-mails and customer ids (the orders' ids stay, as
+    the orders do). The customer's side is emptied as on a customer's erasure (privacy_portal.py), and staff
+    sign-in links keep no e-mail. Every inbox body becomes a stub; events
     not yet applied are failed. Privacy requests keep no e-mail, customer id or export. The credentials become an
     empty sealed dict (the payment providers' keys alone stay while a refund is still on its way), the API key a
     hash of a key nobody has. Not committed. Idempotent. Conflict for a shop that is still installed.
@@ -665,6 +700,7 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     emails = _Emails(o.email for o in orders if o.email)
     # Nothing is held for a refund on its way: the shop is gone, and nothing more is asked of its platform.
     counts = _erase_personal(session, shop, orders, returns, emails, hold=False)
+    counts.update(portal.erase_shop(session, shop.id, returns))
     session.flush()
     unfinished = update(WebhookEvent).where(
         WebhookEvent.shop_id == shop.id, WebhookEvent.status.not_in(_FINISHED)
@@ -683,9 +719,14 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     counts["early_statuses_deleted"] = session.execute(
         delete(EarlyReturnStatus).where(EarlyReturnStatus.shop_id == shop.id).execution_options(synchronize_session=False)
     ).rowcount  # fmt: skip
+    # The shop's products (type, tags) are its catalogue, not accounting records: they go.
+    counts["products_deleted"] = session.execute(
+        delete(Product).where(Product.shop_id == shop.id).execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
     unreturned = delete(Order).where(Order.shop_id == shop.id, ~exists().where(Return.order_id == Order.id))
     # Their lines, payments and shop refunds go with them (ON DELETE CASCADE); no refund of ours pays from them.
     counts["orders_deleted"] = session.execute(unreturned.execution_options(synchronize_session=False)).rowcount
+    counts.update(portal.forget_shop(session, shop.id))  # statements no kept return needs; staff sign-in e-mails
     # A refund still on its way is followed to its end with the provider's keys (the customer's money): the keys of
     # the providers such refunds went to directly alone stay until they end (then the sweeper drops them, as for
     # any uninstalled shop); everything else goes now. A refund through the platform's own gateway needs none.
@@ -786,8 +827,7 @@ def request_redaction(session: Session, shop: Shop, *, source: str, email: str |
     # or applied after them, and keeps no e-mail.
     session.commit()
     lock_row(session, Shop, shop.id)
-    orders = _orders(session, shop, subject)
-    _remember_customer(session, shop, subject, _Matcher(subject, orders, _returns(session, shop, orders)))
+    _remember_customer(session, shop, subject, _found(session, shop, subject)[2])
     session.commit()
     counts = redact_customer(session, shop, subject.email, subject.customer_id, subject.order_ids,
                              current_event_id=current_event_id)  # fmt: skip

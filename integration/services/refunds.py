@@ -18,7 +18,7 @@ from integration.models import Refund, Return, Shop, utcnow
 from integration.policy import ReturnPolicy
 from integration.refunds import IN_FLIGHT, RefundStatus, refund_sources
 from integration.returns import Actor, ReturnStatus
-from integration.services import ledger
+from integration.services import ledger, messages
 from integration.services.context import Ctx
 from integration.services.status import move
 from integration.services.timeline import record
@@ -234,6 +234,7 @@ def refund_succeeded(ctx: Ctx, refund: Refund, fence: int | None = None, **provi
            provider_refund_id=refund.provider_refund_id)  # fmt: skip
     if ret.status == ReturnStatus.RECEIVED.value:
         move(ctx, ret, Actor.SYSTEM, ReturnStatus.REFUNDED, "refunded")
+    messages.refund_sent(ctx, refund)  # once per refund, however many times its success is reported
     ctx.later(ctx.tasks.sync_refund, refund.id)
     ctx.commit()
 

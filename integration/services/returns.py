@@ -9,17 +9,21 @@ from sqlalchemy import select
 
 from integration.errors import Conflict, InvalidInput, NotFound
 from integration.models import EarlyReturnStatus, Order, Return, ReturnItem, Shop, utcnow
-from integration.policy import RefundOn, RequestedItem, ReturnPolicy, ReturnRequest, decide
+from integration.money import prorate
+from integration.policy import Decision, RefundOn, RequestedItem, ReturnPolicy, ReturnRequest, decide
+from integration.refunds import RefundPlan
 from integration.returns import SHOP_STATUS, Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus, transition
-from integration.services import ledger, refunds
+from integration.services import ledger, messages, refunds
+from integration.services.request_facts import customer_returns, product_facts
 from integration.services.context import Ctx
+from integration.services.products import unknown_products
 from integration.services.status import move
 from integration.services.timeline import record
 
 __all__ = [
     "ItemRequest", "get_return", "open_return", "approve_return", "reject_return", "cancel_return",
     "mark_in_transit", "receive_return", "refund_return", "close_return", "return_by_platform_id",
-    "apply_platform_status",
+    "apply_platform_status", "preview_return", "returnable",
 ]  # fmt: skip
 
 S = ReturnStatus
@@ -84,16 +88,16 @@ def open_return(
     ctx: Ctx, shop: Shop, order: Order, requests: list[ItemRequest], *, method: str, source: str,
     actor: Actor, platform_return_id: str | None = None, customer_note: str | None = None,
     now: datetime | None = None, customer_email: str | None = None, language: str | None = None,
-    track: str = "return", policy: ReturnPolicy | None = None,
+    track: str = "return", policy: ReturnPolicy | None = None, auto_approve: bool = True,
 ) -> Return:  # fmt: skip
     """Open a return, judge it against the shop's policy (or `policy`), and approve it if the policy says so."""
     if not requests:
         raise InvalidInput("a return needs at least one item")
-    policy = policy or ReturnPolicy.from_dict(shop.policy)
+    policy = (policy or ReturnPolicy.from_dict(shop.policy)).for_track(track)
     items = _items(order, requests)
     stamp = utcnow()
     requested_at = min(now or stamp, stamp)
-    decision = decide(_request(ctx, order, items, method, requested_at), policy)
+    decision = decide(_request(ctx, order, items, method, requested_at, customer_email, policy), policy)
     ret = Return(
         shop_id=shop.id, order=order, code=_new_code(ctx, shop.id), status=S.REQUESTED.value,
         requested_at=requested_at, created_at=stamp, updated_at=stamp,
@@ -107,30 +111,72 @@ def open_return(
     ctx.session.flush()
     if platform_return_id:
         _apply_early_statuses(ctx, shop, ret)
-    if decision.auto_approve and ret.status == S.REQUESTED.value:
+    if auto_approve and decision.auto_approve and ret.status == S.REQUESTED.value:
         _move(ctx, shop, ret, Actor.SYSTEM, S.APPROVED, auto=True)
+    if ret.status == S.REQUESTED.value:
+        messages.for_status(ctx, ret, S.REQUESTED)  # the customer hears it arrived (approvals say so themselves)
     if order.payments_synced_at is None:
         # Order events do not read payments (most orders are never returned): the first return does, so its
         # refund plan can name its route. The refund job reads them again before it sends anything.
         ctx.later(ctx.tasks.read_payments, order.id)
+    if unknown_products(ctx.session, order):
+        # The policy's product rules read the type and tags product webhooks keep: products never seen (older than
+        # the install, or never changed since) are read for the first return that touches them.
+        ctx.later(ctx.tasks.read_products, order.id)
+    if ret.source == ReturnSource.PORTAL.value:
+        ctx.later(ctx.tasks.open_shop_return, ret.id)  # the shop's platform shows it too: its own return, or a note
     ctx.commit()
     return ret
 
 
-def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: datetime) -> ReturnRequest:
+def preview_return(
+    ctx: Ctx, shop: Shop, order: Order, requests: list[ItemRequest], method: str, *, track: str = "return",
+    customer_email: str | None = None, now: datetime | None = None,
+) -> tuple[Decision, RefundPlan | None]:  # fmt: skip
+    """The decision and the refund plan (None: not eligible) a return of these items would get; nothing is written."""
+    # The same checks as open_return and the same planning as the refund job (ledger.plan_for), on a Return and
+    # items never added to the session. A policy that cannot price the order is a Conflict, as in the API's plan.
+    if not requests:
+        raise InvalidInput("a return needs at least one item")
+    policy = ReturnPolicy.from_dict(shop.policy).for_track(track)
+    items, stamp = _items(order, requests), utcnow()
+    decision = decide(_request(ctx, order, items, method, min(now or stamp, stamp), customer_email, policy), policy)
+    if not decision.eligible:
+        return decision, None
+    ret = Return(shop_id=shop.id, order=order, method=ReturnMethod(method).value, track=track, items=items)
+    try:
+        plan, _payment = ledger.plan_for(ctx.session, ret, policy, ctx.routes_for(shop))
+    except InvalidInput as e:
+        raise Conflict(e.message) from None
+    return decision, plan
+
+
+def _request(ctx: Ctx, order: Order, items: list[ReturnItem], method: str, now: datetime,
+             customer_email: str | None = None, policy: ReturnPolicy | None = None) -> ReturnRequest:  # fmt: skip
+    """What the policy judges: the order's facts, the items per line with their products, the customer's history."""
     left = returnable(ctx, order)
-    wanted: dict[int, int] = {}  # per order line: two items on one line (two fulfillments) add up
+    wanted: dict[int, list[ReturnItem]] = {}  # per order line: two items on one line (two fulfillments) add up
     for item in items:
-        wanted[item.order_line.id] = wanted.get(item.order_line.id, 0) + item.quantity
-    lines = {item.order_line.id: item.order_line for item in items}
+        wanted.setdefault(item.order_line.id, []).append(item)
+    products = product_facts(ctx.session, order, [item.order_line for item in items])
+    days = policy.abuse_limit_days if policy is not None and policy.abuse_limit_returns is not None else None
     return ReturnRequest(
         method=method, requested_at=now, order_processed_at=order.processed_at,
         order_cancelled=order.cancelled_at is not None, financial_status=order.financial_status,
-        order_removed=order.removed_at is not None,
-        items=tuple(
-            RequestedItem(lines[line_id].sku, lines[line_id].title, quantity, left.get(line_id, 0))
-            for line_id, quantity in wanted.items()
-        ),
+        order_removed=order.removed_at is not None, order_fulfilled_at=order.fulfilled_at,
+        order_delivered_at=order.delivered_at, order_total=order.total, order_currency=order.currency,
+        customer_returns=customer_returns(ctx.session, order, customer_email, days, now),
+        items=tuple(_requested(same, left, products) for same in wanted.values()),
+    )  # fmt: skip
+
+
+def _requested(items: list[ReturnItem], left: dict[int, int], products: dict) -> RequestedItem:
+    """One order line's requested units, with its reasons and its product's facts."""
+    line = items[0].order_line
+    return RequestedItem(
+        line.sku, line.title, sum(item.quantity for item in items), left.get(line.id, 0),
+        reasons=tuple(dict.fromkeys(item.reason for item in items)), gift_card=bool(line.gift_card),
+        product=products.get(line.product_id),
     )  # fmt: skip
 
 
@@ -140,7 +186,8 @@ def _move(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, target: ReturnStatus,
     if target == S.CANCELLED:
         refunds.withdraw(ctx, ret)
     move(ctx, ret, actor, target, **data)
-    refund_on = RefundOn(ReturnPolicy.from_dict(shop.policy).refund_on)
+    # A withdrawal is refunded as the law's policy says (on receipt at the latest), whatever the shop's timing.
+    refund_on = RefundOn(ReturnPolicy.from_dict(shop.policy).for_track(ret.track).refund_on)
     if (target == S.APPROVED and refund_on == RefundOn.APPROVED) or (
         target == S.RECEIVED and (refund_on == RefundOn.RECEIVED or refunds.any_succeeded(ret))
     ):
@@ -188,10 +235,36 @@ def _set_conditions(ret: Return, conditions: dict) -> dict:
     unknown = set(conditions) - set(items)
     if unknown:
         raise InvalidInput(f"return {ret.code} has no item {sorted(unknown)[0]}")
+    for item_id, given in conditions.items():  # every deduction checked before anything is set
+        if "deduction" in given:
+            _check_deduction(items[item_id], given.get("deduction"), given.get("deduction_reason"))
     for item_id, given in conditions.items():
         items[item_id].condition = given.get("condition")
         items[item_id].restock = given.get("restock")
+        if "deduction" in given:
+            items[item_id].deduction = given.get("deduction") or 0
+            items[item_id].deduction_reason = (given.get("deduction_reason") or None) if given.get("deduction") else None
     return {str(k): v for k, v in conditions.items()}
+
+
+def _check_deduction(item: ReturnItem, deduction, reason) -> None:
+    """A deduction for diminished value: whole minor units, at most what the item was paid, and with its reason."""
+    if deduction is None or deduction == 0:
+        return
+    if isinstance(deduction, bool) or not isinstance(deduction, int) or deduction < 0:
+        raise InvalidInput(f"the deduction for item {item.id} must be a whole amount in minor units, 0 or more")
+    if deduction > _item_value(item):
+        raise InvalidInput(f"the deduction for item {item.id} is more than the item was paid")
+    if not str(reason or "").strip():
+        raise InvalidInput(f"the deduction for item {item.id} needs its reason (the customer is told it)")
+
+
+def _item_value(item: ReturnItem) -> int:
+    """What the customer paid for the item's units, tax included (as LineToRefund.line_paid, pro-rated)."""
+    line = item.order_line
+    gross = line.unit_price * line.quantity - line.discount_total
+    paid = gross if item.ret.order.taxes_included else gross + line.tax_total
+    return prorate(paid, line.quantity, min(item.quantity, line.quantity))
 
 
 def refund_return(ctx: Ctx, shop: Shop, return_id: int, actor: Actor):

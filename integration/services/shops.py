@@ -28,6 +28,8 @@ __all__ = [
     "uninstall_shop",
     "discard_provider_keys",
     "shop_by_portal_slug",
+    "change_policy",
+    "change_profile",
 ]
 
 def register_shop(
@@ -216,3 +218,34 @@ def discard_provider_keys(session: Session, vault: Vault) -> int:
             done += 1
         session.commit()
     return done
+
+
+def change_policy(session: Session, shop: Shop, changes: dict) -> ReturnPolicy:
+    """Change some of the shop's return policy settings (the others keep their value); InvalidInput refuses it all."""
+    policy = ReturnPolicy.from_dict({**(shop.policy or {}), **changes})
+    shop.policy = policy.to_dict()
+    session.commit()
+    return policy
+
+
+PROFILE_FIELDS = {"legal_name": 255, "email": 320, "address": 1000, "vat_id": 32, "default_language": 8}  # max lengths
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # one @ and a dotted domain: the mail server has the last word
+
+
+def change_profile(session: Session, shop: Shop, changes: dict, languages: tuple[str, ...]) -> dict:
+    """Change how the shop presents itself (PROFILE_FIELDS; other keys stay as they are); InvalidInput refuses it all."""
+    cleaned = {}
+    for name, value in changes.items():
+        if name not in PROFILE_FIELDS:
+            raise InvalidInput(f"unknown profile field: {name}")
+        value = str(value or "").strip()
+        if len(value) > PROFILE_FIELDS[name]:
+            raise InvalidInput(f"{name} is longer than {PROFILE_FIELDS[name]} characters")
+        cleaned[name] = value or None
+    if cleaned.get("email") and not EMAIL.fullmatch(cleaned["email"]):
+        raise InvalidInput("email is not an e-mail address")
+    if cleaned.get("default_language") and cleaned["default_language"] not in languages:
+        raise InvalidInput(f"default_language must be one of {', '.join(languages)}")
+    shop.profile = {**(shop.profile or {}), **cleaned}
+    session.commit()
+    return shop.profile

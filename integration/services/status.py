@@ -1,4 +1,4 @@
-"""The one writer of a return's status: check the move, make it, record it, mirror it to the platform.
+"""The one writer of a return's status: check the move, make it, record it, mirror it to the platform, tell the customer.
 
 What a new status sets off (a refund on approval or receipt, withdrawing refunds
 on a cancel) is the caller's decision, made in `services/returns.py`; this module
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from integration.models import Return
 from integration.returns import SHOP_STATUS, Actor, ReturnStatus, transition
+from integration.services import messages
 from integration.services.context import Ctx
 from integration.services.timeline import record
 
@@ -22,6 +23,7 @@ def move(ctx: Ctx, ret: Return, actor: Actor, target: ReturnStatus, kind: str | 
     ret.status = target.value
     record(ctx, ret, actor, kind or target.value, moved=(before, target.value), **data)
     sync_platform(ctx, ret, actor)
+    messages.for_status(ctx, ret, target, data)  # the customer's e-mail for the steps they are told of
 
 
 def wanted_shop_status(ret: Return) -> str:

@@ -22,7 +22,8 @@ from adapters.platforms.shopify.orders import (
     parse_shipping_lines, parse_shipping_node,
 )  # fmt: skip
 from adapters.platforms.shopify.payloads import parse_order
-from tests.fakes import bag, graphql_order, taxes, utc  # noqa: F401 (the REST -> GraphQL order the fake answers)
+from tests.adapters.shopify_nodes import graphql_order  # the REST -> GraphQL order, with the policy's facts
+from tests.fakes import bag, taxes, utc  # noqa: F401
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "shopify"
 EUR_ORDER = "orders__create.eur_presentment.json"

@@ -274,6 +274,7 @@ NO_ID_ROUTES = {
     ("POST", "/api/v1/returns"): ("create", 404),
     ("POST", "/api/v1/privacy/exports"): ("create", 201),
     ("POST", "/api/v1/privacy/redactions"): ("create", 201),
+    ("POST", "/api/v1/dashboard-links"): ("create", 201),  # a sign-in link to the caller's own dashboard
     ("POST", "/api/v1/shop/disconnect"): ("disconnect",),
 }
 
@@ -664,7 +665,8 @@ def test_every_job_takes_one_id_and_no_shop(app, monkeypatch):
     """The jobs Palautus queues take the id of one row and nothing else: no shop id, no second id. Each reads
     its row and takes the shop from it (push_refund and sync_refund: refund.ret.shop_id; sync_return:
     ret.shop_id; process_webhook: event.shop_id, set by the receiver that verified the delivery; read_payments:
-    order.shop_id; connect_shop and catch_up_shop: the shop itself), so no job can be handed a row with another shop's
+    order.shop_id; read_products and open_shop_return: the order's or the return's shop; carry_out_withdrawal:
+    withdrawal.shop_id; send_message: message.shop_id; connect_shop and catch_up_shop: the shop itself), so no job can be handed a row with another shop's
     context: the only ids a job meets that are not its row's are platform and provider ids in a delivery's
     body, and those it looks up among its shop's rows (the webhook tests above, and the next test)."""
     from jobs.queue import RQTasks
@@ -673,7 +675,7 @@ def test_every_job_takes_one_id_and_no_shop(app, monkeypatch):
     monkeypatch.setattr(RQTasks, "_enqueue", lambda self, func, *args, **kw: queued.append((func, args)))
     tasks = app.extensions["tasks"]
     names = [n for n, f in vars(Tasks).items() if callable(f) and not n.startswith("_")]
-    assert len(names) == 6
+    assert len(names) == 10
     for name in names:
         [(_, argument)] = [(n, p) for n, p in pyinspect.signature(getattr(Tasks, name)).parameters.items() if n != "self"]
         assert argument.name.endswith("_id") and argument.annotation in (int, "int"), (name, argument)

@@ -68,6 +68,7 @@ OPERATIONS = [
     ("POST", "/api/v1/privacy/redactions"),
     ("GET", "/api/v1/privacy/requests"),
     ("GET", "/api/v1/privacy/requests/{request_id}"),
+    ("POST", "/api/v1/dashboard-links"),
 ]
 
 

@@ -738,6 +738,30 @@ def test_what_an_erasure_holds_for_a_refund_that_never_ends_goes_after_the_hold_
     assert found(db, *PERSONAL) == []
 
 
+def test_a_message_written_to_the_e_mail_an_erasure_holds_is_emptied_when_the_e_mail_goes(
+    refunded, post_webhook, work, db
+):
+    """While a refund is on its way the order keeps its e-mail, and a message written meanwhile (the refund's) can
+    only carry that address: it is emptied with it."""
+    from integration.models import Message
+    from jobs.sweep import sweep
+
+    db.scalar(select(Refund)).status = "submitted"
+    db.commit()
+    post_webhook("customers/redact", about_aino("customers/redact"), webhook_id="redact-1")
+    work()
+    assert {m.recipient for m in db.scalars(select(Message))} == {""}  # those written before went at once
+    db.add(Message(shop_id=refunded.shop_id, return_id=refunded.id, kind="refund_sent", dedupe_key="refund:held:sent",
+                   recipient=EMAIL, language="fi", data={"amount": AMOUNT}, status="sent",
+                   message_id="<held.1@palautus.example>"))  # fmt: skip
+    db.scalar(select(Refund)).status = "succeeded"
+    db.commit()
+    sweep()
+    db.expire_all()
+    assert db.scalar(select(Message).where(Message.dedupe_key == "refund:held:sent")).recipient == ""
+    assert found(db, *PERSONAL) == []
+
+
 def test_shop_redact_keeps_no_provider_key_for_a_refund_through_the_platform_s_own_gateway(
     refunded, post_webhook, work, db, app
 ):

@@ -75,13 +75,13 @@ def test_the_same_return_sent_again_under_new_webhook_ids_still_opens_one_return
 
 
 def test_a_topic_palautus_does_not_handle_is_stored_and_marked_ignored(shop, post_webhook, work, inbox, queued):
-    response = post_webhook("products/update", {"id": 632910392, "title": "IPod Nano - 8GB"}, webhook_id="product-1")
+    response = post_webhook("collections/update", {"id": 482865238, "title": "Smart iPods"}, webhook_id="collection-1")
 
     assert response.status_code == 200
     assert len(queued()) == 1
     work()
     [event] = inbox()
-    assert (event.topic, event.status, event.error) == ("products/update", "ignored", None)
+    assert (event.topic, event.status, event.error) == ("collections/update", "ignored", None)
     assert event.processed_at is not None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from adapters.platforms.woocommerce.platform import TOPICS
 from integration.models import Shop
 from tests.woocommerce.conftest import CONSUMER_KEY, CONSUMER_SECRET, PUBLIC_URL
 
@@ -17,7 +18,7 @@ def register(app, domain="https://Store.example/"):
     return run(app, "shops", "register", "--platform", "woocommerce", "--domain", domain, "--currency", "EUR")
 
 
-def test_registering_a_store_creates_its_four_webhooks_with_a_secret_of_its_own(app, db, store):
+def test_registering_a_store_creates_its_webhooks_with_a_secret_of_its_own(app, db, store):
     result = register(app)
     assert result.exit_code == 0, result.output
     shop = db.scalar(select(Shop))
@@ -27,9 +28,11 @@ def test_registering_a_store_creates_its_four_webhooks_with_a_secret_of_its_own(
     url = f"{PUBLIC_URL}/webhooks/woocommerce/{shop.webhook_key}"
     hooks = sorted(store.webhooks.values(), key=lambda w: w["topic"])
     assert [(w["topic"], w["delivery_url"], w["status"], w["secret"]) for w in hooks] == [
-        (topic, url, "active", secret) for topic in ("order.created", "order.deleted", "order.restored", "order.updated")]
-    assert f"Webhooks deliver to {url}:" in result.output and result.output.count(" created") == 4
-    assert [status for _, status in store.pings] == [200, 200, 200, 200]  # each ping answered exactly 200
+        (topic, url, "active", secret) for topic in sorted(TOPICS)]
+    assert {"order.created", "order.deleted", "order.restored", "order.updated", "product.created",
+            "product.updated"} == set(TOPICS)  # fmt: skip
+    assert f"Webhooks deliver to {url}:" in result.output and result.output.count(" created") == len(TOPICS)
+    assert [status for _, status in store.pings] == [200] * len(TOPICS)  # each ping answered exactly 200
 
 
 def test_registering_it_again_repairs_a_disabled_webhook_and_duplicates_nothing(app, db, store):
@@ -41,8 +44,7 @@ def test_registering_it_again_repairs_a_disabled_webhook_and_duplicates_nothing(
     assert result.exit_code == 0, result.output
     assert "already registered" in result.output and "API key" not in result.output
     assert "order.updated" in result.output and "reactivated" in result.output and result.output.count(" created") == 1
-    assert sorted(w["topic"] for w in store.webhooks.values()) == [
-        "order.created", "order.deleted", "order.restored", "order.updated"]
+    assert sorted(w["topic"] for w in store.webhooks.values()) == sorted(TOPICS)
     assert all(w["status"] == "active" for w in store.webhooks.values())
     assert len(db.scalars(select(Shop)).all()) == 1
 

@@ -96,6 +96,7 @@ HTTP_REJECTIONS = {401: "unauthorized", 402: "shop_frozen", 403: "forbidden", 40
 RETRYABLE_CODES = {"THROTTLED", "INTERNAL_SERVER_ERROR", "IDEMPOTENCY_CONCURRENT_REQUEST"}
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")  # ReturnDeclineReason, 2026-10
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500 characters."
+STAFF_NOTE_MAX = 255  # orderCancel's staffNote: "Maximum length of 255 characters."
 # OrderTransactionStatus values of a refund whose money may still go back.
 PENDING_REFUND_STATUSES = ("PENDING", "AWAITING_RESPONSE", "UNKNOWN")
 MAX_REFUNDS_READ = 250  # ORDER_REFUNDS lists refunds(first: 250): that many back may mean more
@@ -248,6 +249,30 @@ class ShopifyAdmin:
             raise _malformed("a refund answer that is not an object")
         return refund
 
+    def order_authorizations(self, order_gid: str) -> list[PaymentData]:
+        """The order's successful authorizations that no capture or void has closed: money held, not taken."""
+        data, request_id = self._call(gql.ORDER_TRANSACTIONS, {"id": order_gid})
+        if data["order"] is None:
+            raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
+        return _open_authorizations(data["order"])
+
+    def cancel_order(self, order_gid: str, note: str) -> None:
+        """Cancel the order refunding nothing, restocking it, telling nobody; one cancelled already counts as done."""
+        if self._cancelled(order_gid):
+            return
+        variables = {"orderId": order_gid, "reason": "CUSTOMER", "restock": True, "notifyCustomer": False,
+                     "refundMethod": {"originalPaymentMethodsRefund": False}, "staffNote": note[:STAFF_NOTE_MAX]}  # fmt: skip
+        data, request_id = self._call(gql.ORDER_CANCEL, variables)
+        errors = data["orderCancel"]["orderCancelUserErrors"]
+        if errors and not self._cancelled(order_gid):
+            raise _rejected(errors, request_id)
+
+    def _cancelled(self, order_gid: str) -> bool:
+        data, request_id = self._call(gql.ORDER_CANCELLED, {"id": order_gid})
+        if data.get("order") is None:
+            raise ProviderRejected("order not found", provider=PROVIDER, code="not_found", request_id=request_id)
+        return bool(data["order"].get("cancelledAt"))
+
     def has_access(self) -> bool:
         """Whether Shopify still takes the app's token for the shop: False on 401/403/404 (uninstalled)."""
         try:
@@ -319,6 +344,10 @@ class ShopifyAdmin:
             logger.info("shopify return already %s", found["status"], extra={"return_gid": return_gid})
             return
         raise _rejected(errors, request_id)
+
+    def query(self, document: str, variables: dict) -> tuple[dict, str | None]:
+        """Send one of this adapter's documents as it is: its `data` and Shopify's request id (errors as ever)."""
+        return self._call(document, variables)
 
     def _post(self, document: str, variables: dict):
         return send(self._session, "POST", self.url, provider=PROVIDER, timeout=self.timeout,
@@ -423,6 +452,16 @@ def _payment(transaction: dict, from_checkout: bool) -> PaymentData:
 def _too_many(request_id) -> ProviderRejected:
     return ProviderRejected("the order has more refunds, or a refund more lines, than Palautus reads", provider=PROVIDER,
                             code="too_many_refunds", request_id=request_id)  # fmt: skip
+
+
+def _open_authorizations(order: dict) -> list[PaymentData]:
+    """Successful AUTHORIZATIONs with no successful CAPTURE or VOID under them, as payments of kind "authorization"."""
+    closed = {_numeric_id(t["parentTransaction"]["id"]) for t in order["transactions"]
+              if t["kind"] in ("CAPTURE", "VOID") and t["status"] == "SUCCESS" and t.get("parentTransaction")}  # fmt: skip
+    held = [t for t in order["transactions"] if t["kind"] == "AUTHORIZATION" and t["status"] == "SUCCESS"
+            and _numeric_id(t["id"]) not in closed]  # fmt: skip
+    from_checkout = bool(order.get("checkoutToken"))
+    return [replace(_payment({**t, "kind": "SALE"}, from_checkout), kind="authorization") for t in held]
 
 
 def _captures_of_authorizations(transactions: list) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from adapters.platforms.shopify import payloads
+from adapters.platforms.shopify import payloads, products
 from integration.records import ShopUninstalled
 
 __all__ = ["interpret", "named_shop", "TOPICS", "PAID"]
@@ -34,6 +34,9 @@ TOPICS = {
     "returns/decline": _status("returns/decline"),
     "returns/cancel": _status("returns/cancel"),
     "returns/close": _status("returns/close"),
+    # Products for the return policy's type and tag rules (declared in shopify.app.toml, with read_products).
+    "products/create": products.parse_product,
+    "products/update": products.parse_product,
     "app/uninstalled": lambda payload: ShopUninstalled(_myshopify_domain(payload)),
     # The mandatory compliance webhooks (privacy law): acted on by the jobs through integration.services.privacy.
     "customers/data_request": payloads.parse_customer_data_request,

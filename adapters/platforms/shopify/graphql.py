@@ -32,6 +32,8 @@ __all__ = [
     "RETURN_CANCEL",
     "RETURN_STATUS",
     "TAGS_ADD",
+    "ORDER_CANCEL",
+    "ORDER_CANCELLED",
 ]
 
 ORDER_TRANSACTIONS = """
@@ -192,6 +194,8 @@ mutation ReturnClose($id: ID!) {
 }
 """
 
+# returnCancel's notifyCustomer is not sent: its default is false (the 2026-10 schema), and Palautus tells the
+# customer itself. (returnApproveRequest and returnDeclineRequest send it false explicitly.)
 RETURN_CANCEL = """
 mutation ReturnCancel($id: ID!) {
   returnCancel(id: $id) {
@@ -215,5 +219,29 @@ mutation TagsAdd($id: ID!, $tags: [String!]!) {
     node { id }
     userErrors { field message }
   }
+}
+"""
+
+# Cancelling an order the customer withdrew from before delivery (Directive 2011/83/EU, Art. 11a). The money goes
+# back through Palautus's own refund, counted in its ledger, so the cancellation refunds nothing
+# (`refundMethod.originalPaymentMethodsRefund: false`; `refund: Boolean` is deprecated in 2026-10); an
+# authorization not captured yet "will be voided regardless of this setting" (the schema). Shopify cancels in
+# a background job: the answer is the job.
+ORDER_CANCEL = """
+mutation OrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restock: Boolean!, $notifyCustomer: Boolean,
+                     $refundMethod: OrderCancelRefundMethodInput, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, restock: $restock, notifyCustomer: $notifyCustomer,
+              refundMethod: $refundMethod, staffNote: $staffNote) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+
+# Asked before cancelling and after a refusal: an order cancelled already (by the shop, or by an earlier run
+# whose answer was lost) counts as done.
+ORDER_CANCELLED = """
+query OrderCancelled($id: ID!) {
+  order(id: $id) { id cancelledAt }
 }
 """

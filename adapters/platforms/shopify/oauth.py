@@ -61,7 +61,8 @@ REFRESH_AHEAD = timedelta(minutes=5)  # an access token this close to its end is
 # Shopify's gateway, the order tags it adds, restocking at a location, and what the accounting export will read
 # (Shopify Payments payouts and their balance transactions).
 # (A write scope includes its read scope.)
-SCOPES = ("write_orders", "write_returns", "read_locations", "write_inventory", "read_shopify_payments_payouts")
+SCOPES = ("write_orders", "write_returns", "read_locations", "write_inventory", "read_shopify_payments_payouts",
+          "read_products")  # read_products: product types and tags for the return policy (products/* webhooks)
 TOKEN_PATH = "/admin/oauth/access_token"
 AUTHORIZE_PATH = "/admin/oauth/authorize"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -7,7 +7,7 @@ Money is the presentment money in integer minor units, as `payloads.parse_order`
 
 Page sizes keep each document under Shopify's 1,000-point single-query cost
 (object 1, connection 2 + first x node; estimates, confirm with `extensions.cost`):
-ORDER ~600 (`lineItems(first: 250)` with this selection would be ~2,800 and be refused),
+ORDER ~620 (`lineItems(first: 250)` with this selection would be ~2,800 and be refused),
 FULFILLMENT_LOCATIONS ~850, RETURN_RESTOCKED ~770.
 
 More than one page: ORDER pages its line items 50 at a time. Send it with
@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from adapters import fields as f
 from adapters.errors import PayloadError
+from adapters.platforms.shopify.facts import graphql_facts
 from integration.records import OrderLineData, OrderSnapshot
 
 __all__ = [
@@ -40,6 +41,9 @@ query Order($id: ID!, $linesAfter: String) {{
   order(id: $id) {{
     id name email currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus
     processedAt cancelledAt updatedAt
+    displayFulfillmentStatus customerLocale
+    fulfillmentsCount {{ count precision }}
+    fulfillments(first: 20) {{ status createdAt deliveredAt displayStatus }}
     totalPriceSet {{ {_MONEY} }}
     shippingLines(first: 5) {{
       pageInfo {{ hasNextPage }}
@@ -51,7 +55,7 @@ query Order($id: ID!, $linesAfter: String) {{
     lineItems(first: 50, after: $linesAfter) {{
       pageInfo {{ hasNextPage endCursor }}
       nodes {{
-        id title name sku quantity
+        id title name sku quantity isGiftCard
         product {{ id }}
         variant {{ id }}
         originalUnitPriceSet {{ {_MONEY} }}
@@ -134,6 +138,7 @@ def parse_order_node(node: object, *more_pages: object) -> OrderSnapshot:
     taxes_included = f.field(order, "taxesIncluded", "order", f.bool_)
     return OrderSnapshot(
         **shipping_paid(parse_shipping_node(order), taxes_included),
+        **graphql_facts(order),
         platform_order_id=f.field(order, "id", "order", _gid("Order")),
         name=f.field(order, "name", "order", f.text),
         currency=currency,
@@ -258,6 +263,7 @@ def _line(row: dict, path: str, currency: str) -> OrderLineData:
         sku=f.field(row, "sku", path, f.note, required=False),
         product_id=_ref(row, "product", path, "Product", required=False),
         variant_id=_ref(row, "variant", path, "ProductVariant", required=False),
+        gift_card=f.field(row, "isGiftCard", path, f.bool_, required=False) or False,
     )
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from adapters import fields as f
 from adapters.errors import PayloadError
+from adapters.platforms.shopify.facts import rest_facts
 from adapters.platforms.shopify.orders import parse_shipping_lines, shipping_paid
 from integration.records import (
     CustomerDataRequest, CustomerRedact, OrderLineData, OrderSnapshot, RefundMoneyMoved, ReturnItemData, ReturnRequestData,
@@ -68,6 +69,7 @@ def parse_order(payload: object) -> OrderSnapshot:
     taxes_included = f.field(order, "taxes_included", "", f.bool_)
     return OrderSnapshot(
         **shipping_paid(parse_shipping_lines(order), taxes_included),
+        **rest_facts(order),
         platform_order_id=order_id,
         name=f.field(order, "name", "", f.text),
         currency=currency,
@@ -259,6 +261,7 @@ def _order_line(line: dict, path: str, currency: str, shop_currency: str) -> Ord
         sku=f.field(line, "sku", path, f.note, required=False),
         product_id=f.field(line, "product_id", path, _number_id, required=False),
         variant_id=f.field(line, "variant_id", path, _number_id, required=False),
+        gift_card=f.field(line, "gift_card", path, f.bool_, required=False) or False,
     )
 
 

@@ -10,11 +10,11 @@ import re
 from dataclasses import replace
 
 from adapters.errors import ProviderRejected
-from adapters.platforms.shopify import events
+from adapters.platforms.shopify import events, products, return_request
 from adapters.platforms.shopify.admin import RefundRecord, ShopifyAdmin
 from adapters.platforms.shopify.gateway import ShopifyGatewayRefunds
 from integration.errors import InvalidInput, MissingCredentials
-from integration.records import OrderSnapshot, PaymentData, RefundToRecord, ShopRefundData
+from integration.records import OrderSnapshot, PaymentData, ProductData, RefundToRecord, ReturnToOpen, ShopRefundData
 from integration.returns import ShopReturnStatus
 
 __all__ = ["ShopifyPlatform", "connect", "normalize_domain", "gid"]
@@ -81,6 +81,14 @@ class ShopifyPlatform:
         """The order's successful sales and captures, with who holds the money."""
         return self.admin.order_payments(gid("Order", platform_order_id))
 
+    def order_authorizations(self, platform_order_id: str) -> list[PaymentData]:
+        """The order's authorizations not captured yet (cancelling the order voids them)."""
+        return self.admin.order_authorizations(gid("Order", platform_order_id))
+
+    def cancel_order(self, platform_order_id: str, note: str) -> None:
+        """Cancel the order refunding nothing (Palautus refunds it), restocking; Shopify voids what it only held."""
+        self.admin.cancel_order(gid("Order", platform_order_id), note)
+
     def record_refund(self, refund: RefundToRecord) -> str:
         """Record a refund made at the provider on the order, moving no money; the platform's refund id."""
         wanted = [line.platform_line_id for line in refund.lines if line.restock]
@@ -95,6 +103,14 @@ class ShopifyPlatform:
             parent_transaction_gid=gid("OrderTransaction", refund.platform_transaction_id) if refund.platform_transaction_id else None,
         )  # fmt: skip
         return self.admin.record_refund(record).rsplit("/", 1)[-1]
+
+    def read_products(self, platform_product_ids: list[str]) -> list[ProductData]:
+        """The products of these ids as Shopify has them now (type, tags); ones it no longer has are left out."""
+        return products.read_products(self.admin, platform_product_ids)
+
+    def open_return(self, request: ReturnToOpen) -> str:
+        """Shopify's own return for a return opened in Palautus (made once, even when run again): its id."""
+        return return_request.open_return(self.admin, request)
 
     def still_installed(self) -> bool:
         """Whether Shopify still lets the app into the shop (an app/uninstalled that is not a replay makes it False)."""

@@ -1,7 +1,7 @@
 """WooCommerce webhook topics as platform-neutral records: what each delivery means, nothing done yet."""
 from __future__ import annotations
 
-from adapters.platforms.woocommerce import orders
+from adapters.platforms.woocommerce import orders, products
 from integration.records import OrderRemoved
 
 __all__ = ["interpret", "TOPICS"]
@@ -18,6 +18,9 @@ TOPICS = {
     "order.updated": _order,  # also how a refund made in the store's admin shows
     "order.restored": _order,  # back from the trash
     "order.deleted": lambda payload: OrderRemoved(orders.order_id_of(payload)),  # to the trash: {"id": N}
+    # Products for the return policy's type and tag rules (webhooks Palautus makes: platform.TOPICS).
+    "product.created": products.parse_product,
+    "product.updated": products.parse_product,
 }
 
 

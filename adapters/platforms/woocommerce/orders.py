@@ -32,7 +32,7 @@ from integration.money import allocate, exponent
 from integration.records import OrderLineData, OrderSnapshot, PaymentData, ShopRefundData, ShopRefundLine
 
 __all__ = ["GATEWAYS", "Gateway", "DRAFT_STATUSES", "PAID_STATUSES", "parse_order", "parse_refund", "payment_of",
-           "order_id_of"]  # fmt: skip
+           "order_id_of", "authorization_of"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,30 @@ def parse_order(payload: object) -> OrderSnapshot:
         refund_ids=refund_ids,
         removed=status == TRASH,
         platform_customer_id=_customer_id(order),
+        **_facts(order, status),
     )
+
+
+# WooCommerce Multilingual (WPML) keeps the order's language in this meta field (WCML_Orders::KEY_LANGUAGE); its
+# key has no leading underscore, so the REST API shows it. WooCommerce itself keeps no language on an order.
+LANGUAGE_META = "wpml_language"
+
+
+def _facts(order: dict, status: str) -> dict:
+    """When the order was fulfilled: WooCommerce's `date_completed_gmt` of a completed order (completed is the
+    merchant's "shipped", or done); delivery it never records (no carrier events): unknown. The customer's
+    language only where a multilingual plugin keeps it. No line is marked as a gift card: WooCommerce has no
+    such flag, and the gift card plugins (WooCommerce Gift Cards, PW WooCommerce Gift Cards) mark theirs in
+    their own product types and item meta, not read here."""
+    try:  # a fact that cannot be read is unknown: it never fails the order
+        completed = _gmt(order, "date_completed_gmt", "") if status == "completed" else None
+    except PayloadError:
+        completed = None
+    return {"fulfilled_at": completed, "delivered_at": None, "locale": _locale(_meta(order).get(LANGUAGE_META))}
+
+
+def _locale(value) -> str | None:
+    return value if isinstance(value, str) and 2 <= len(value) <= 16 and value.replace("-", "").replace("_", "").isalnum() else None
 
 
 def _customer_id(order: dict) -> str | None:
@@ -237,6 +260,14 @@ def payment_of(order: dict, order_id: str, currency: str, total: int) -> Payment
         platform_managed=False,
         refunded=abs(refunded),
     )
+
+
+def authorization_of(order: dict, order_id: str, currency: str, total: int) -> PaymentData | None:
+    """The order's payment while its gateway plugin has only authorized it (nothing taken yet), of kind
+    "authorization"; None when the money was taken, or the plugin is not one whose authorizations we can tell."""
+    if _captured(order):
+        return None
+    return replace(payment_of(order, order_id, currency, total), kind="authorization", refunded=0)
 
 
 def _gateway(order: dict) -> Gateway | None:

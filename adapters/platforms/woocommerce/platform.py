@@ -23,11 +23,14 @@ from urllib.parse import urlsplit
 
 from adapters.errors import PayloadError, ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.platforms.woocommerce import orders as wc
+from adapters.platforms.woocommerce import products
 from adapters.platforms.woocommerce.client import PER_PAGE, WooClient
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, allocate, to_decimal
 from integration.refunds import note_reference
-from integration.records import OrderSnapshot, PaymentData, RefundRequest, RefundToRecord, ShopRefundData
+from integration.records import (
+    OrderSnapshot, PaymentData, ProductData, RefundRequest, RefundToRecord, ReturnToOpen, ShopRefundData,
+)
 
 __all__ = ["WooCommercePlatform", "connect", "normalize_domain", "NAME", "CREDENTIALS", "TOPICS", "REFUND_KEY_META"]
 
@@ -36,11 +39,13 @@ logger = logging.getLogger(__name__)
 NAME = "woocommerce"
 # consumer_key/consumer_secret: a REST API key with read/write access; webhook_secret: Palautus generates it.
 CREDENTIALS = ("consumer_key", "consumer_secret", "webhook_secret")
-TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+# The store's webhooks Palautus makes (ensure_webhooks); products for the return policy's type and tag rules.
+TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored", "product.created", "product.updated")
 REFUND_KEY_META = "palautus_refund_key"
 # Seconds between looks for a refund whose answer was lost (about a minute: PHP's usual time limits).
 LOST_ANSWER_WAITS = (2, 4, 8, 16, 30)
 STATUS_META = "palautus_status"
+CANCELLED = "cancelled"  # the order status WooCommerce cancels with (restocking the order's items)
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
@@ -251,6 +256,23 @@ class WooCommercePlatform:
         notes = [row for row in self.client.pages(f"/orders/{order_id}/notes", {"type": "internal"}) if isinstance(row, dict)]
         return bool(reason) and cancelled_by_gateway(self.client, order_id, notes, lambda start: str(reason).startswith(start))
 
+    def order_authorizations(self, platform_order_id: str) -> list[PaymentData]:
+        """The order's payment while its gateway plugin has only authorized it; [] once it was taken (or unknown)."""
+        order = self._order(platform_order_id)
+        snapshot = _parsed(wc.parse_order, order)
+        found = wc.authorization_of(order, snapshot.platform_order_id, snapshot.currency, snapshot.total)
+        return [found] if found is not None else []
+
+    def cancel_order(self, platform_order_id: str, note: str) -> None:
+        """Set the order cancelled (`PUT /orders/{id}`, status "cancelled"): WooCommerce puts its stock back and the
+        gateway plugins release what they only authorized; nothing is refunded. Cancelled already: done."""
+        order_id = _numeric(platform_order_id)
+        if self._order(order_id).get("status") != CANCELLED:
+            answer = self.client.put(f"/orders/{order_id}", {"status": CANCELLED})
+            if not isinstance(answer, dict) or answer.get("status") != CANCELLED:  # a plugin kept it from cancelling
+                raise ProviderRejected("the store did not cancel the order", provider=NAME, code="not_cancelled")
+        self._note_once(order_id, note)
+
     def payment_route(self):
         """Refunds through WooCommerce's own gateway (`api_refund: true`): the gateway plugin that took the payment
         refunds it, for the payments Palautus has no direct route (or no credentials) for."""
@@ -259,6 +281,29 @@ class WooCommercePlatform:
         return WooCommerceGatewayRefunds(self)
 
     # --- what WooCommerce has no word for -------------------------------------------------------------------
+
+    # --- products and returns opened in Palautus ------------------------------------------------------------
+
+    def read_products(self, platform_product_ids: list[str]) -> list[ProductData]:
+        """The products of these ids as the store has them now (GET /products?include=), a page at a time."""
+        ids = [str(int(i)) for i in dict.fromkeys(platform_product_ids) if str(i).isdigit()]
+        found = []
+        for start in range(0, len(ids), PER_PAGE):
+            query = {"include": ",".join(ids[start:start + PER_PAGE]), "per_page": PER_PAGE, "_fields": products.FIELDS}
+            rows = self.client.get("/products", query)
+            if not isinstance(rows, list):
+                raise ProviderMalformed("the product listing is not a list", provider=NAME, code="malformed_response")
+            found += [p for p in (_parsed(products.parse_product, row) for row in rows) if p is not None]
+        return found
+
+    def open_return(self, request: ReturnToOpen) -> None:
+        """WooCommerce keeps no returns: the order gets a note for the merchant (not the customer) naming the
+        return code and its items, once however often asked."""
+        items = "; ".join(f"{line.quantity} x {line.title or 'line ' + line.platform_line_id} "
+                          f"({line.reason.replace('_', ' ')})" for line in request.lines)  # fmt: skip
+        self._note_once(_numeric(request.platform_order_id),
+                        f"Palautus return {request.code} was opened in the return portal: {items}.")  # fmt: skip
+        return None
 
     def tag_order(self, platform_order_id: str, tags: list[str]) -> None:
         """WooCommerce orders have no tags: the order's `palautus_status` meta field says the same."""
