@@ -33,7 +33,7 @@ from integration.money import Money
 from integration.policy import ReturnPolicy
 from integration.refunds import RefundStatus, note_reference
 from integration.returns import Actor, ReturnStatus
-from integration.services import ledger, orders
+from integration.services import ledger, orders, withdrawals
 from integration.services.delivery import NoPublicUrl, delivery_url
 from integration.services import refunds as book
 from integration.services.timeline import record
@@ -41,7 +41,7 @@ from jobs.backoff import respect_retry_after
 from jobs.context import JobContext, job_context
 from jobs.events import read_payments
 
-__all__ = ["push_refund", "LEASE_SECONDS"]
+__all__ = ["push_refund", "record_shop_refund", "LEASE_SECONDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def _reconcile(jc: JobContext, shop: Shop, refund: Refund) -> None:
         platform = jc.platform(shop)
         listed = set()
         for data in platform.order_refunds(order.platform_order_id):
-            _record_shop_refund(jc, shop, data)
+            record_shop_refund(jc, shop, data)
             listed.add(data.platform_refund_id)
         jc.session.expire(order, ["shop_refunds"])
         _forget_cancelled(jc, platform, order, listed)
@@ -290,7 +290,8 @@ def _forget_cancelled(jc: JobContext, platform, order: Order, listed: set[str]) 
         jc.session.commit()
 
 
-def _record_shop_refund(jc: JobContext, shop: Shop, data) -> None:
+def record_shop_refund(jc: JobContext, shop: Shop, data) -> None:
+    """Record a refund the shop made itself, committed; the row its webhook's job wrote meanwhile is updated."""
     try:
         orders.record_shop_refund(jc.session, shop.id, data)
         jc.session.commit()
@@ -331,7 +332,9 @@ def _plan(jc: JobContext, shop: Shop, refund: Refund):
         raise _Stop(f"the shop refunded {Money(unattributed, ret.order.currency)} of this order by amount, naming no "
                     "items: it may be this return's money, so Palautus sends nothing; refund what is still owed in "
                     "the shop's admin", only_from=R.PENDING)  # fmt: skip
-    if plan.capped:
+    # A cancellation before delivery is owed what the payments took (the rest was only authorized, and is
+    # released): its plan, capped, is paid when it takes all they have left. Any other capped plan is not sent.
+    if plan.capped and not (plan.amount >= left and withdrawals.refunds_what_was_taken(jc.session, ret)):
         raise _Stop(ledger.unpaid_reason(jc.session, plan, payment, routes, refund), only_from=R.PENDING)
     name = routes.route_of(payment)
     problem = _unsendable(payment, refund, direct=name != routes.platform)

@@ -128,6 +128,20 @@ def client(app):
 
 
 @pytest.fixture
+def english_pages(app, monkeypatch):
+    """Every test client asks for pages in English (as a browser set to English asks); a test of another language
+    chooses it with ?lang=, which wins over the browser's wish."""
+    make = app.test_client
+
+    def english_client(*args, **kwargs):
+        client = make(*args, **kwargs)
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return client
+
+    monkeypatch.setattr(app, "test_client", english_client)
+
+
+@pytest.fixture
 def db(app):
     """A session of the test's own, separate from the app's and the jobs'."""
     with app.extensions["db"].session() as session:

@@ -14,7 +14,7 @@ from integration.models import Order, Payment, Refund, Return, ShopRefund
 from integration.money import Money, prorate
 from integration.policy import ReturnPolicy, ShippingRefund
 from integration.refunds import (
-    LIVE, SELLER_FAULT, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund,
+    LIVE, SELLER_FAULT, Fees, LineToRefund, RefundPlan, RefundStatus, ShippingToRefund, plan_refund,
 )  # fmt: skip
 from integration.returns import ReturnStatus
 from integration.services.routes import ShopRoutes
@@ -301,12 +301,21 @@ def plan_for(session: Session, ret: Return, policy: ReturnPolicy, routes: ShopRo
     else:
         cap = refundable(session, payment, exclude) if payment else sum(line.line_paid for line in lines) + order.shipping_total
     step = refund_step(payment, routes, order.currency)
-    plan = plan_refund(lines, order.currency, policy.fees_for(order.currency, ret.method), cap, step, shipping)
+    plan = plan_refund(lines, order.currency, _fees_left(ret, policy, exclude), cap, step, shipping)
     if sources:
         parts = _take(plan.amount, sources)
         payment = next(row for row in order.payments if row.id == parts[0][0]) if parts else payment
         plan = replace(plan, parts=tuple(parts) if len(parts) > 1 else ())
     return plan, payment
+
+
+def _fees_left(ret: Return, policy: ReturnPolicy, exclude: Refund | None) -> Fees:
+    """The policy's fees for this return, less the return shipping its earlier refunds kept already: one parcel
+    comes back, so its fee is kept once however many refunds the return takes."""
+    fees = policy.fees_for(ret.order.currency, ret.method)
+    kept = sum((refund.fees or {}).get("return_shipping", 0) for refund in ret.refunds
+               if refund is not exclude and refund.status in {status.value for status in LIVE})  # fmt: skip
+    return replace(fees, return_shipping=max(fees.return_shipping - kept, 0)) if kept else fees
 
 
 def split_sources(session: Session, payment: Payment, routes: ShopRoutes, exclude: Refund | None = None) -> list:

@@ -21,7 +21,7 @@ from integration.services.status import move
 from integration.services.timeline import record
 
 __all__ = [
-    "ItemRequest", "get_return", "open_return", "approve_return", "reject_return", "cancel_return",
+    "ItemRequest", "get_return", "new_code", "open_return", "approve_return", "reject_return", "cancel_return",
     "mark_in_transit", "receive_return", "refund_return", "close_return", "return_by_platform_id",
     "apply_platform_status", "preview_return", "returnable",
 ]  # fmt: skip
@@ -47,13 +47,15 @@ def get_return(ctx: Ctx, shop: Shop, return_id: int) -> Return:
     return ret
 
 
-def _new_code(ctx: Ctx, shop_id: int) -> str:
+def new_code(ctx: Ctx, shop_id: int, model=Return) -> str:
+    """A code for a customer to read aloud (ABCD-2345, no 0/O, 1/I/L), free among the shop's returns (or `model`'s
+    rows: withdrawal statements take the same shape)."""
     for _ in range(10):
         raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
         code = f"{raw[:4]}-{raw[4:]}"
-        if not ctx.session.scalar(select(Return.id).where(Return.shop_id == shop_id, Return.code == code)):
+        if not ctx.session.scalar(select(model.id).where(model.shop_id == shop_id, model.code == code)):
             return code
-    raise Conflict("could not find a free return code")  # 31^8 codes: practically unreachable
+    raise Conflict("could not find a free code")  # 31^8 codes: practically unreachable
 
 
 def returnable(ctx: Ctx, order: Order) -> dict[int, int]:
@@ -99,7 +101,7 @@ def open_return(
     requested_at = min(now or stamp, stamp)
     decision = decide(_request(ctx, order, items, method, requested_at, customer_email, policy), policy)
     ret = Return(
-        shop_id=shop.id, order=order, code=_new_code(ctx, shop.id), status=S.REQUESTED.value,
+        shop_id=shop.id, order=order, code=new_code(ctx, shop.id), status=S.REQUESTED.value,
         requested_at=requested_at, created_at=stamp, updated_at=stamp,
         method=ReturnMethod(method).value, source=ReturnSource(source).value,
         platform_return_id=platform_return_id, customer_note=customer_note, decision=decision.to_dict(), items=items,
@@ -183,6 +185,7 @@ def _requested(items: list[ReturnItem], left: dict[int, int], products: dict) ->
 def _move(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, target: ReturnStatus, **data) -> None:
     """A decision on a return: withdraw its refunds on a cancel, move it, and start the refund the policy names."""
     transition(ret.status, target, actor)  # an illegal move changes nothing, not even the refunds below
+    _ensure_not_refusing_a_withdrawal(ret, actor, target)
     if target == S.CANCELLED:
         refunds.withdraw(ctx, ret)
     move(ctx, ret, actor, target, **data)
@@ -192,6 +195,17 @@ def _move(ctx: Ctx, shop: Shop, ret: Return, actor: Actor, target: ReturnStatus,
         target == S.RECEIVED and (refund_on == RefundOn.RECEIVED or refunds.any_succeeded(ret))
     ):
         refunds.begin(ctx, shop, ret, actor, asked=False)
+
+
+def _ensure_not_refusing_a_withdrawal(ret: Return, actor: Actor, target: ReturnStatus) -> None:
+    """A withdrawal made in time is the customer's right: nobody but the customer ends it without its refund.
+
+    Only a statement the law may not cover (sent late, or an excepted product: the decision says why) is the
+    merchant's to reject or cancel. A platform's own cancel of its return is noted, not followed (_follow)."""
+    refused = target in (S.CANCELLED, S.REJECTED) and actor != Actor.CUSTOMER
+    if refused and ret.track == "withdrawal" and ret.decision.get("eligible", True):
+        raise Conflict(f"return {ret.code} is a withdrawal the customer made in time: it cannot be rejected or "
+                       "cancelled; receive the goods (with a deduction for diminished value, if any) and refund it")
 
 
 def _decide(ctx: Ctx, shop: Shop, return_id: int, actor: Actor, target: ReturnStatus, **data) -> Return:

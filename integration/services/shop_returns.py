@@ -44,6 +44,9 @@ def waiting_for(ctx: Ctx, shop: Shop, order_id: int, units: dict[str, int]) -> R
     waiting = ctx.session.scalars(select(Return).where(
         Return.shop_id == shop.id, Return.order_id == order_id, Return.source == ReturnSource.PORTAL.value,
         Return.platform_return_id.is_(None), Return.shop_sync_error.is_(None),
+        # A portal return cancelled or rejected before its job ran is never opened on the platform: it waits for
+        # nothing, and the customer's own later request for the same units is theirs, opened as its own return.
+        Return.status.not_in((ReturnStatus.CANCELLED.value, ReturnStatus.REJECTED.value)),
     ).order_by(Return.id))  # fmt: skip
     return next((ret for ret in waiting if units_of(ret) == units), None)
 

@@ -13,40 +13,57 @@ What can happen meanwhile, and what each step does about it:
 - two runs of the job at once, or a run killed half-way: each database step runs under the shop's row lock
   and finds what an earlier run made (the return by its withdrawal), so nothing is opened or approved twice;
 - money already refunded in the shop's admin, or by the platform cancelling the order itself: the refund path's
-  ledger counts every shop refund, and the refund job reads them again before it sends: never paid twice.
+  ledger counts every shop refund, and the refund job reads them again before it sends: never paid twice;
+- money captured while a cancellation runs: `carry_out_cancellation` again opens the return, or refunds the
+  rest on it (`_refund_rest`) while no refund of it is on its way; `money_kept` says what nothing pays back;
+- the statement's items already in a return the customer opened (the portal): the statement makes that return
+  a withdrawal (`_adopt`): on the withdrawal track, due by law, priced without the shop's fees from then on.
 """
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
 from integration.db import lock_row
-from integration.errors import Conflict, InvalidInput
-from integration.models import Order, Return, Shop, Withdrawal, utcnow
 from integration.eligibility import order_is_paid
+from integration.errors import InvalidInput
+from integration.models import Order, Refund, Return, Shop, Withdrawal, utcnow
+from integration.money import Money
 from integration.policy import RefundOn, ReturnPolicy, ReturnRequest
+from integration.refunds import IN_FLIGHT, RefundStatus
 from integration.returns import Actor, Reason, ReturnMethod, ReturnSource, ReturnStatus
 from integration.services import ledger, messages, refunds
 from integration.services.context import Ctx
-from integration.services.returns import CODE_ALPHABET, ItemRequest, open_return, returnable
+from integration.services.returns import ItemRequest, new_code, open_return, returnable
 from integration.services.status import move
 from integration.services.timeline import record
 from integration.withdrawal import (
-    DUPLICATE_WINDOW, Kind, Timing, WithdrawalStatus, normalize_reference, refund_due, same_lines, timing,
+    DUPLICATE_WINDOW,
+    Kind,
+    Timing,
+    WithdrawalStatus,
+    normalize_reference,
+    refund_due,
+    same_lines,
+    timing,
 )  # fmt: skip
 
 __all__ = ["submit_withdrawal", "match_order", "withdrawal_policy", "shop_zone", "timing_of", "carry_out_return",
-           "carry_out_cancellation", "return_of", "set_status"]  # fmt: skip
+           "carry_out_cancellation", "return_of", "set_status", "money_kept", "last_refund",
+           "refunds_what_was_taken"]  # fmt: skip
 
 W = WithdrawalStatus
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFERRED_METHODS = (ReturnMethod.POSTAL.value, ReturnMethod.DROP_OFF.value)
 DEFAULT_ZONE = "Europe/Helsinki"  # as integration/portal/common.py's local_time
+_IN_FLIGHT = tuple(s.value for s in IN_FLIGHT)
+_SENT = (RefundStatus.SUBMITTED.value, RefundStatus.SUCCEEDED.value)
+_LIVE = tuple(s.value for s in (ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.IN_TRANSIT,
+                                ReturnStatus.RECEIVED))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,7 @@ def submit_withdrawal(ctx: Ctx, shop: Shop, *, customer_name: str, email: str, o
     order = match_order(ctx, shop, statement.order_reference, statement.email)
     kind = _timing(order, now, shop_zone(shop)).kind if order is not None else Kind.WITHDRAWAL
     withdrawal = Withdrawal(
-        shop_id=shop.id, order_id=order.id if order is not None else None, code=_new_code(ctx, shop.id),
+        shop_id=shop.id, order_id=order.id if order is not None else None, code=new_code(ctx, shop.id, Withdrawal),
         kind=kind.value, status=(W.RECEIVED if order is not None else W.UNMATCHED).value,
         customer_name=statement.customer_name, email=statement.email, order_reference=statement.order_reference,
         lines=statement.lines, language=language, submitted_at=now,
@@ -124,22 +141,18 @@ def match_order(ctx: Ctx, shop: Shop, order_reference: str, email: str) -> Order
     return next(iter(candidates), None)
 
 
-def _new_code(ctx: Ctx, shop_id: int) -> str:
-    """A reference for the acknowledgement, shaped like a return code (no 0/O, 1/I/L)."""
-    for _ in range(10):
-        raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
-        code = f"{raw[:4]}-{raw[4:]}"
-        if not ctx.session.scalar(select(Withdrawal.id).where(Withdrawal.shop_id == shop_id, Withdrawal.code == code)):
-            return code
-    raise Conflict("could not find a free withdrawal code")
-
-
 # --- the law's view of an order, and the policy it narrows ------------------------------------------------
 
 
 def withdrawal_policy(shop: Shop) -> ReturnPolicy:
     """The shop's policy less what the law forbids on the withdrawal track (ReturnPolicy.for_withdrawal)."""
     return ReturnPolicy.from_dict(shop.policy).for_withdrawal()
+
+
+def cancellation_policy(shop: Shop) -> ReturnPolicy:
+    """A withdrawal before delivery: nothing travels back, so not even a disclosed return shipping cost is kept
+    (Art. 14(1) names only the direct cost of returning the goods). Stored with the refund, which re-plans by it."""
+    return replace(ReturnPolicy.from_dict(shop.policy), withdrawal_return_cost_disclosed=False).for_withdrawal()
 
 
 def shop_zone(shop: Shop) -> tzinfo:
@@ -179,30 +192,39 @@ def return_of(ctx: Ctx, withdrawal: Withdrawal) -> Return | None:
 
 
 def carry_out_return(ctx: Ctx, shop: Shop, withdrawal: Withdrawal, order: Order, when: Timing) -> Return | None:
-    """After delivery: the return on the withdrawal track, approved unless late or excepted by law, due in 14 days;
-    the statement then CARRIED_OUT, or ATTENTION with the reason. None when nothing is left to send back."""
+    """After delivery: the return on the withdrawal track, approved unless late or excepted by law, due in 14 days,
+    and the shop's returns already holding the statement's items moved onto that track (`_adopt`); the statement
+    then CARRIED_OUT, or ATTENTION with the reasons. None when nothing is left to send back."""
     policy = withdrawal_policy(shop)
     ret = _opened(ctx, shop, withdrawal, order, policy)
-    if ret is None:
-        return None
     if _linked(ctx, withdrawal):
         return ret
-    decision = _decide(ret, when)
-    _link(ctx, withdrawal, ret, Kind.WITHDRAWAL)
-    if decision["eligible"]:
-        _approve(ctx, shop, ret, policy, refund_now=RefundOn(policy.refund_on) == RefundOn.APPROVED)
-    set_status(ctx, withdrawal, W.CARRIED_OUT if decision["eligible"] else W.ATTENTION,
-               None if decision["eligible"] else "; ".join(decision["reasons"]))  # fmt: skip
+    held = _holding(ctx, withdrawal, order, ret)  # under the shop's lock, which _linked holds
+    if ret is None and not held:
+        ctx.session.rollback()
+        return None
+    reasons = []
+    if ret is not None:
+        decision = _decide(ret, when)
+        _link(ctx, withdrawal, ret, Kind.WITHDRAWAL)
+        if decision["eligible"]:
+            _approve(ctx, shop, ret, policy, refund_now=RefundOn(policy.refund_on) == RefundOn.APPROVED)
+        reasons += decision["reasons"]
+    reasons += _adopt(ctx, shop, withdrawal, held, policy, when, own=ret)
+    set_status(ctx, withdrawal, W.ATTENTION if reasons else W.CARRIED_OUT, "; ".join(reasons) or None)
     ctx.commit()
-    return ret
+    return ret or held[0]
 
 
 def carry_out_cancellation(ctx: Ctx, shop: Shop, withdrawal: Withdrawal, order: Order) -> Return | None:
     """Before delivery: a return of what is left of the order (or the statement's lines), approved and refunded at
     once with the order's shipping, no fees. None when no money was taken (or all of it went back already)."""
-    policy = withdrawal_policy(shop)
+    policy = cancellation_policy(shop)
     ret = _opened(ctx, shop, withdrawal, order, policy, only_if_paid=True)
-    if ret is None or _linked(ctx, withdrawal):
+    if ret is None:
+        return None
+    if _linked(ctx, withdrawal):
+        _refund_rest(ctx, shop, withdrawal, ret, policy)
         return ret
     # Whether the order counts as paid, or was cancelled by the shop meanwhile, does not matter here: there is
     # money to give back (only_if_paid), and the ledger counts whatever the shop refunded when it cancelled.
@@ -297,8 +319,12 @@ def _approve(ctx: Ctx, shop: Shop, ret: Return, policy: ReturnPolicy, refund_now
     now, start the refund under the withdrawal's policy unless one was started."""
     if ret.status == ReturnStatus.REQUESTED.value:
         move(ctx, ret, Actor.SYSTEM, ReturnStatus.APPROVED, auto=True, track=Kind.WITHDRAWAL.value)
-    if not refund_now or ret.refunds:
-        return
+    if refund_now and not ret.refunds:
+        _start_refund(ctx, shop, ret, policy)
+
+
+def _start_refund(ctx: Ctx, shop: Shop, ret: Return, policy: ReturnPolicy) -> None:
+    """Write the refund the return is owed under `policy` and queue it; nothing when nothing is owed."""
     refund = refunds.start_refund(ctx.session, ret, policy, ctx.routes_for(shop))
     if refund is not None:
         record(ctx, ret, Actor.SYSTEM, "refund_started", refund_id=refund.id, amount=refund.amount,
@@ -310,3 +336,101 @@ def _link(ctx: Ctx, withdrawal: Withdrawal, ret: Return, kind: Kind) -> None:
     """The return on the withdrawal track, due by law, and the statement pointing at it (one commit with the rest)."""
     ret.track, ret.refund_due_at = Kind.WITHDRAWAL.value, refund_due(withdrawal.submitted_at)
     withdrawal.return_id, withdrawal.kind = ret.id, kind.value
+
+
+# --- what the statement's money and the shop's own returns need ---------------------------------------------
+
+
+def money_kept(ctx: Ctx, withdrawal: Withdrawal, order: Order) -> int:
+    """What the order's payments hold that Palautus is not paying back, in minor units (0 or less: nothing): what
+    is left after every refund sent, ours and the shop's, less what the refunds of the statement's return not yet
+    sent will pay (each plans again on the payments as they are when it sends, money taken meanwhile included)."""
+    ret = return_of(ctx, withdrawal)
+    waiting = sum(r.amount for r in ret.refunds if r.status == RefundStatus.PENDING.value) if ret is not None else 0
+    return ledger.order_left(ctx.session, order) - waiting
+
+
+def last_refund(ctx: Ctx, withdrawal: Withdrawal) -> Refund | None:
+    """The latest refund of the statement's return, if it has one."""
+    ret = return_of(ctx, withdrawal)
+    return max(ret.refunds, key=lambda refund: refund.sequence, default=None) if ret is not None else None
+
+
+def refunds_what_was_taken(session, ret: Return) -> bool:
+    """Whether `ret` carries out a cancellation (a statement before delivery). It is owed what the order's payments
+    took, whatever its items are worth: what they only authorized is released, never taken. The refund job pays its
+    plan capped by the payments when it takes everything they have left (jobs/refunds.py); an ordinary return's,
+    never."""
+    query = select(Withdrawal.id).where(Withdrawal.return_id == ret.id, Withdrawal.kind == Kind.CANCELLATION.value)
+    return session.scalar(query.limit(1)) is not None
+
+
+def _refund_rest(ctx: Ctx, shop: Shop, withdrawal: Withdrawal, ret: Return, policy: ReturnPolicy) -> None:
+    """Money taken after the return's refund was sent (captured while the cancellation ran) goes back by a further
+    refund of the return, under the shop's lock: none while one is on its way (it plans again before it sends, and
+    takes that money too), nor once the return is not approved. A further refund is owed only what its items still
+    are: money beyond that is left for the job to report (ATTENTION), never guessed."""
+    lock_row(ctx.session, Shop, shop.id)
+    ctx.session.expire_all()
+    busy = any(refund.status in _IN_FLIGHT for refund in ret.refunds)
+    if ret.status != ReturnStatus.APPROVED.value or busy or money_kept(ctx, withdrawal, ret.order) <= 0:
+        ctx.session.rollback()
+        return
+    _start_refund(ctx, shop, ret, policy)
+    ctx.commit()
+
+
+def _holding(ctx: Ctx, withdrawal: Withdrawal, order: Order, own: Return | None) -> list[Return]:
+    """The order's live returns on the shop's own track that hold items the statement names (any, when it names
+    none), oldest first."""
+    named = {str(row["platform_line_id"]) for row in withdrawal.lines or []}
+    live = ctx.session.scalars(select(Return).where(
+        Return.order_id == order.id, Return.status.in_(_LIVE), Return.track != Kind.WITHDRAWAL.value,
+    ).order_by(Return.requested_at, Return.id))  # fmt: skip
+    return [ret for ret in live if ret is not own
+            and (not named or any(item.order_line.platform_line_id in named for item in ret.items))]  # fmt: skip
+
+
+def _adopt(ctx: Ctx, shop: Shop, withdrawal: Withdrawal, held: list[Return], policy: ReturnPolicy, when: Timing,
+           own: Return | None) -> list[str]:  # fmt: skip
+    """The customer's statement makes the returns already holding its items a withdrawal: each moves onto the
+    withdrawal track, due by law, and is priced from then on without the shop's fees (the refund job and the ledger
+    price a return by its track: a refund not yet sent plans again when it sends; one sent stays as it was). The
+    statement links its own return, else the first of these; the others are named in that one's timeline. A late
+    statement moves nothing: the merchant decides first whether the law still applies. What the merchant must
+    still do, as reasons."""
+    if not held:
+        return []
+    if when.late:
+        return [f"the items are in return {', '.join(ret.code for ret in held)} already, on the shop's return "
+                "track: if the withdrawal stands, refund that return without fees"]  # fmt: skip
+    due, reasons = refund_due(withdrawal.submitted_at), []
+    for ret in held:
+        ret.track, ret.refund_due_at = Kind.WITHDRAWAL.value, due
+        record(ctx, ret, Actor.CUSTOMER, "withdrawal_adopted", withdrawal=withdrawal.code, refund_due_at=due.isoformat(),
+               refunds_on_their_way=[refund.id for refund in ret.refunds if refund.status in _IN_FLIGHT])  # fmt: skip
+        reasons += _still_to_do(ctx, shop, ret, policy)
+    first = own or held[0]
+    if withdrawal.return_id is None:
+        _link(ctx, withdrawal, first, Kind.WITHDRAWAL)
+    others = [ret.code for ret in held if ret is not first]
+    if others:
+        record(ctx, first, Actor.SYSTEM, "withdrawal_returns", withdrawal=withdrawal.code, returns=others)
+    return reasons
+
+
+def _still_to_do(ctx: Ctx, shop: Shop, ret: Return, policy: ReturnPolicy) -> list[str]:
+    """An adopted return's refund started where the law's policy makes it due now and none was, and what the
+    merchant must still do for it: decide one still requested, refund fees a refund already sent kept."""
+    if ret.status == ReturnStatus.REQUESTED.value:
+        return [f"return {ret.code} holds items the customer withdrew from and waits for your decision: it is a "
+                "withdrawal now (no fees), to refuse only for the law's exceptions"]  # fmt: skip
+    due_now = ret.status == ReturnStatus.RECEIVED.value or RefundOn(policy.refund_on) == RefundOn.APPROVED
+    _approve(ctx, shop, ret, policy, refund_now=due_now)
+    allowed = policy.fees_for(ret.order.currency, ret.method).return_shipping
+    kept = sum((refund.fees or {}).get("restocking", 0) + max((refund.fees or {}).get("return_shipping", 0) - allowed, 0)
+               for refund in ret.refunds if refund.status in _SENT)  # fmt: skip
+    if kept <= 0:
+        return []
+    return [f"return {ret.code} was refunded before the customer withdrew, less {Money(kept, ret.order.currency)} in "
+            "fees a withdrawal does not allow: refund that in the shop's admin"]  # fmt: skip

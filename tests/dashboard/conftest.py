@@ -113,14 +113,5 @@ def _order(session, shop: Shop, platform_order_id: str) -> Order:
 
 
 @pytest.fixture(autouse=True)
-def english(app, monkeypatch):
-    """Pages asked for in English (as a browser set to English asks), which is what the assertions read; the
-    tests of the other languages choose theirs with ?lang=, which wins over the browser's wish."""
-    make = app.test_client
-
-    def english_client(*args, **kwargs):
-        client = make(*args, **kwargs)
-        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return client
-
-    monkeypatch.setattr(app, "test_client", english_client)
+def english(english_pages):
+    """The pages in English: what the assertions read (tests/conftest.py english_pages)."""

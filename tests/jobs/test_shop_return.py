@@ -298,3 +298,25 @@ def test_a_portal_return_whose_job_was_lost_is_requested_in_shopify_once_the_swe
     db.execute(update(Return).values(sync_enqueued_at=None))
     db.commit()
     assert sweep()["shop_returns"] == 0  # in Shopify now: nothing left to open
+
+
+def test_a_portal_return_cancelled_before_it_reached_shopify_does_not_take_the_customer_s_own_later_request(
+        app, db, order, shop_api, work, redis_down):  # fmt: skip
+    from integration.services.returns import cancel_return
+
+    with redis_down():  # the job to open it in Shopify never ran: the customer cancels first
+        cancelled = portal_return(app, ((SWEATER, 1, "size_too_small"),))
+    with app.extensions["db"].session() as session:
+        cancel_return(new_ctx(app, session), session.scalar(select(Shop)), cancelled, Actor.CUSTOMER)
+    work()
+    assert shop_api.operations("ReturnRequest") == []
+    # Days later the customer asks Shopify itself for a return of the same unit.
+    shop_api.returns["gid://shopify/Return/3547269999"] = {"status": "REQUESTED", "createdAt": "2026-01-01T00:00:00Z",
+                                                          "lines": {SWEATER: 1}, "body": None}  # fmt: skip
+    shop_api.echo(shop_api._rest(3547269999, {SWEATER: 1}))
+    work()
+    found = {ret.id: (ret.source, ret.status, ret.platform_return_id) for ret in returns_of(db)}
+    assert found[cancelled] == ("portal", "cancelled", None)
+    [theirs] = [ret for ret in found.values() if ret[2] == "3547269999"]
+    assert theirs[:2] == ("shopify", "requested")
+    assert shop_api.operations("ReturnCancel") == []

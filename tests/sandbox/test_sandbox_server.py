@@ -73,7 +73,8 @@ def test_sandbox_on_points_the_api_bases_at_it_unless_they_are_set(tmp_path):
 
 def test_the_sandbox_server_will_not_start_under_production(monkeypatch, capsys):
     production = {"PALAUTUS_ENV": "production", "ENCRYPTION_KEY": Fernet.generate_key().decode(), "SANDBOX": "0",
-                  "DATABASE_URL": "postgresql+psycopg://u@db/palautus", "REDIS_URL": "redis://cache:6379/0"}  # fmt: skip
+                  "DATABASE_URL": "postgresql+psycopg://u@db/palautus", "REDIS_URL": "redis://cache:6379/0",
+                  "SECRET_KEY": "s" * 48, "SMTP_HOST": "smtp.example.com", "MAIL_FROM": "returns@example.com"}  # fmt: skip
     for name, value in production.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(server, "HTTPSandbox", lambda *a, **k: (_ for _ in ()).throw(AssertionError("it started")))

@@ -113,3 +113,21 @@ def test_a_run_killed_after_opening_the_return_finds_it_and_links_it(order_arriv
     returns = db.scalars(select(Return)).all()
     assert len(returns) == 1 and returns[0].status == "approved"
     assert db.get(Withdrawal, found).return_id == returns[0].id
+
+
+def test_a_withdrawal_made_in_time_cannot_be_cancelled_by_the_merchant(order_arrives, submit, work, db, shop, client):
+    order_arrives([stripe_sale(amount="195.60")], delivered_days_ago=3)
+    submit()
+    work()
+    ret = the_return(db)  # approved by the law's policy; rejecting it is no move an approved return can make
+    answer = client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1]))
+    assert answer.status_code == 409 and "withdrawal the customer made in time" in answer.get_json()["message"]
+    assert the_return(db).status == "approved"
+
+
+def test_a_late_withdrawal_is_the_merchant_s_to_reject(order_arrives, submit, work, db, shop, client):
+    order_arrives([stripe_sale(amount="195.60")], delivered_days_ago=40)
+    submit()
+    work()
+    answer = client.post(f"/api/v1/returns/{the_return(db).id}/reject", json={"reason": "return_period_ended"}, headers=auth(shop[1]))
+    assert answer.status_code == 200 and the_return(db).status == "rejected"

@@ -12,7 +12,7 @@ from integration.models import Order, Refund, Return, Withdrawal, utcnow
 from tests.conftest import auth
 from tests.fakes import refund_node, stripe_sale
 from tests.jobs.helpers import SOCKS, SWEATER
-from tests.withdrawals.conftest import ORDER_GID, WHOLE, withdrawal
+from tests.withdrawals.conftest import ORDER_GID, WHOLE, set_policy, withdrawal
 
 PI = "pi_3PalautusHeld0001"
 STRIPE = "https://api.stripe.com"
@@ -201,20 +201,46 @@ def test_an_order_the_shop_cancelled_without_refunding_is_refunded_by_palautus(
     assert withdrawal(db, found).status == "carried_out" and returns(db)[0].status == "approved"
 
 
-def test_a_return_the_merchant_cancels_while_the_job_runs_stops_it_and_nothing_is_paid(
+def test_a_merchant_who_tries_to_cancel_the_withdrawals_return_while_the_job_runs_is_refused_and_it_is_paid_once(
         order_arrives, submit, work, db, shopify, stripe, client, shop, monkeypatch):  # fmt: skip
     from integration.services import withdrawals as service
 
     order_arrives([SALE])
     found = submit()
-    real = service.carry_out_cancellation
+    real, answers = service.carry_out_cancellation, []
 
     def and_the_merchant_cancels(*args):
         ret = real(*args)
-        assert client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1])).status_code == 200
+        answers.append(client.post(f"/api/v1/returns/{ret.id}/cancel", json={}, headers=auth(shop[1])).status_code)
         return ret
 
     monkeypatch.setattr(service, "carry_out_cancellation", and_the_merchant_cancels)
+    work()
+    assert answers == [409]  # a withdrawal made in time is the customer's right (services/returns.py)
+    assert withdrawal(db, found).status == "carried_out" and stripe.money_moved == WHOLE
+    assert len(order_cancels(shopify)) == 1 and db.scalar(select(Refund)).status == "succeeded"
+
+
+def test_a_return_the_customer_cancels_while_the_job_runs_stops_it_and_nothing_is_paid(
+        order_arrives, submit, work, db, shopify, stripe, app, monkeypatch):  # fmt: skip
+    from integration.models import Shop
+    from integration.returns import Actor
+    from integration.services import withdrawals as service
+    from integration.services.returns import cancel_return
+    from jobs.context import new_ctx
+
+    order_arrives([SALE])
+    found = submit()
+    real = service.carry_out_cancellation
+
+    def and_the_customer_cancels(*args):
+        ret = real(*args)
+        if ret.status != "cancelled":
+            with app.extensions["db"].session() as session:
+                cancel_return(new_ctx(app, session), session.get(Shop, ret.shop_id), ret.id, Actor.CUSTOMER)
+        return ret
+
+    monkeypatch.setattr(service, "carry_out_cancellation", and_the_customer_cancels)
     work()
     assert withdrawal(db, found).status == "attention" and "cancelled in Palautus" in withdrawal(db, found).error
     assert stripe.money_moved == 0 and order_cancels(shopify) == []
@@ -264,3 +290,14 @@ def test_a_delivery_reported_while_the_cancellation_runs_leaves_the_order_to_the
     work()
     assert withdrawal(db, found).status == "attention" and "ask for the goods back" in withdrawal(db, found).error
     assert order_cancels(shopify) == [] and stripe.money_moved == WHOLE  # paid once; a shipped order is not cancelled
+
+
+def test_a_cancellation_keeps_no_return_shipping_even_where_the_shop_disclosed_it(
+        order_arrives, submit, work, db, shopify, stripe, shop):  # fmt: skip
+    set_policy(db, shop, return_shipping_fees={"EUR": 500}, withdrawal_return_cost_disclosed=True)
+    order_arrives([SALE])  # nothing shipped: nothing comes back, so nothing costs the customer to send back
+    submit()
+    work()
+    [refund] = db.scalars(select(Refund)).all()
+    assert (refund.fees, refund.amount, refund.status) == ({}, WHOLE, "succeeded")
+    assert stripe.money_moved == WHOLE
