@@ -67,7 +67,8 @@ def register_shop(
 
 def _free_slug(session: Session, domain: str) -> str:
     """The shop's portal address from its domain ("kauppa-example-fi"), numbered if another shop has it already."""
-    base = re.sub(r"[^a-z0-9]+", "-", domain.lower().removesuffix(".myshopify.com")).strip("-")[:48] or "shop"
+    host = re.sub(r"^https?://", "", domain.lower()).removesuffix(".myshopify.com")  # a store URL, or a shop domain
+    base = re.sub(r"[^a-z0-9]+", "-", host).strip("-")[:48] or "shop"
     taken = set(session.scalars(select(Shop.portal_slug).where(Shop.portal_slug.like(f"{base}%"))))
     slug, n = base, 1
     while slug in taken:

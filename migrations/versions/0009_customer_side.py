@@ -138,7 +138,8 @@ def _give_shops_portal_slugs() -> None:
     conn = op.get_bind()
     taken = set()
     for shop_id, domain in conn.execute(sa.text("SELECT id, domain FROM shops ORDER BY id")).all():
-        base = re.sub(r"[^a-z0-9]+", "-", domain.lower().removesuffix(".myshopify.com")).strip("-")[:48] or "shop"
+        host = re.sub(r"^https?://", "", domain.lower()).removesuffix(".myshopify.com")  # a store URL, or a shop domain
+        base = re.sub(r"[^a-z0-9]+", "-", host).strip("-")[:48] or "shop"
         slug, n = base, 1
         while slug in taken:
             n += 1

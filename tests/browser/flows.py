@@ -35,10 +35,10 @@ def submit(page, form: str = "main form") -> None:
     press(page, page.locator(form).locator("button[type=submit]"))
 
 
-def find_order(page, base: str, number: str = "1001", email: str = EMAIL) -> None:
-    """Screen 1: open the shop's portal, type the order number and e-mail, send."""
-    if f"/s/{SLUG}/" not in page.url:
-        page.goto(f"{base}/s/{SLUG}/")
+def find_order(page, base: str, number: str = "1001", email: str = EMAIL, slug: str = SLUG) -> None:
+    """Screen 1: open the shop's portal (`slug`'s), type the order number and e-mail, send."""
+    if f"/s/{slug}/" not in page.url:
+        page.goto(f"{base}/s/{slug}/")
     page.locator("#order").fill(number)
     page.locator("#email").fill(email)
     submit(page)
