@@ -9,18 +9,9 @@ from __future__ import annotations
 from flask import Flask, g, request, session
 from flask_babel import Babel
 
+from integration.languages import LANGUAGE_NAMES, LANGUAGES, language_or_default
+
 __all__ = ["LANGUAGES", "LANGUAGE_NAMES", "init_i18n", "choose_language", "language_or_default"]
-
-LANGUAGES = ("fi", "sv", "en")
-# Each language named in itself: what a language switch shows.
-LANGUAGE_NAMES = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
-DEFAULT_LANGUAGE = "fi"
-
-
-def language_or_default(value: str | None, default: str = DEFAULT_LANGUAGE) -> str:
-    """`value` cut to its language ("sv-FI" -> "sv") when it is one of ours, else `default`."""
-    code = str(value or "").replace("_", "-").split("-")[0].strip().lower()
-    return code if code in LANGUAGES else default
 
 
 def choose_language() -> str:

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PURE = ["integration/returns.py", "integration/money.py", "integration/policy.py", "integration/errors.py",
         "integration/refunds.py", "integration/records.py", "integration/tasks.py", "integration/withdrawal.py",
-        "integration/eligibility.py", "integration/return_methods.py"]  # fmt: skip
+        "integration/eligibility.py", "integration/return_methods.py", "integration/languages.py"]  # fmt: skip
 # Where each outside library may be imported.
 ALLOWED = {
     "requests": ("adapters/",),

@@ -22,7 +22,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from integration.errors import InvalidInput
-from integration.i18n import language_or_default
+from integration.languages import language_or_default
 from integration.models import Message, Order, Refund, Return, Shop, Withdrawal, utcnow
 from integration.money import to_decimal
 from integration.policy import ReturnPolicy
