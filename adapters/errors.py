@@ -10,6 +10,7 @@ __all__ = [
     "ProviderMalformed",
     "ProviderRejected",
     "GrantRevoked",
+    "SettlementsUnsupported",
 ]
 
 
@@ -83,3 +84,7 @@ class ProviderRejected(ProviderError):
 class GrantRevoked(ProviderRejected):
     """The platform refused to issue or renew the app's access token: the merchant's grant is gone (an uninstall,
     a revoked or rotated-away refresh token). Only a new install brings it back."""
+
+
+class SettlementsUnsupported(AdapterError):
+    """The route has no settlement reports Palautus can read (its money is settled by someone else's)."""

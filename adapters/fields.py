@@ -17,7 +17,7 @@ from integration.money import to_minor
 
 __all__ = [
     "decimal", "field", "each", "at", "fail", "of_type", "object_", "list_", "string", "text", "bool_", "note",
-    "currency", "quantity", "datetime_", "minor_units",
+    "currency", "quantity", "datetime_", "minor_units", "country",
 ]  # fmt: skip
 
 MAX_QUANTITY = 2**31 - 1
@@ -119,3 +119,16 @@ def minor_units(currency: str):
             raise PayloadError(f"{path}: {e.message}") from None
 
     return parse
+
+
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+
+
+def country(*addresses: object, key: str) -> str | None:
+    """The first address's two-letter country code (upper case), or None where none has one: a fact that is
+    not there, or not a code, is unknown rather than an error."""
+    for address in addresses:
+        code = address.get(key) if isinstance(address, dict) else None
+        if isinstance(code, str) and _COUNTRY.fullmatch(code.strip()):
+            return code.strip().upper()
+    return None

@@ -1,6 +1,6 @@
 """Command-line tools: `flask --app wsgi shops register|webhooks|stripe-webhook|set-credentials|rotate-key`,
 `events list|retry`,
-`db upgrade`.
+`db upgrade`; `books export|settlement` are in integration/cli_books.py.
 
 Credentials come from `--credential FIELD=VALUE` (repeatable) or, better, from
 environment variables, which keeps them out of shell history: a platform field
@@ -377,3 +377,6 @@ def register_cli(app) -> None:
     app.cli.add_command(secrets_group)
     app.cli.add_command(refunds_group)
     app.cli.add_command(jobs_group)
+    from integration.cli_books import books_group
+
+    app.cli.add_command(books_group)

@@ -83,6 +83,8 @@ def _defaults(var_dir: Path) -> dict:
         # "text" or "json" (one JSON object per line); empty: json in production, text in development.
         "LOG_FORMAT": "",
         "MAX_WEBHOOK_BYTES": 2 * 1024 * 1024,
+        # A provider's settlement report (Paytrail's, POSTed to us): every payment of a payout, about 1 KiB each.
+        "MAX_REPORT_BYTES": 64 * 1024 * 1024,
         # How stored deliveries reach the queue (webhooks/outbox.py): "thread", a relay thread in each web process
         # that queues them in batches after they are answered; "inline", in the request right after the commit.
         "OUTBOX_RELAY": "thread",
@@ -197,7 +199,7 @@ def _rate_limit(value) -> str:
     return text
 
 
-_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "SANDBOX": _flag,
+_TYPES = {"HTTP_TIMEOUT": float, "STUCK_AFTER_SECONDS": int, "CATCH_UP_SECONDS": int, "MAX_WEBHOOK_BYTES": int, "MAX_REPORT_BYTES": int, "SANDBOX": _flag,
           "INBOX_RETENTION_DAYS": int, "SMTP_PORT": int, "PROXY_HOPS": int, "API_RATE_LIMIT": _rate_limit,
           "FAILED_AUTH_LIMIT": _rate_limit, "RETRY_INTERVALS": _intervals}  # fmt: skip
 

@@ -41,6 +41,9 @@ __all__ = [
     "Message",
     "DashboardLogin",
     "PrivacyTombstone",
+    "CreditNote",
+    "SettlementRecord",
+    "SettlementLine",
     "utcnow",
 ]
 
@@ -117,6 +120,11 @@ class Shop(Base):
     # How the shop presents itself to its customers and on its documents: {"legal_name", "email", "address",
     # "vat_id", "languages", "default_language", ...} (integration/services/shops.py checks it).
     profile: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The shop's bookkeeping settings: {"credit_notes": bool, "chart": "fi"|"bas", "accounts": {...}}
+    # (integration/services/books_settings.py checks it).
+    books: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # The number of the last credit note Palautus issued for the shop: numbers run 1, 2, 3... without a gap.
+    credit_note_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Order(Base):
@@ -149,6 +157,9 @@ class Order(Base):
     fulfilled_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     locale: Mapped[str | None] = mapped_column(String(16))  # the customer's language at checkout, where known
+    # Where the VAT of the sale is due (ISO 3166-1 alpha-2): the country the goods went to, where the platform
+    # says (shipping address, else billing address); None where it does not.
+    tax_country: Mapped[str | None] = mapped_column(String(2))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
@@ -318,6 +329,10 @@ class Refund(Base):
     vat: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0.24": 1935}
     fees: Mapped[dict] = mapped_column(JSON, default=dict)  # {"restocking": 500}
     shipping: Mapped[int] = mapped_column(Minor, default=0)  # the order's shipping, given back (tax included)
+    # The VAT in `shipping` and its rate as the sale had them when the refund was planned (None: planned before
+    # Palautus kept them): the books credit these, whatever the order's shipping became since.
+    shipping_tax: Mapped[int | None] = mapped_column(Minor)
+    shipping_tax_rate: Mapped[Decimal | None] = mapped_column(Rate)
     # The return policy in force when the refund was started: the job plans again with it, not with
     # one changed since (a fee added later never shortens a refund already promised).
     policy: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -583,3 +598,69 @@ class DashboardLogin(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class CreditNote(Base):
+    """A credit document Palautus issued for one refund (where the shop turned them on): kept for the books.
+
+    `number` runs per shop without gaps (Shop.credit_note_seq, taken in the same transaction); `document` is the
+    whole document as issued (seller, original sale, what is amended, lines, totals per rate): the PDF is drawn
+    from it, so it reads the same in ten years whatever the code has become.
+    """
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (UniqueConstraint("shop_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(Minor)  # what the document credits, tax included
+    document: Mapped[dict] = mapped_column(JSON)
+
+
+class SettlementRecord(Base):
+    """A payout or settlement a payment provider made to the shop, as read from the provider."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("shop_id", "route", "settlement_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    route: Mapped[str] = mapped_column(String(40))  # the payment route it was read through
+    settlement_id: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    net: Mapped[int] = mapped_column(Minor)
+    status: Mapped[str] = mapped_column(String(40))
+    paid_out_at: Mapped[datetime | None]
+    reference: Mapped[str | None] = mapped_column(String(255))
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[SettlementLine]] = relationship(
+        back_populates="settlement", cascade="all, delete-orphan", order_by="SettlementLine.id"
+    )
+
+
+class SettlementLine(Base):
+    """One movement in a settlement (see integration/records.py: SettlementMovement)."""
+
+    __tablename__ = "settlement_lines"
+    __table_args__ = (UniqueConstraint("settlement_row_id", "movement_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_row_id: Mapped[int] = mapped_column(ForeignKey("settlements.id", ondelete="CASCADE"), index=True)
+    movement_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(Minor)
+    fee: Mapped[int] = mapped_column(Minor, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime | None]
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    payment_id: Mapped[str | None] = mapped_column(String(255))
+    provider_type: Mapped[str] = mapped_column(String(60), default="")
+    description: Mapped[str | None] = mapped_column(Text)
+
+    settlement: Mapped[SettlementRecord] = relationship(back_populates="lines")

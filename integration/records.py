@@ -37,6 +37,8 @@ __all__ = [
     "ProductData",
     "ReturnLineToOpen",
     "ReturnToOpen",
+    "SettlementMovement",
+    "Settlement",
 ]
 
 
@@ -117,6 +119,8 @@ class OrderSnapshot:
     fulfilled_at: datetime | None = None
     delivered_at: datetime | None = None
     locale: str | None = None
+    # Where the sale's VAT is due: the country the goods went to (ISO 3166-1 alpha-2), where the order says.
+    tax_country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -394,3 +398,66 @@ class ReturnToOpen:
     opened_at: datetime
     # The platform's returns of this order already linked to returns of ours: never taken for this one.
     linked: tuple[str, ...] = ()
+
+
+# --- the settlement port's records: what a provider paid out, movement by movement ---------------------
+
+
+class MovementKind:
+    """What a settlement movement is, in our words (providers' own words stay in `provider_type`)."""
+
+    CHARGE = "charge"  # money the customer paid in
+    REFUND = "refund"  # money that went back to the customer
+    REFUND_FAILURE = "refund_failure"  # a refund that came back (failed after it was settled)
+    FEE = "fee"  # the provider's fee, on its own row (on a charge, a refund, or the account)
+    DISPUTE = "dispute"  # a chargeback and its reversal
+    ADJUSTMENT = "adjustment"  # anything else that moves the balance (corrections, reserves, transfers)
+    PAYOUT = "payout"  # the payout itself, where the provider lists it among the movements
+
+
+@dataclass(frozen=True)
+class SettlementMovement:
+    """One movement in a provider's settlement (a payout): signed as the provider's balance sees it.
+
+    `amount` is gross and signed in minor units of `currency`: a charge is positive, a refund negative.
+    `fee` is what the provider charged on this movement (positive: taken from the merchant), kept apart
+    from `amount` so a refund's own fee shows as a row of its own in the books.
+    `provider_refund_id` is in exactly the form Palautus stores in `Refund.provider_refund_id` for that route
+    (Klarna: "<order_id>:<refund_id>"), so matching is an equality; `reference` is what we sent with the
+    refund as the provider echoes it (our idempotency key, or the return code): the second way to match.
+    """
+
+    movement_id: str  # the provider's id for the movement (a balance transaction, a report row), unique in it
+    kind: str  # a MovementKind
+    amount: int
+    fee: int
+    currency: str
+    occurred_at: datetime | None = None
+    provider_refund_id: str | None = None
+    reference: str | None = None
+    payment_id: str | None = None  # the payment it belongs to, as Payment.payment_id has it
+    provider_type: str = ""  # the provider's own word for it (Stripe's "refund", Klarna's "RETURN", ...)
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A payout or settlement as the provider reports it, with every movement in it."""
+
+    provider: str  # the route's name
+    settlement_id: str  # Stripe po_..., Klarna payment_reference, Paytrail settlement id, Shopify payout id
+    currency: str
+    net: int  # what was paid out to the merchant, minor units (charges - refunds - fees +/- the rest)
+    status: str  # the provider's word: paid, in_transit, pending, failed, ...
+    paid_out_at: datetime | None
+    movements: tuple[SettlementMovement, ...]
+    reference: str | None = None  # the bank reference the payout carries, where there is one
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    """A settlement the provider sent to our callback address (Paytrail's payment report), verified when it came:
+    what a read would have returned, delivered later; kept as the read keeps it."""
+
+    route: str  # the payment route it came through, as `store_settlement` takes it
+    settlement: Settlement

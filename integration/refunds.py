@@ -131,6 +131,9 @@ class RefundPlan:
     # Where the amount comes from when one route refunds several of the order's payments in one request
     # (Shopify: a card and a gift card): (payment row id, amount) each; empty for one payment.
     parts: tuple[tuple[int, int], ...] = ()
+    # The shipping's VAT and rate as the sale had them (before any fee shrank the refund): what the books credit.
+    shipping_tax: int = 0
+    shipping_rate: Decimal = Decimal(0)
 
 
 def _plan_line(line: LineToRefund) -> PlannedLine:
@@ -196,5 +199,6 @@ def plan_refund(lines: list[LineToRefund], currency: str, fees: Fees, refundable
     return RefundPlan(
         currency=currency, lines=planned, subtotal=subtotal, fees=deductions, amount=amount,
         tax=sum(vat.values()), vat=vat, owed=owed, capped=owed - amount >= max(step, 1),
-        shipping=shipping.amount if shipping else 0,
+        shipping=shipping.amount if shipping else 0, shipping_tax=shipping.tax if shipping else 0,
+        shipping_rate=shipping.tax_rate if shipping else Decimal(0),
     )  # fmt: skip

@@ -32,6 +32,12 @@ class Tasks(Protocol):
 
     def send_message(self, message_id: int) -> None: ...
 
+    def issue_credit_note(self, refund_id: int) -> None: ...
+
+    def read_settlement(self, shop_id: int, route: str, settlement_id: str) -> None: ...
+
+    def read_settlements(self, shop_id: int, route: str, since: str, until: str) -> None: ...
+
 
 class RecordingTasks:
     """A Tasks that only remembers what was asked: for tests and dry runs."""
@@ -68,3 +74,12 @@ class RecordingTasks:
 
     def send_message(self, message_id: int) -> None:
         self.calls.append(("send_message", message_id))
+
+    def issue_credit_note(self, refund_id: int) -> None:
+        self.calls.append(("issue_credit_note", refund_id))
+
+    def read_settlement(self, shop_id: int, route: str, settlement_id: str) -> None:
+        self.calls.append(("read_settlement", shop_id, route, settlement_id))
+
+    def read_settlements(self, shop_id: int, route: str, since: str, until: str) -> None:
+        self.calls.append(("read_settlements", shop_id, route, since, until))

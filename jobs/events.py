@@ -22,7 +22,7 @@ from integration.errors import Conflict, InvalidInput, MissingCredentials, Palau
 from integration.models import Order, Refund, Return, Shop, WebhookEvent, utcnow
 from integration.records import (
     CustomerDataRequest, CustomerRedact, OrderRemoved, OrderSnapshot, ProductData, ProviderRefundUpdate, RefundMoneyMoved,
-    ReturnRequestData, ReturnStatusChange, ShopRedact, ShopRefundData, ShopUninstalled,
+    ReturnRequestData, ReturnStatusChange, SettlementReport, ShopRedact, ShopRefundData, ShopUninstalled,
 )
 from integration.refunds import RefundStatus
 from integration.money import Money
@@ -30,6 +30,7 @@ from integration.returns import Actor, ReturnMethod, ReturnSource, ReturnStatus
 from integration.services import orders, privacy, refunds, returns, shop_returns
 from integration.services.inbox import EventStatus, mark_event
 from integration.services.orders import OrderNotKnown
+from jobs.settlements import keep
 from integration.services.shops import raise_alert, uninstall_shop
 from integration.services.timeline import record
 from jobs.backoff import respect_retry_after
@@ -360,6 +361,15 @@ def on_provider_refund(jc: JobContext, shop: Shop, change: ProviderRefundUpdate)
         jc.ctx.tasks.push_refund(refund.id)
 
 
+def on_settlement_report(jc: JobContext, shop: Shop, report: SettlementReport) -> None:
+    """A settlement the provider sent to our callback (a report jobs/settlements.py asked for): kept as a read
+    keeps it, replacing what was kept of it before (a repeat stores the same thing again, never twice)."""
+    row = keep(jc.session, shop, report.route, report.settlement)
+    jc.session.commit()
+    logger.info("settlement report kept", extra={"settlement_row_id": row.id, "route": report.route,
+                                                  "movements": len(report.settlement.movements)})  # fmt: skip
+
+
 def _happened_at(jc: JobContext):
     event = jc.event
     return (event.triggered_at or event.received_at) if event is not None else None
@@ -399,6 +409,7 @@ HANDLERS = {
     CustomerRedact: on_customer_redact,
     ShopRedact: on_shop_redact,
     ProductData: on_product,
+    SettlementReport: on_settlement_report,
 }
 
 

@@ -144,3 +144,12 @@ class RQTasks:
 
     def send_message(self, message_id: int) -> None:
         self._enqueue("jobs.messages.send_message", message_id)
+
+    def issue_credit_note(self, refund_id: int) -> None:
+        self._enqueue("jobs.credit_notes.issue_credit_note", refund_id)
+
+    def read_settlement(self, shop_id: int, route: str, settlement_id: str) -> None:
+        self._enqueue("jobs.settlements.read_settlement", shop_id, route, settlement_id)
+
+    def read_settlements(self, shop_id: int, route: str, since: str, until: str) -> None:
+        self._enqueue("jobs.settlements.read_settlements", shop_id, route, since, until)

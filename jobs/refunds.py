@@ -371,7 +371,8 @@ def _replan(jc: JobContext, refund: Refund, plan, payment: Payment, route: str, 
         .values(payment_id=payment.id, provider=payment.provider, route=route, parts=book.parts_json(plan.parts),
                 amount=plan.amount, tax=plan.tax, vat=plan.vat,
                 waiting_since=None,
-                fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity])
+                fees=plan.fees, shipping=plan.shipping, lines=[book.line_json(line) for line in plan.lines if line.quantity],
+                shipping_tax=plan.shipping_tax, shipping_tax_rate=plan.shipping_rate)
         .execution_options(synchronize_session=False)
     )  # fmt: skip
     jc.session.expire(refund)

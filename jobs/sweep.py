@@ -15,6 +15,7 @@ from integration.models import Message, Refund, Return, ReturnEvent, Shop, Webho
 from integration.refunds import RefundStatus
 from integration.returns import SHOP_STATUS, ReturnSource, ReturnStatus
 from integration.withdrawal import WithdrawalStatus
+from integration.services import credit_notes
 from integration.services.inbox import EventStatus
 from integration.services.messages import MessageStatus
 from integration.services.privacy import finish_erasures
@@ -131,8 +132,8 @@ def _stamp(session, column, ids: list[int], now, cutoff) -> list[int]:
 
 
 def sweep() -> dict[str, int]:
-    """Enqueue stuck inbox events, refunds, shop syncs, customer e-mails, withdrawals and portal returns not yet in
-    the shop; poll refunds the provider still works on."""
+    """Enqueue stuck inbox events, refunds, shop syncs, customer e-mails, withdrawals, portal returns not yet in
+    the shop and credit notes not yet issued; poll refunds the provider still works on."""
     with job_context() as jc:
         now, session, tasks = utcnow(), jc.session, jc.ctx.tasks
         cutoff = now - timedelta(seconds=jc.app.config["STUCK_AFTER_SECONDS"])
@@ -145,6 +146,8 @@ def sweep() -> dict[str, int]:
             "withdrawals": (_withdrawals(session, cutoff), Withdrawal.enqueued_at, tasks.carry_out_withdrawal),
             # Return.sync_enqueued_at serves both: a return has no platform return yet here, and only then there.
             "shop_returns": (_unopened_returns(session, cutoff), Return.sync_enqueued_at, tasks.open_shop_return),
+            # Refund.enqueued_at serves both: push_refund's while a refund is under way, this one's once it succeeded.
+            "credit_notes": (credit_notes.owed(session, now, cutoff, BATCH), Refund.enqueued_at, tasks.issue_credit_note),
         }
         found = {name: (_stamp(session, column, ids, now, cutoff), column, enqueue)
                  for name, (ids, column, enqueue) in found.items()}  # fmt: skip

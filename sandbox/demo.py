@@ -14,6 +14,9 @@ its merchant would:
 4. the merchant approves and receives it through Palautus's API;
 5. Palautus refunds the sweater at Stripe, records the refund on the Shopify
    order, restocks it and closes the Shopify return;
+   then the sandbox Stripe pays out the account's balance (the charge, its fee,
+   the refund), Palautus reads the payout and reconciles it with the refund to
+   the cent, and the merchant downloads the day's ledger for Finnish Excel;
 6. then the same on a sandbox WooCommerce store: registered from the command
    line (its webhooks created and pinged), an order delivered once, a return
    opened by customer service through the API (WooCommerce has none of its
@@ -35,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import io
 import os
 import re
 import shutil
@@ -43,8 +48,10 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -161,6 +168,8 @@ class Demo:
             self.approve()
             self.receive()
             self.verify()
+            self.payout()
+            self.ledger_csv()
             self.woo_open_and_register()
             self.woo_order()
             self.woo_return()
@@ -183,7 +192,8 @@ class Demo:
             print(f"\nThe demo FAILED ({len(self.failures)} problem(s)); see above.", flush=True)
             return 1
         print(f"\nThe demo passed in {time.monotonic() - self.started:.1f} s: on each platform and each route (Stripe, "
-              f"Shopify's own gateway with a payments app, Paytrail directly) one return, one refund, recorded in the shop.")
+              f"Shopify's own gateway with a payments app, Paytrail directly) one return, one refund, recorded in the shop; "
+              f"the Stripe refund reconciled with its payout to the cent, and in the day's ledger.")
         return 0
 
     def start(self):
@@ -360,6 +370,55 @@ class Demo:
         events = self.api("GET", "/events", params={"page_size": 100})
         self.check("Palautus stored and processed each one", sorted(e["topic"] for e in events) == sorted(topics)
                    and all(e["status"] == "processed" for e in events), f"{len(events)} events")  # fmt: skip
+        self.done()
+
+    # --- the money's way back: Stripe's payout, reconciled, and the day's ledger ----------------------------
+
+    def payout(self):
+        self.step("Stripe pays out the account's balance; the merchant has Palautus read the payout and reconcile it")
+        payout_id = self.control("POST", "/stripe/payouts", json={"secret_key": self.stripe_key})["id"]
+        self.say(f"Sandbox Stripe: automatic payout {payout_id} of the order's charge, less Stripe's fee, and the refund")
+        self.api("POST", "/settlements/read", json={"route": "stripe", "settlement_id": payout_id})
+        self.say("POST /api/v1/settlements/read answered 202; a job reads the payout and its balance transactions")
+        listed = self.wait_for("Palautus to read the payout", lambda: self._settlement(payout_id))
+        report = self.api("GET", f"/settlements/{listed['id']}")
+        matched, totals = report["matched"], report["totals"]
+        self.say(f"Payout {payout_id}: {_money(listed['net'])} {listed['currency']} {listed['status']}; "
+                 f"fees {_money(totals['fees'])}, movements {_money(totals['movements'])}")  # fmt: skip
+        self.check("the refund is matched in it, by Stripe's refund id", [(m["refund_id"], m["matched_by"]) for m in matched]
+                   == [(self.refund["id"], "provider_refund_id")], f"matched {len(matched)}")  # fmt: skip
+        self.check("the reconciliation's difference is 0", totals["difference"] == 0 and matched[0]["difference"] == 0,
+                   f"difference {totals['difference']}")  # fmt: skip
+        self.check("nothing external, nothing in transit", report["external"] == [] and report["in_transit"] == [])
+        self.done()
+
+    def _settlement(self, payout_id: str):
+        found = next((s for s in self.api("GET", "/settlements") if s["settlement_id"] == payout_id), None)
+        alert = (self.api("GET", "/shop").get("alerts") or {}).get("settlements")
+        if found is None and alert:
+            raise DemoFailed(f"Palautus could not read the payout: {alert['message']}")
+        return found
+
+    def ledger_csv(self):
+        self.step("The merchant downloads the day's refund ledger for Finnish Excel (semicolons, decimal comma, BOM)")
+        zone = ZoneInfo(self.api("GET", "/books/settings")["timezone"])
+        refund = next(r for r in self.api("GET", f"/returns/{self.ret['id']}")["refunds"] if r["id"] == self.refund["id"])
+        day = datetime.fromisoformat(refund["completed_at"]).astimezone(zone).date().isoformat()
+        answer = self.http.get(f"{self.base}/api/v1/books/export/rows.csv", params={"from": day, "to": day, "dialect": "excel-fi"},
+                               headers={"Authorization": f"Bearer {self.key}"}, timeout=10)  # fmt: skip
+        if answer.status_code != 200:
+            raise DemoFailed(f"GET /api/v1/books/export/rows.csv answered {answer.status_code}: {answer.text[:300]}")
+        self.check("a UTF-8 file with the byte-order mark Excel needs", answer.content.startswith(b"\xef\xbb\xbf"))
+        rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"), newline=""), delimiter=";"))
+        mine = [row for row in rows if row["provider_refund_id"] == refund["provider_refund_id"]]
+        gross = sum(Decimal(row["gross"].replace(",", ".")) for row in mine)
+        vat = sum(Decimal(row["vat"].replace(",", ".")) for row in mine)
+        self.say(f"palautus-rows-excel-fi-{day}-{day}.csv: {len(rows)} row(s) of {day} ({zone.key}), "
+                 f"{len(mine)} of them the sweater's refund")  # fmt: skip
+        self.check("it holds the refund, its gross the sweater's price", bool(mine) and gross == Decimal(refund["amount"]) / 100,
+                   f"{str(gross).replace('.', ',')} {refund['currency']}")  # fmt: skip
+        self.check("and its VAT the sale's", vat == Decimal(refund["tax"]) / 100, f"VAT {str(vat).replace('.', ',')}")
+        self.check("amounts with a decimal comma", all("," in row["gross"] for row in mine), ", ".join(row["gross"] for row in mine))
         self.done()
 
     # --- the same on a WooCommerce store -------------------------------------------------------------

@@ -18,6 +18,7 @@ memory and is gone when it stops.
 | `POST /paytrail/payments/<id>/refund` | Paytrail: refunds, settled by signed callbacks (test account 375917) |
 | `POST /sandbox/shopify/shops` | open a shop: `{"domain", "webhook_url", "webhook_secret"?, "stripe_secret_key"?}` -> its access token, webhook secret and Stripe key |
 | `POST /sandbox/stripe/accounts` | open a Stripe account -> its secret key |
+| `POST /sandbox/stripe/payouts` | Stripe pays out an account's unpaid balance: `{"secret_key", "arrival"?, "automatic"?, "reconciled"?}` -> the payout's id (409 when nothing is unpaid) |
 | `POST /sandbox/shopify/shops/<domain>/orders` | a customer orders: `{"items": [{"sku", "quantity"}], "paid_with"}`: `stripe` (a headless checkout), or a gateway of Shopify's checkout (`shopify_payments`, `klarna`, `paytrail`, `paypal`, `gift_card`) |
 | `POST /sandbox/shopify/shops/<domain>/returns` | a customer asks to return: `{"order_id", "items": [{"line_item_id", "quantity", "reason", "note"?}]}` |
 | `GET /sandbox/shopify/shops/<domain>` | the shop's orders, refunds, returns and webhooks |
@@ -359,6 +360,8 @@ class Sandbox:
                                              given.get("stripe_secret_key")))  # fmt: skip
         if route == ("POST", "stripe", "accounts"):
             return Reply(201, {"secret_key": self.stripe.open_account()})
+        if route == ("POST", "stripe", "payouts"):
+            return self._pay_out(request.json() or {})
         if route == ("GET", "webhooks"):
             return Reply(200, {"deliveries": self.sender.deliveries(), "settled": self.sender.settled()})
         if route == ("GET", "state"):
@@ -387,6 +390,20 @@ class Sandbox:
                 return error(404, {"error": "not_found", "message": f"no sandbox shop {route[3]}"})
             return self._shop_control(shop, route[0], route[4:], request)
         return error(404, {"error": "not_found", "message": f"nothing at {method} {path} in the sandbox"})
+
+    def _pay_out(self, given: dict) -> Reply:
+        """An automatic payout (or, asked, a manual one or one still being itemised) of the account's unpaid balance."""
+        key = given.get("secret_key")
+        if key not in self.stripe.accounts:
+            raise ValueError("secret_key must be a key of this sandbox's Stripe (POST /sandbox/stripe/accounts)")
+        arrival = given.get("arrival")
+        if arrival is not None and not isinstance(arrival, int):
+            raise ValueError("arrival: the payout's arrival_date, in seconds since the epoch")
+        payout_id = self.stripe.pay_out(key, arrival, automatic=given.get("automatic", True) is not False,
+                                        reconciled=given.get("reconciled", True) is not False)  # fmt: skip
+        if payout_id is None:
+            return error(409, {"error": "nothing_to_pay_out", "message": "the account has no unpaid balance transactions"})
+        return Reply(201, {"id": payout_id})
 
     def _shop_control(self, shop: SandboxShop, method: str, rest: tuple, request: Request):
         if method == "GET" and not rest:

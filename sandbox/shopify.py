@@ -175,7 +175,7 @@ class SandboxShop:
         # The app's OAuth, once `client_id` and `client_secret` are set (the shop then takes only the token it issued).
         self.client_id: str | None = None
         self.client_secret: str | None = None
-        self.scopes = "write_orders,write_returns,read_locations,write_inventory,read_shopify_payments_payouts,read_products"
+        self.scopes = "write_orders,write_returns,read_locations,write_inventory,read_shopify_payments_payouts,read_shopify_payments_accounts,read_products"
         self.codes: dict[str, bool] = {}  # authorization code -> used
         self.refresh_tokens: dict[str, bool] = {}  # refresh token -> still live (it rotates on use)
         self.token_lifetime = 3600

@@ -16,6 +16,11 @@ an authorization) is refused with Stripe's `payment_intent_unexpected_state`.
 It can be told to fail the ways networks and Stripe fail (`fail_next`,
 `fail_reads`) and to finish pending refunds (`settle`). Transport-free: the
 sandbox server and the test suite's `responses` mock both call `handle`.
+
+It keeps a balance (sandbox/stripe_balance.py): every charge it takes, every refund
+once it succeeded and every refund_failure of one adds a balance transaction, and
+`pay_out` pays the unpaid ones out as Stripe's automatic payouts do, read back through
+GET /v1/payouts, /v1/payouts/{id} and /v1/balance_transactions (?payout=, expand[]).
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ from urllib.parse import parse_qs
 
 from sandbox.faults import FaultSwitches
 from sandbox.http import LOST, LOST_AFTER, Reply, Request, error
+from sandbox.stripe_balance import ZERO_DECIMAL as _ZERO_DECIMAL
+from sandbox.stripe_balance import Balance, missing, page_of
 
 __all__ = ["SandboxStripe", "stripe_sale"]
 
@@ -38,14 +45,16 @@ TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
 _REFUND = re.compile(r"^/v1/refunds/(re_\w+)$")
 _PAYMENT_INTENT = re.compile(r"^/v1/payment_intents/(pi_\w+)$")
 _CHARGE = re.compile(r"^/v1/charges/(ch_\w+)$")
+_PAYOUT = re.compile(r"^/v1/payouts/([^/]+)$")
+_TRANSACTION = re.compile(r"^/v1/balance_transactions/([^/]+)$")
 _CANCEL = re.compile(r"^/v1/payment_intents/(pi_\w+)/cancel$")
 _CANCELLABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
 _CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
+_ONLY_ON_FAILURE = ("failure_reason", "failure_balance_transaction")
 _SAVED_500 = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
 _IDEMPOTENCY = {"error": {"type": "idempotency_error",
                           "message": "Keys for idempotent requests can only be used with the same parameters"}}  # fmt: skip
 _FAULT_NAMES = {"500", "503", "429", "timeout", "timeout_after", "refused", "500_do_not_retry", "500_saved", "idempotency_error"}
-_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
 
 
 def _shown(amount: int, currency: str) -> str:
@@ -83,6 +92,7 @@ class SandboxStripe(FaultSwitches):
         self.endpoints: dict[str, dict] = {}  # webhook endpoint id -> {id, url, secret, enabled_events, api_version, account}
         self.deliver = None  # callable(url, body: bytes, headers) -> HTTP status or None: how events leave Stripe
         self.events: list[dict] = []  # every event Stripe sent, in order
+        self.balance = Balance()  # balance transactions and payouts (set `balance.clock` for fixed times)
         self._ids = count(1)
         self._lock = threading.RLock()
 
@@ -101,9 +111,27 @@ class SandboxStripe(FaultSwitches):
             number = next(self._ids)
             payment_id = payment_id or f"pi_3Sandbox{number:016d}"
             payment = {"id": payment_id, "charge": f"ch_3Sandbox{number:016d}", "amount": amount,
-                       "currency": currency.lower(), "amount_refunded": 0, "account": self.accounts.get(account_key)}  # fmt: skip
+                       "currency": currency.lower(), "amount_refunded": 0, "account": self.accounts.get(account_key),
+                       "created": int(self.balance.clock())}  # fmt: skip
             self.payments[payment_id] = payment
+            payment["balance_transaction"] = self.balance.charged(payment)["id"]
             return self._payment_intent(payment)
+
+    def pay_out(self, account_key: str | None = None, arrival: int | None = None, *, automatic: bool = True,
+                reconciled: bool = True, currency: str | None = None) -> str | None:  # fmt: skip
+        """An automatic payout (po_...) of everything unpaid in the account of `account_key`, status paid and
+        reconciled; None when nothing is unpaid. `arrival`: its arrival_date (today's midnight UTC by default);
+        `automatic=False`: a manual payout, which Stripe cannot itemise; `reconciled=False`: one Stripe is still
+        itemising (reconciliation_status in_progress)."""
+        with self._lock:
+            payout = self.balance.pay_out(self.accounts.get(account_key), arrival, automatic=automatic,
+                                          reconciled=reconciled, currency=currency)  # fmt: skip
+            return payout["id"] if payout else None
+
+    def finish_payout(self, payout_id: str) -> None:
+        """Stripe finishes itemising a payout made with `reconciled=False`: from now on it can be read whole."""
+        with self._lock:
+            self.balance.reconciled(payout_id)
 
     # --- HTTP ------------------------------------------------------------------------------------
 
@@ -175,7 +203,7 @@ class SandboxStripe(FaultSwitches):
             replayed = {}
         if fault == "timeout_after":  # made at Stripe, the answer lost on the way back
             return LOST_AFTER
-        return Reply(200, answer, {"Request-Id": "req_ok", **replayed})
+        return Reply(200, self._shown_refund(answer), {"Request-Id": "req_ok", **replayed})
 
     def _refund(self, params: dict, account: str | None = None) -> dict:
         """A new refund, or the error Stripe answers for these parameters (`{"error": ...}`)."""
@@ -213,10 +241,13 @@ class SandboxStripe(FaultSwitches):
             "payment_intent": payment["id"] if not payment.get("open") else params.get("payment_intent"),
             "charge": payment["charge"], "status": self.status, "metadata": metadata, "reason": params.get("reason"),
             "failure_reason": None, "created": 1764547200 + len(self.refunds), "account": payment.get("account"),
+            "balance_transaction": None, "failure_balance_transaction": None,
         }  # fmt: skip
         self.refunds[refund_id] = refund
         if self.status == "failed":
             self._fail(refund)
+        elif self.status == "succeeded":
+            self.balance.refunded(refund)
         return refund
 
     def _payment_of(self, params: dict, account: str | None) -> dict | None:
@@ -280,37 +311,45 @@ class SandboxStripe(FaultSwitches):
         if m := _CHARGE.match(request.path):
             payment = next((p for p in self.payments.values() if p["charge"] == m.group(1) and p.get("account") == account), None)
             return Reply(200, self._charge(payment)) if payment else self._missing("charge", m.group(1))
+        return self._read_balance(request, account)
+
+    def _read_balance(self, request: Request, account: str | None) -> Reply:
+        """The payouts and balance transactions: each account sees only its own."""
+        source_of = lambda source_id: self._source(source_id, account)  # noqa: E731
+        if request.path == "/v1/payouts":
+            return self.balance.list_payouts(request.query, account)
+        if m := _PAYOUT.match(request.path):
+            return self.balance.get_payout(m.group(1), account)
+        if request.path == "/v1/balance_transactions":
+            return self.balance.list_transactions(request.query, account, source_of)
+        if m := _TRANSACTION.match(request.path):
+            return self.balance.get_transaction(m.group(1), account, source_of, request.query.get("expand[]") == "source")
         return self._missing("resource", request.path)
 
+    def _source(self, source_id: str, account: str | None) -> dict | None:
+        """A balance transaction's source, expanded: the refund, or the charge."""
+        refund = self.refunds.get(source_id)
+        if refund is not None and refund.get("account") == account:
+            return self._shown_refund(refund)
+        payment = next((p for p in self.payments.values() if p["charge"] == source_id and p.get("account") == account), None)
+        return self._charge(payment) if payment is not None else None
+
     def _list(self, query: dict, account: str | None = None) -> Reply:
-        try:
-            limit = int(query.get("limit") or 10)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 100:
-            return error(400, {"error": {"type": "invalid_request_error", "param": "limit",
-                                         "message": "This value must be less than or equal to 100."}})  # fmt: skip
         data = [self._shown_refund(r) for r in self.refunds.values() if r.get("account") == account
                 and ("payment_intent" not in query or r["payment_intent"] == query["payment_intent"])
                 and ("charge" not in query or r["charge"] == query["charge"])]  # fmt: skip
         data.sort(key=lambda r: r["created"], reverse=True)  # newest first, as Stripe lists
-        if query.get("starting_after"):
-            ids = [r["id"] for r in data]
-            if query["starting_after"] not in ids:
-                return error(400, {"error": {"type": "invalid_request_error", "param": "starting_after",
-                                             "message": f"No such refund: '{query['starting_after']}'"}})  # fmt: skip
-            data = data[ids.index(query["starting_after"]) + 1:]
-        return Reply(200, {"object": "list", "data": data[:limit], "has_more": len(data) > limit, "url": "/v1/refunds"})
+        return page_of(data, query, "/v1/refunds", "refund")
 
     @staticmethod
     def _shown_refund(refund: dict) -> dict:
-        """A refund as Stripe shows it: without the sandbox's own bookkeeping."""
-        return {k: v for k, v in refund.items() if k != "account"}
+        """A refund as Stripe shows it: without the sandbox's own bookkeeping, and without the failure's fields
+        until it failed (the spec has them optional, never null)."""
+        return {k: v for k, v in refund.items() if k != "account" and (v is not None or k not in _ONLY_ON_FAILURE)}
 
     @staticmethod
     def _missing(kind: str, what: str) -> Reply:
-        return error(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                     "message": f"No such {kind}: '{what}'"}})  # fmt: skip
+        return missing(kind, what)
 
     @staticmethod
     def _payment_intent(payment: dict) -> dict:
@@ -321,12 +360,13 @@ class SandboxStripe(FaultSwitches):
     def _charge(self, payment: dict) -> dict:
         return {"id": payment["charge"], "object": "charge", "amount": payment["amount"],
                 "amount_captured": payment["amount"], "amount_refunded": payment["amount_refunded"],
-                "currency": payment["currency"], "payment_intent": payment["id"], "paid": True,
+                "balance_transaction": payment.get("balance_transaction"),
+                "billing_details": {"address": None, "email": None, "name": None, "phone": None}, "captured": True,
+                "created": payment.get("created", 1764547200), "currency": payment["currency"], "disputed": False,
+                "livemode": False, "metadata": {}, "payment_intent": payment["id"], "paid": True,
                 "refunded": payment["amount_refunded"] >= payment["amount"], "status": "succeeded"}  # fmt: skip
 
     # --- the fake-provider shape -------------------------------------------------------------------
-
-
 
     def settle(self, status: str = "succeeded") -> None:
         """The provider finishes every refund it was still working on (and tells the webhook endpoints)."""
@@ -336,6 +376,8 @@ class SandboxStripe(FaultSwitches):
                     refund["status"] = status
                     if status == "failed":
                         self._fail(refund)
+                    elif status == "succeeded":
+                        self.balance.refunded(refund)
                     self._announce(refund)
 
     def fail_later(self, refund_id: str, reason: str = "expired_or_canceled_card") -> None:
@@ -345,6 +387,7 @@ class SandboxStripe(FaultSwitches):
             refund["status"] = "failed"
             self._fail(refund)
             refund["failure_reason"] = reason
+            self.balance.refund_failed(refund)  # the money it had taken out comes back: refund_failure
             self._announce(refund)
 
     # --- webhooks -----------------------------------------------------------------------------------
@@ -404,7 +447,7 @@ class SandboxStripe(FaultSwitches):
         with self._lock:
             return {"accounts": len(self.accounts),
                     "payments": [self._payment_intent(p) | {"amount_refunded": p["amount_refunded"]} for p in self.payments.values()],
-                    "refunds": [self._shown_refund(r) for r in self.refunds.values()]}  # fmt: skip
+                    "refunds": [self._shown_refund(r) for r in self.refunds.values()], **self.balance.summary()}  # fmt: skip
 
     def refunds_of(self, payment_id: str) -> list[dict]:
         """The refunds made against one payment, oldest first."""

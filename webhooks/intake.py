@@ -21,9 +21,10 @@ __all__ = ["read_body", "check_json", "accept"]
 logger = logging.getLogger(__name__)
 
 
-def read_body() -> bytes:
-    """The raw body, 413 past MAX_WEBHOOK_BYTES, also when it comes chunked without a length."""
-    limit = current_app.config["MAX_WEBHOOK_BYTES"]
+def read_body(limit_key: str = "MAX_WEBHOOK_BYTES") -> bytes:
+    """The raw body, 413 past the configured limit (MAX_WEBHOOK_BYTES; a settlement report's is larger), also when it
+    comes chunked without a length."""
+    limit = current_app.config[limit_key]
     # One byte of room: a chunked body is otherwise cut at the limit without an error,
     # and then fails its signature (401) instead of being called too large.
     request.max_content_length = limit + 1

@@ -1,5 +1,7 @@
-"""Payment providers' deliveries about refunds: POST /webhooks/payments/stripe/<shop key>, and
-GET /webhooks/payments/paytrail/<shop key>/<success|cancel> (Paytrail's signed refund callbacks).
+"""Payment providers' deliveries: POST /webhooks/payments/stripe/<shop key>, GET
+/webhooks/payments/paytrail/<shop key>/<success|cancel> (Paytrail's signed refund callbacks), and POST
+/webhooks/payments/paytrail/<shop key>/settlements/<settlement id> (the settlement reports jobs/settlements.py
+asked Paytrail for).
 
 A refund can change after it was made: a card refund Stripe accepted may fail
 days later (a closed account), and one still pending ends. Each shop has its own
@@ -60,3 +62,23 @@ def receive_paytrail(shop_key: str, outcome: str):
     delivery = f"{outcome}:{hashlib.sha256(body).hexdigest()}"
     accept(shop, WebhookEvent(topic=f"refund/{outcome}", delivery_id=delivery, body=body), source=paytrail.PROVIDER)
     return jsonify({"status": "ok"}), 200
+
+
+@bp.post("/payments/paytrail/<shop_key>/settlements/<int:settlement_id>")
+def receive_paytrail_report(shop_key: str, settlement_id: int):
+    """A settlement's payment report, POSTed by Paytrail, signed over its raw body and `checkout-*` headers.
+
+    Checked (signature 401, shape 400) and stored as it came, raw, once per body (a repeat is answered 200:
+    Paytrail sends a report again until it gets one); the job reads it into the settlement. A report holds every
+    payment of a payout: its size limit is MAX_REPORT_BYTES, not the webhooks' (a 413 would be sent again forever).
+    """
+    body = read_body("MAX_REPORT_BYTES")
+    shop = shop_by_webhook_key(get_session(), shop_key)
+    g.delivery_shop = shop.domain if shop is not None else None  # for the operators' count of rejections
+    if shop is None:
+        raise NotFound("no shop has this callback address")
+    keys = current_app.extensions["vault"].open(shop.credentials).get("payments", {}).get(paytrail.PROVIDER, {})
+    sid = str(settlement_id)
+    paytrail.parse_settlement_report(body, request.headers, keys.get("secret") or "", sid)  # 401, 400
+    topic, delivery = paytrail.report_ids(sid, body)
+    return accept(shop, WebhookEvent(topic=topic[:100], delivery_id=delivery[:255], body=body), source=paytrail.PROVIDER)

@@ -4,19 +4,27 @@ One module per provider (or per platform gateway), plus one line in ROUTES. Each
 route states its own recovery rules, so the refund job needs no provider's name:
 how long the provider remembers an idempotency key, which failures leave the
 outcome unknown, and the smallest amount it can refund.
+
+Settlements are read through the route too (`settlements`, `settlement`). A route
+whose provider never answers a settlement's contents in the request, but sends them
+later to an address of ours (Paytrail POSTs a payment report), also has
+`request_settlement` (`SettlementsByCallback`): the jobs ask with it instead of
+reading, the provider's delivery is verified and stored by its receiver in webhooks/,
+and the route entry's `interpret` turns the stored delivery into a
+`SettlementReport` that the event job keeps like a read settlement.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Callable, Protocol
 
-from integration.records import PaymentRef, ProviderRefund, RefundLine, RefundRequest
+from integration.records import PaymentRef, ProviderRefund, RefundLine, RefundRequest, Settlement
 
 __all__ = [
-    "ProviderRefund", "PaymentRef", "RefundLine", "RefundRequest", "PaymentRoute", "RouteEntry", "ROUTES",
-    "route_for", "VoidOutcome",
+    "ProviderRefund", "PaymentRef", "RefundLine", "RefundRequest", "PaymentRoute", "SettlementsByCallback",
+    "RouteEntry", "ROUTES", "route_for", "VoidOutcome",
 ]  # fmt: skip
 
 
@@ -55,6 +63,27 @@ class PaymentRoute(Protocol):
         """Release an authorization not captured yet (an order cancelled before delivery); safe to repeat: one
         released before is VOIDED again. Never refunds: money already taken is reported as CAPTURED."""
 
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """The ids of the settlements (payouts) the provider made in [since, until), oldest first.
+        `adapters.errors.SettlementsUnsupported` where the route has no settlement reports."""
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """One settlement with every movement in it, over every page the provider splits it into.
+        `adapters.errors.SettlementsUnsupported` where it can only arrive later (`SettlementsByCallback`)."""
+
+
+class SettlementsByCallback(Protocol):
+    """What a route whose settlements arrive later adds to PaymentRoute (optional: the jobs look for it).
+
+    Its `settlement` raises SettlementsUnsupported; the provider sends the settlement to the callback URL
+    instead, which is the shop's webhook address for the route (`PUBLIC_URL/webhooks/payments/<route>/<shop
+    webhook key>/settlements/<settlement id>`), so the job needs PUBLIC_URL. What arrives there is the
+    route's to verify and store, and its RouteEntry's `interpret` makes it a `SettlementReport`."""
+
+    def request_settlement(self, settlement_id: str, callback_url: str) -> None:
+        """Ask the provider to send the settlement's contents to `callback_url` (HTTPS); ProviderRejected where
+        it refuses (an unknown settlement, a callback URL it cannot take), ProviderUnavailable to retry."""
+
 
 @dataclass(frozen=True)
 class RouteEntry:
@@ -63,7 +92,8 @@ class RouteEntry:
     refund_step: Callable[[str], int]
     connect: Callable[..., PaymentRoute]  # (credentials, config, session=None)
     credentials: tuple[str, ...] = ()  # the credential fields an operator can set (names, never values)
-    # (topic, payload) -> a ProviderRefundUpdate, or None: what a verified delivery from the provider means.
+    # (topic, payload) -> a ProviderRefundUpdate, a SettlementReport (a settlement sent to our callback), or None:
+    # what a verified delivery from the provider means.
     interpret: Callable[[str, object], object] | None = None
 
 

@@ -18,17 +18,28 @@ hold a ':', so the books split it at the last ':'.
 
 Amounts: Klarna takes integers in the smallest unit of the order's currency, as
 we keep them (its markets' currencies all have two decimals), so they cross unchanged.
+
+Settlements (the port's `settlements`/`settlement`): a settlement is a Klarna payout,
+named by its `payment_reference` (the one on the bank statement), read from the
+Settlements API on the same host and credentials (`/settlements/v1/...`; parsing and
+the sources followed in klarna_settlements.py). The refund's `reference` above comes
+back in each RETURN row as `merchant_refund_reference`: the OM spec says of it "This
+will be included in the settlement files", the Settlements spec calls it "Your internal
+reference to the refund, that has been submitted during refunding an order via API".
+Our keys (at most 100 characters, the column's width) always fit its 255, so the
+whole key is sent and comes back: no return code stands in for it.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 from base64 import b64encode
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from urllib.parse import quote, unquote, urlsplit
 
 from adapters.errors import (
+    PayloadError,
     ProviderError,
     ProviderMalformed,
     ProviderRejected,
@@ -37,8 +48,9 @@ from adapters.errors import (
 from adapters.http import new_session, retry_after, send, json_object as _json
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
-from adapters.payments import PaymentRef, VoidOutcome
-from integration.records import ProviderRefund, RefundLine, RefundRequest
+from adapters.payments import PaymentRef, VoidOutcome, klarna_settlements
+from adapters.payments.settling import utc
+from integration.records import ProviderRefund, RefundLine, RefundRequest, Settlement
 from integration.refunds import RefundStatus
 
 __all__ = ["KlarnaProvider", "connect", "refund_step"]
@@ -176,6 +188,40 @@ class KlarnaProvider:
             return VoidOutcome.CAPTURED
         return VoidOutcome.VOIDED if status == CANCELLED else VoidOutcome.NOTHING
 
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """The payment_references of Klarna's payouts dated in [since, until), oldest first."""
+        window = {"start_date": _iso(since), "end_date": _iso(until)}
+        payouts = self._collection(klarna_settlements.PAYOUTS_PATH, "payouts", window)
+        return self._parsed(klarna_settlements.payout_references, payouts, since, until)
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """One payout (by payment_reference) with all its transactions, over every page of them."""
+        if not settlement_id:
+            raise _rejected("a Klarna payout is named by its payment_reference", "settlement_id_invalid")
+        payout = _json(self._send("GET", f"{klarna_settlements.PAYOUTS_PATH}/{quote(settlement_id, safe='')}"))
+        query = {"payment_reference": settlement_id}
+        rows = self._collection(klarna_settlements.TRANSACTIONS_PATH, "transactions", query)
+        return self._parsed(klarna_settlements.settlement, payout, rows)
+
+    def _collection(self, path: str, key: str, query: dict) -> list[dict]:
+        """Every object of a paged collection, following `offset` until Klarna's `total` (or an empty page)."""
+        items: list[dict] = []
+        while True:
+            params = {**query, "size": klarna_settlements.PAGE_SIZE, "offset": len(items)}
+            answer = _json(self._send("GET", path, params=params))
+            found, count, total = self._parsed(klarna_settlements.page, answer, key)
+            items.extend(found)
+            if not count or (total is not None and len(items) >= total) or (total is None and count < params["size"]):
+                return items
+
+    @staticmethod
+    def _parsed(parse, *args):
+        """A settlement parser's result; an answer not in the documented shape is ProviderMalformed."""
+        try:
+            return parse(*args)
+        except PayloadError as e:
+            raise _malformed(f"a settlement answer not in the documented shape ({e})") from None
+
     def _order_state(self, order_id: str) -> tuple[str, int]:
         """The order's status and the amount captured from it."""
         response = self._send("GET", _order_path(order_id))
@@ -235,6 +281,11 @@ class KlarnaProvider:
         for secret in (self._password, self._authorization.split()[1]):
             text = text.replace(secret, "[redacted]")
         return text
+
+
+def _iso(moment: datetime) -> str:
+    """A full UTC date-time, as the Settlements API advises ("a date alone means 00:00:00")."""
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _order_id(payment_id: str | None) -> str:

@@ -31,6 +31,14 @@ until five minutes before `expires_in` runs out, fetched once under a lock by
 concurrent callers; a 401 from an API call drops it, fetches a new one and
 repeats that call once (safe: the refund POST carries its PayPal-Request-Id).
 Neither the client secret nor a token ever appears in errors, reprs or logs.
+
+Settlements (the port's `settlements`/`settlement`): PayPal pays out no settlements of
+its own, so a settlement here is one UTC day of one currency's balance-affecting
+transactions, read from the Transaction Search API (`GET /v1/reporting/transactions`,
+which needs the REST app's "Transaction Search" option: without it PayPal answers 403,
+a ProviderRejected). Transactions appear there up to three hours late, so a day is
+listed only once PayPal reports it whole. Why a day, the sources followed and the
+mapping: paypal_settlements.py.
 """
 from __future__ import annotations
 
@@ -38,15 +46,17 @@ import hashlib
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from adapters.errors import ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable
+from adapters.errors import PayloadError, ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable
 from adapters.http import new_session, retry_after, send, json_object as _json
-from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome, paypal_settlements
+from adapters.payments.settling import midnight
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent, to_minor
+from integration.records import Settlement
 from integration.refunds import RefundStatus
 
 __all__ = ["PayPalProvider", "connect", "refund_step", "forget_tokens"]
@@ -272,6 +282,41 @@ class PayPalProvider:
         logger.info("paypal void: %s", status, extra={"authorization_id": authorization_id})
         return VOID_OUTCOMES[status]
 
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """"YYYY-MM-DD:CUR" for each UTC day starting in [since, until) that moved money and that PayPal has
+        reported whole, oldest first (a day still within its three-hour delay is left for a later call)."""
+        now = datetime.now(timezone.utc)
+        infos, refreshed = [], []
+        for start, end in paypal_settlements.windows(*paypal_settlements.scan_range(since, until, now)):
+            found, when = self._transactions(start, end)
+            infos.extend(found)
+            refreshed.append(when)
+        whole_until = paypal_settlements.reported_until(refreshed, now)
+        return _parsed(paypal_settlements.listed_days, infos, since, until, whole_until)
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """One UTC day's balance-affecting transactions in one currency, over every page of them."""
+        try:
+            day, currency = paypal_settlements.parse_id(settlement_id)
+        except ValueError:
+            raise _rejected("a PayPal settlement id is a UTC day and a currency: YYYY-MM-DD:EUR",
+                            "settlement_id_invalid") from None  # fmt: skip
+        start = midnight(day)
+        infos, refreshed = self._transactions(start, start + timedelta(days=1), currency)
+        whole = paypal_settlements.reported_until([refreshed], datetime.now(timezone.utc)) >= start + timedelta(days=1)
+        return _parsed(paypal_settlements.settlement, settlement_id, infos, whole)
+
+    def _transactions(self, start: datetime, end: datetime, currency: str | None = None):
+        """Every balance-affecting transaction_info in [start, end), over all pages, and when PayPal last refreshed."""
+        infos, number, pages, refreshed = [], 1, 1, None
+        while number <= pages:
+            params = urlencode(paypal_settlements.query(start, end, number, currency))
+            answer = self._call("GET", f"{paypal_settlements.TRANSACTIONS_PATH}?{params}")
+            found, pages, refreshed = _parsed(paypal_settlements.page, answer)
+            infos.extend(found)
+            number += 1
+        return infos, refreshed
+
     # --- HTTP ------------------------------------------------------------------------------------
 
     def _complete(self, refund: dict) -> ProviderRefund:
@@ -371,6 +416,14 @@ class PayPalProvider:
             if secret:
                 text = text.replace(secret, "[redacted]")
         return text
+
+
+def _parsed(parse, *args):
+    """A settlement parser's result; an answer not in Transaction Search's documented shape is ProviderMalformed."""
+    try:
+        return parse(*args)
+    except PayloadError as e:
+        raise _malformed(f"a transaction search answer not in the documented shape ({e})") from None
 
 
 def _order_refunds(order: dict):

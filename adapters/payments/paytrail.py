@@ -40,6 +40,21 @@ of Paytrail's could ever hold for us. One that does not hold is logged.
 Errors: Paytrail's body is `{status: "error", message, meta?}`; 400, 401, 404 and
 422 (the payment method cannot refund by API) -> ProviderRejected; 429 and 5xx
 -> ProviderUnavailable. The secret key never appears in errors, reprs or logs.
+
+Settlements: `settlements` lists Paytrail's settlement ids (signed `GET /settlements`,
+at most 100 an answer, newest first, so older ones are asked for again by date).
+What a settlement holds Paytrail never answers in the request: it POSTs a payment
+report to a callback URL of ours. So `settlement` cannot read one and raises
+SettlementsUnsupported; `request_settlement` (the port's, for routes whose settlements
+arrive later) asks for the report with `request_settlement_report`. The report comes to
+webhooks/payments.py, where `parse_settlement_report` checks its signature and shape
+(raw body and `checkout-*` headers: "When validating report signature, body must be in
+raw body format"), and it is stored as it came under `report_ids`; the job reads it
+again with `read_settlement_report` (no signature: checked at the door) through
+`interpret`, as a SettlementReport. A refund is found in it by its stamp (our
+refundStamp), as the report names no transaction id. Paytrail sends a report again
+when our answer is not a 200 (paytrail-api.yaml, the reportReady callback's `default`
+response). Sources and what is unconfirmed: paytrail_settlements.py.
 """
 from __future__ import annotations
 
@@ -49,7 +64,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 from urllib.parse import quote
 
@@ -59,17 +74,19 @@ from adapters.errors import (
     ProviderMalformed,
     ProviderRejected,
     ProviderUnavailable,
+    SettlementsUnsupported,
     SignatureError,
 )
 from adapters.http import new_session, retry_after, send, json_object as _json
-from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
+from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome, paytrail_settlements
+from adapters.payments.settling import utc
 from integration.errors import MissingCredentials
 from integration.money import Money
-from integration.records import ProviderRefundUpdate
+from integration.records import ProviderRefundUpdate, Settlement, SettlementReport
 from integration.refunds import RefundStatus
 
 __all__ = ["PaytrailProvider", "CallbackOutcome", "connect", "refund_step", "parse_callback", "sign", "interpret",
-           "callback_event"]
+           "callback_event", "parse_settlement_report", "read_settlement_report", "report_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +106,7 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 
 KEY_PARAM = "palautus_refund"  # our key in each callback URL's query: ours, so never signed by Paytrail
 CALLBACK_OUTCOMES = ("success", "cancel")
+REPORT_TOPIC = "settlement/"  # a stored settlement report's topic: this prefix, then the settlement id
 
 # The 201's `status`: "pending" is received but not completed; "ok" is no final word either (the refund
 # is asynchronous and its callback brings the outcome); "fail" is final.
@@ -196,35 +214,90 @@ class PaytrailProvider:
         so money taken through Paytrail goes back as a refund."""
         return VoidOutcome.CAPTURED
 
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """Paytrail's settlement ids created in [since, until), oldest first, over as many answers as it takes."""
+        found: dict[str, datetime] = {}
+        end_day = utc(until).date()
+        while True:
+            answer = self._request("GET", paytrail_settlements.SETTLEMENTS_PATH,
+                                   params=paytrail_settlements.list_query(since, end_day))  # fmt: skip
+            rows = _parsed(paytrail_settlements.listed, answer)
+            new = {sid: created for sid, created in rows if sid not in found}
+            found.update(new)
+            if len(rows) < paytrail_settlements.LIST_MAX or not new:
+                return paytrail_settlements.in_window(found, since, until)
+            # the newest 100 only: ask again up to the oldest day seen (its ids come again and are known)
+            end_day = min(created for _, created in rows).date()
+            if end_day < utc(since).date() - timedelta(days=1):
+                return paytrail_settlements.in_window(found, since, until)
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """Never read by request: Paytrail sends a settlement's payments only to a callback URL."""
+        raise SettlementsUnsupported(
+            "Paytrail sends a settlement's payments only to a callback URL: request_settlement, then "
+            "parse_settlement_report on the signed callback")  # fmt: skip
+
+    def request_settlement_report(self, settlement_id: str, callback_url: str) -> str:
+        """Ask Paytrail to POST the settlement's payment report (JSON) to `callback_url`; its request id."""
+        if not str(settlement_id).isdigit():
+            raise _rejected("a Paytrail settlement id is a number", "settlement_id_invalid")
+        if not (callback_url or "").startswith("https://"):
+            raise _rejected("Paytrail sends reports only to an HTTPS callback URL", "callback_url_invalid")
+        body = {"requestType": "json", "callbackUrl": callback_url}
+        answer = self._post(paytrail_settlements.REPORT_PATH.format(settlement_id), None, body)
+        request_id = answer.get("requestId")
+        if not isinstance(request_id, str) or not request_id:
+            raise _malformed("a report request answer without its requestId")
+        logger.info("paytrail settlement report requested", extra={"settlement_id": settlement_id})
+        return request_id
+
+    def request_settlement(self, settlement_id: str, callback_url: str) -> None:
+        """The port's ask for a settlement that arrives later: its payment report, as JSON, to `callback_url`."""
+        self.request_settlement_report(settlement_id, callback_url)
+
     # --- HTTP ------------------------------------------------------------------------------------
 
-    def _post(self, path: str, transaction_id: str, body: dict) -> dict:
-        """One signed POST: the body serialized once, and those bytes both signed and sent."""
-        raw = json.dumps(body, separators=(",", ":")).encode()  # ASCII (\\u escapes), as PHP's json_encode
+    def _post(self, path: str, transaction_id: str | None, body: dict) -> dict:
+        """One signed POST whose answer is a JSON object."""
+        return self._request("POST", path, transaction_id=transaction_id, body=body, shape=dict)
+
+    def _request(self, method: str, path: str, *, transaction_id: str | None = None, body: dict | None = None,
+                 params: dict | None = None, shape: type = object):  # fmt: skip
+        """One signed request: the body serialized once, and those bytes (none for a GET) both signed and sent;
+        the answer's signature checked; its JSON, which must be a `shape`."""
+        # ASCII (\\u escapes), as PHP's json_encode; a GET signs and sends no body at all
+        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         headers = {
             "checkout-account": self._account,
             "checkout-algorithm": ALGORITHM,
-            "checkout-method": "POST",
+            "checkout-method": method,
             "checkout-nonce": str(uuid.uuid4()),
             "checkout-timestamp": _timestamp(),
-            "checkout-transaction-id": transaction_id,
         }
+        if transaction_id is not None:
+            headers["checkout-transaction-id"] = transaction_id
         headers[HEADER_SIGNATURE] = sign(headers, raw, self._secret)
-        headers.update({"platform-name": PLATFORM_NAME, "content-type": CONTENT_TYPE, "Accept": "application/json"})
+        headers.update({"platform-name": PLATFORM_NAME, "Accept": "application/json"})
+        if body is not None:
+            headers["content-type"] = CONTENT_TYPE
         response = send(
-            self._session, "POST", self.api_base + path,
-            provider=PROVIDER, timeout=self.timeout, headers=headers, data=raw,
+            self._session, method, self.api_base + path, provider=PROVIDER, timeout=self.timeout, headers=headers,
+            params=params, **({"data": raw} if body is not None else {}),
         )  # fmt: skip
         status = response.status_code
         signed = self._signed(response)
-        if 200 <= status < 300:
-            if not signed:
-                raise _malformed("an answer whose signature is missing or does not match", response, "signature_invalid")
-            answer = _json(response)
-            if answer is None:
-                raise _malformed("an answer that is not a JSON object", response)
-            return answer
-        raise self._error(response, signed)
+        if not 200 <= status < 300:
+            raise self._error(response, signed)
+        if not signed:
+            raise _malformed("an answer whose signature is missing or does not match", response, "signature_invalid")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, shape) or answer is None:
+            raise _malformed("an answer that is not a JSON object" if shape is dict else "an answer that is not JSON",
+                             response)  # fmt: skip
+        return answer
 
     def _signed(self, response) -> bool | None:
         """True if the answer's signature holds, False if it is wrong or (on a 2xx) missing; None if an error
@@ -393,13 +466,57 @@ def parse_callback(query: Mapping[str, str], secret: str, outcome: str) -> Callb
     )  # fmt: skip
 
 
+def parse_settlement_report(body: bytes, headers: Mapping[str, str], secret: str, settlement_id: str) -> Settlement:
+    """The payment report Paytrail POSTed to our callback URL for a settlement (JSON), its signature checked over
+    the raw body and its `checkout-*` headers, read as the Settlement. SignatureError if it is not Paytrail's;
+    PayloadError if it is not a report of this settlement in the documented shape."""
+    if not secret:
+        raise SignatureError("no Paytrail secret to check the report with")
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    if not _signature_holds(lowered, body or b"", secret, lowered.get(HEADER_SIGNATURE)):
+        raise SignatureError("a Paytrail report whose signature is missing or does not match")
+    return read_settlement_report(body, settlement_id)
+
+
+def read_settlement_report(body: bytes | str | list, settlement_id: str) -> Settlement:
+    """A payment report whose signature was checked when it came (`parse_settlement_report`), read as the
+    Settlement: its raw body, or that body's JSON as the inbox hands a stored delivery to `interpret`.
+    PayloadError if it is not strict UTF-8 JSON, or not a report of this settlement in the documented shape."""
+    rows = body
+    if isinstance(body, (bytes, bytearray, str)):
+        try:
+            text = body if isinstance(body, str) else bytes(body).decode("utf-8")
+            rows = json.loads(text)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise PayloadError("a Paytrail report that is not UTF-8 JSON") from None
+    if not rows:
+        # Paytrail settles only payments, so a real report has rows; and an empty one names no settlement (its
+        # signature does not cover our URL): replayed to another settlement's address, it would empty that one.
+        raise PayloadError("an empty Paytrail report: a settlement has payments")
+    return paytrail_settlements.report(rows, str(settlement_id))
+
+
+def report_ids(settlement_id: str, body: bytes) -> tuple[str, str]:
+    """A verified report's inbox topic (what the job needs: which settlement) and delivery id (the body's hash:
+    Paytrail may send one report more than once, and it is stored once)."""
+    return f"{REPORT_TOPIC}{settlement_id}", f"settlement:{settlement_id}:{hashlib.sha256(body).hexdigest()}"
+
+
 def callback_event(outcome: str, query: Mapping[str, str]) -> dict:
     """A verified callback as the inbox stores it: which URL it hit and its query, as it came."""
     return {"outcome": outcome, "query": {str(k): _one(v) for k, v in query.items()}}
 
 
-def interpret(topic: str, payload: object) -> ProviderRefundUpdate | None:
-    """A stored refund callback (`callback_event`, verified when it arrived) as the refund's new state.
+def interpret(topic: str, payload: object) -> ProviderRefundUpdate | SettlementReport | None:
+    """A stored delivery, verified when it arrived, as what it means: a settlement report (its topic names the
+    settlement) as the SettlementReport to keep, a refund callback as the refund's new state."""
+    if topic.startswith(REPORT_TOPIC):
+        return SettlementReport(PROVIDER, read_settlement_report(payload, topic[len(REPORT_TOPIC):]))
+    return _refund_update(payload)
+
+
+def _refund_update(payload: object) -> ProviderRefundUpdate:
+    """A stored refund callback (`callback_event`) as the refund's new state.
 
     The refund is named only by what Paytrail signed: the refund's own transaction id
     and the stamp (our key, where Paytrail echoes the refundStamp there). Our own
@@ -437,6 +554,14 @@ def _one(value) -> str:
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
+
+def _parsed(parse, *args):
+    """A settlement parser's result; an answer not in Paytrail's documented shape is ProviderMalformed."""
+    try:
+        return parse(*args)
+    except PayloadError as e:
+        raise _malformed(f"a settlements answer not in the documented shape ({e})") from None
 
 
 def _timestamp() -> str:

@@ -1,4 +1,5 @@
-"""Stripe refunds, API version 2023-08-16: create one, look one up, find one made earlier under a key.
+"""Stripe refunds, API version 2023-08-16: create one, look one up, find one made earlier under a key; and the
+payouts a shop's Stripe balance made, each with its balance transactions (adapters/payments/stripe_payouts.py).
 
 Recovery rules (the route port's): Stripe keeps an idempotency key for 24 hours,
 so a retry later than that first looks the refund up by the key we stamp in its
@@ -12,13 +13,15 @@ import hashlib
 import hmac
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from adapters.errors import PayloadError, ProviderError, ProviderRejected, ProviderUnavailable, SignatureError
+from adapters.errors import (
+    PayloadError, ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable, SignatureError,
+)  # fmt: skip
 from adapters.http import new_session, retry_after, send, json_object as _json
 from adapters.payments import PaymentRef, ProviderRefund, RefundRequest, VoidOutcome
-from integration.records import ProviderRefundUpdate
+from integration.records import ProviderRefundUpdate, Settlement
 from integration.errors import InvalidInput, MissingCredentials
 from integration.money import Money, exponent
 from integration.refunds import RefundStatus
@@ -33,6 +36,8 @@ PROVIDER = "stripe"
 CREDENTIALS = ("secret_key", "webhook_secret")
 STRIPE_VERSION = "2023-08-16"  # pinned to the spec in tests/contracts/, so response shapes stay put
 REFUNDS_PATH = "/v1/refunds"
+PAYOUTS_PATH = "/v1/payouts"
+BALANCE_TRANSACTIONS_PATH = "/v1/balance_transactions"
 LIST_LIMIT = 100
 REASON = "requested_by_customer"
 IDEMPOTENCY_METADATA_KEY = "palautus_idempotency_key"
@@ -189,19 +194,38 @@ class StripeProvider:
         logger.info("stripe webhook endpoint created", extra={"endpoint_id": endpoint_id})
         return endpoint_id, secret
 
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """The automatic payouts arriving in [since, until), oldest first: Stripe itemises no manual payout."""
+        from adapters.payments import stripe_payouts as payouts  # it builds on this module's units and errors
+
+        return payouts.itemised_ids(self._pages(PAYOUTS_PATH, payouts.period_params(since, until, LIST_LIMIT)))
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """One payout (po_...) with every balance transaction it paid out, their sources expanded."""
+        from adapters.payments import stripe_payouts as payouts
+
+        payout = self._call("GET", f"{PAYOUTS_PATH}/{quote(settlement_id, safe='')}")
+        payouts.ensure_itemised(payout)
+        params = {"payout": settlement_id, "limit": LIST_LIMIT, "expand[]": "data.source"}
+        return payouts.settlement(payout, list(self._pages(BALANCE_TRANSACTIONS_PATH, params)))
+
     def _refunds_of(self, payment_id: str):
-        params = dict([_payment_param(payment_id)], limit=LIST_LIMIT)
+        return self._pages(REFUNDS_PATH, dict([_payment_param(payment_id)], limit=LIST_LIMIT))
+
+    def _pages(self, path: str, params: dict):
+        """Every object of a Stripe list, page after page (`starting_after` the last one's id)."""
+        params = dict(params)
         while True:
-            data = self._call("GET", REFUNDS_PATH, params=params)
+            data = self._call("GET", path, params=params)
             page = data.get("data")
-            if not isinstance(page, list) or not all(isinstance(refund, dict) for refund in page):
-                raise _malformed("a refund list without a data array of objects")
+            if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+                raise _malformed("a list without a data array of objects")
             yield from page
             if not data.get("has_more") or not page:
                 return
             params["starting_after"] = page[-1].get("id")
             if not isinstance(params["starting_after"], str):
-                raise _malformed("a refund list whose last refund has no id")
+                raise _malformed("a list whose last object has no id")
 
     def _call(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> dict:
         headers = {
@@ -330,9 +354,10 @@ def _rejected(message: str, code: str) -> ProviderRejected:
     return ProviderRejected(message, provider=PROVIDER, code=code)
 
 
-def _malformed(what: str, response=None) -> ProviderUnavailable:
-    # Retryable on purpose: the refund may exist at Stripe, so never report it as failed.
-    return ProviderUnavailable(
+def _malformed(what: str, response=None) -> ProviderMalformed:
+    # Retryable on purpose (ProviderMalformed is a ProviderUnavailable): the refund may exist at Stripe, so never
+    # report it as failed.
+    return ProviderMalformed(
         f"Stripe returned {what}",
         provider=PROVIDER,
         status=getattr(response, "status_code", None),

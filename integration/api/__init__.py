@@ -39,9 +39,9 @@ def init_api(app) -> Api:
     )
     register_error_docs(api)
     api.register_field(Percent, "string", "decimal")
-    from integration.api import dashboard, events, orders, privacy, returns, shop
+    from integration.api import books, credit_notes, dashboard, events, insight, orders, privacy, returns, shop
 
-    for module in (returns, orders, shop, events, privacy, dashboard):
+    for module in (returns, orders, shop, events, privacy, dashboard, insight, books, credit_notes):
         _limit_per_key(module.bp)
         api.register_blueprint(module.bp)
     _serve_swagger_ui(app)

@@ -1,19 +1,21 @@
 """The returns list and a return's page: items, verdict, refund preview, refunds, timeline, deadline, feedback."""
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from integration.api.auth import ctx
 from integration.dashboard.auth import current_shop
 from integration.dashboard.blueprint import bp
 from integration.dashboard.queries import ReturnFilters, is_overdue, paged, returns_query
 from integration.errors import NotFound, PalautusError
-from integration.models import Return, utcnow
+from integration.models import CreditNote, Return, utcnow
 from integration.policy import ReturnPolicy
 from integration.returns import TRANSITIONS, ReturnMethod, ReturnStatus
 from integration.services import ledger
 from integration.services import returns as uc
+from integration.services.credit_notes import render_pdf
 from integration.services.refunds import REFUNDABLE_FROM
 
 __all__ = ["RETURN", "actions_for", "preview_of"]
@@ -62,7 +64,26 @@ def return_page(return_id):
     """One return of the shop's (404 for another shop's)."""
     ret = uc.get_return(ctx(), current_shop(), return_id)
     return render_template("dashboard/return.html", ret=ret, order=ret.order, preview=preview_of(ret),
-                           actions=actions_for(ret), overdue=is_overdue(ret, utcnow()))  # fmt: skip
+                           actions=actions_for(ret), overdue=is_overdue(ret, utcnow()),
+                           notes=notes_of(ret))  # fmt: skip
+
+
+def notes_of(ret: Return) -> dict[int, CreditNote]:
+    """The credit notes Palautus issued for the return's refunds, by refund id."""
+    ids = [refund.id for refund in ret.refunds]
+    query = select(CreditNote).where(CreditNote.shop_id == ret.shop_id, CreditNote.refund_id.in_(ids))
+    return {note.refund_id: note for note in ctx().session.scalars(query)} if ids else {}
+
+
+@bp.get(f"{RETURN}/credit-notes/<int(min=1, max=2147483647):number>.pdf")
+def credit_note_pdf(return_id, number):
+    """A credit note of one of the return's refunds, as a PDF (404 for another shop's, or another return's)."""
+    ret = uc.get_return(ctx(), current_shop(), return_id)
+    note = next((note for note in notes_of(ret).values() if note.number == number), None)
+    if note is None:
+        raise NotFound(_("No such credit note."))
+    return Response(render_pdf(note), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="credit-note-{note.number}.pdf"'})  # fmt: skip
 
 
 @bp.errorhandler(NotFound)

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 _ORDER_FIELDS = (
     "name", "email", "currency", "shop_currency", "taxes_included",
     "financial_status", "total", "processed_at", "cancelled_at", "platform_gid",
-    "shipping_total", "shipping_tax", "shipping_tax_rate", "fulfilled_at", "delivered_at", "locale",
+    "shipping_total", "shipping_tax", "shipping_tax_rate", "fulfilled_at", "delivered_at", "locale", "tax_country",
 )
 _LINE_FIELDS = (
     "title", "sku", "product_id", "variant_id", "quantity",

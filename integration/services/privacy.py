@@ -684,7 +684,7 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     """Erase what Palautus holds on an uninstalled shop but the accounting records; what was erased, counted.
 
     Kept: refunds (amounts, VAT, statuses, provider references), the returns they belong to and those returns'
-    orders (amounts, lines, payments), without personal data; the shop's row, domain and policy. Deleted: returns
+    orders (amounts, lines, payments), orders with refunds made in the shop's admin, all without personal data; the shop's row, domain and policy. Deleted: returns
     no refund was written for, orders no return remains on, early platform statuses, products, statements of
     withdrawal no kept return needs, the tombstones' hashes of e-mails and customer ids (the orders' ids stay, as
     the orders do). The customer's side is emptied as on a customer's erasure (privacy_portal.py), and staff
@@ -723,8 +723,11 @@ def redact_shop(session: Session, shop: Shop, vault) -> dict:
     counts["products_deleted"] = session.execute(
         delete(Product).where(Product.shop_id == shop.id).execution_options(synchronize_session=False)
     ).rowcount  # fmt: skip
-    unreturned = delete(Order).where(Order.shop_id == shop.id, ~exists().where(Return.order_id == Order.id))
-    # Their lines, payments and shop refunds go with them (ON DELETE CASCADE); no refund of ours pays from them.
+    # An order a refund was recorded on stays with its lines and refunds: they are the books' records of money that
+    # moved (the ledger prices an external refund from them), as our own refunds' orders stay.
+    unreturned = delete(Order).where(Order.shop_id == shop.id, ~exists().where(Return.order_id == Order.id),
+                                     ~exists().where(ShopRefund.order_id == Order.id))
+    # Their lines and payments go with them (ON DELETE CASCADE); no refund of ours pays from them.
     counts["orders_deleted"] = session.execute(unreturned.execution_options(synchronize_session=False)).rowcount
     counts.update(portal.forget_shop(session, shop.id))  # statements no kept return needs; staff sign-in e-mails
     # A refund still on its way is followed to its end with the provider's keys (the customer's money): the keys of

@@ -18,7 +18,7 @@ from integration.models import Refund, Return, Shop, utcnow
 from integration.policy import ReturnPolicy
 from integration.refunds import IN_FLIGHT, RefundStatus, refund_sources
 from integration.returns import Actor, ReturnStatus
-from integration.services import ledger, messages
+from integration.services import credit_notes, ledger, messages
 from integration.services.context import Ctx
 from integration.services.status import move
 from integration.services.timeline import record
@@ -57,6 +57,7 @@ def start_refund(session: Session, ret: Return, policy: ReturnPolicy, routes) ->
         idempotency_key=f"palautus-{ret.shop_id}-{ret.code}-{sequence}",
         amount=plan.amount if not plan.capped else plan.owed, currency=plan.currency, tax=plan.tax, vat=plan.vat,
         fees=plan.fees, shipping=plan.shipping, lines=[line_json(line) for line in plan.lines if line.quantity],
+        shipping_tax=plan.shipping_tax, shipping_tax_rate=plan.shipping_rate,
         provider=payment.provider if payment else None, route=routes.route_of(payment) if payment else None,
         parts=parts_json(plan.parts), status=R.PENDING.value,
     )  # fmt: skip
@@ -236,6 +237,7 @@ def refund_succeeded(ctx: Ctx, refund: Refund, fence: int | None = None, **provi
         move(ctx, ret, Actor.SYSTEM, ReturnStatus.REFUNDED, "refunded")
     messages.refund_sent(ctx, refund)  # once per refund, however many times its success is reported
     ctx.later(ctx.tasks.sync_refund, refund.id)
+    credit_notes.queue_credit_note(ctx, refund)  # where the shop has Palautus issue its credit notes
     ctx.commit()
 
 

@@ -19,6 +19,7 @@ def graphql_order(rest: dict, lines: slice = slice(None), cursor: str | None = N
     fulfillments = [_fulfillment(row, (delivered_at or {}).get(row["id"])) for row in rest.get("fulfillments") or []]
     return {**node, "displayFulfillmentStatus": DISPLAY_STATUS.get(rest.get("fulfillment_status"), "UNFULFILLED"),
             "customerLocale": rest.get("customer_locale"), "fulfillments": fulfillments,
+            "shippingAddress": _address(rest.get("shipping_address")), "billingAddress": _address(rest.get("billing_address")),
             "fulfillmentsCount": {"count": len(fulfillments), "precision": "EXACT"}}  # fmt: skip
 
 
@@ -28,3 +29,7 @@ def _fulfillment(row: dict, delivered_at: str | None) -> dict:
     return {"status": row["status"].upper(), "createdAt": utc(row["created_at"]),
             "deliveredAt": (delivered_at or utc(row["updated_at"])) if delivered else None,
             "displayStatus": "CANCELED" if row["status"] == "cancelled" else shipment}  # fmt: skip
+
+
+def _address(rest: dict | None) -> dict | None:
+    return {"countryCodeV2": rest.get("country_code")} if rest else None

@@ -131,3 +131,17 @@ def test_the_sample_order_s_graphql_answer_has_its_language_and_no_dates(shopify
     rest = load("orders__updated.sample.json")
     read = parse_order_node(answered(shopify_schema, rest))
     assert (read.fulfilled_at, read.delivered_at, read.locale) == (None, None, "en")
+
+
+@pytest.mark.parametrize(("shipping", "billing", "country"), [
+    ({"country_code": "SE"}, {"country_code": "FI"}, "SE"), (None, {"country_code": "FI"}, "FI"),
+    ({"country_code": None}, None, None), (None, None, None)])  # fmt: skip
+def test_the_vat_country_is_where_the_goods_went_from_the_webhook_and_from_the_admin_api(shopify_schema, shipping, billing, country):
+    rest = load(DELIVERED)
+    rest["shipping_address"], rest["billing_address"] = shipping, billing
+    assert parse_order(rest).tax_country == country
+    assert parse_order_node(answered(shopify_schema, rest)).tax_country == country
+    rest["shipping_address"] = {"country_code": " se "}  # a code in another case is still the code; a name is not
+    assert parse_order(rest).tax_country == "SE"
+    rest["shipping_address"] = {"country_code": "Sweden"}
+    assert parse_order(rest).tax_country == (billing or {}).get("country_code")

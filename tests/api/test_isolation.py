@@ -39,7 +39,10 @@ from sqlalchemy import select, update
 
 from adapters.payments import paytrail
 from adapters.platforms.woocommerce.webhooks import sign as woo_sign
-from integration.models import Base, Order, PrivacyRequest, Refund, Return, Shop, WebhookEvent
+from integration.models import Base, Order, PrivacyRequest, Refund, Return, Shop, WebhookEvent, utcnow
+from integration.records import MovementKind, Settlement, SettlementMovement
+from integration.services.credit_notes import issue_credit_note
+from integration.services.settlements import store_settlement
 from integration.tasks import Tasks
 from tests.conftest import SHOP_DOMAIN, STRIPE_KEY, auth, payload
 from tests.fakes import FakeShopify, stripe_sale
@@ -197,6 +200,18 @@ def world(app, client, register, post_webhook, work, shopify, stripe, db, http, 
     assert answer.status_code == 201, answer.get_json()
     w.b_return = answer.get_json()["id"]
 
+    # A payout each, and a credit note of A's (its refund booked as paid for the moment it is issued): B has none.
+    for shop, payout in ((a, "po_of_shop_a"), (b, "po_of_shop_b")):
+        movement = SettlementMovement(f"txn_{payout}", MovementKind.CHARGE, 1000, 0, "EUR")
+        store_settlement(db, shop, "stripe", Settlement("stripe", payout, "EUR", 1000, "paid", None, (movement,)))
+    db.commit()
+    refund = db.scalar(select(Refund))
+    db.get(Shop, a.id).books = {"credit_notes": True}
+    status, refund.status, refund.completed_at = refund.status, "succeeded", utcnow()
+    db.commit()
+    assert issue_credit_note(db, refund.id).number == 1
+    refund.status, refund.completed_at = status, None
+    db.commit()
     rows = read_rows(db)
     assert len(rows.ids("refunds", a.id)) == 1 and rows.ids("refunds", b.id) == set()
     assert len(rows.ids("privacy_requests", a.id)) == 2
@@ -240,6 +255,10 @@ PATH_IDS = {
     "request_id": lambda rows, shop_id: sorted(rows.ids("privacy_requests", shop_id)),
     "order_id": lambda rows, shop_id: sorted(row["platform_order_id"] for (t, _), row in rows.of(shop_id).items()
                                              if t == "orders"),
+    "settlement_row_id": lambda rows, shop_id: sorted(rows.ids("settlements", shop_id)),
+    # A credit note is addressed by its number in its shop's series: A's are numbers B has not issued (world).
+    "number": lambda rows, shop_id: sorted(row["number"] for (t, _), row in rows.of(shop_id).items()
+                                           if t == "credit_notes"),
 }  # fmt: skip
 
 
@@ -259,7 +278,12 @@ BODIES = {
     ("POST", "/api/v1/privacy/exports"): lambda w, rows: {"email": A_EMAIL, "customer_id": A_CUSTOMER_ID, "order_ids": [A_ORDER_ID]},
     ("POST", "/api/v1/privacy/redactions"): lambda w, rows: {"email": A_EMAIL, "customer_id": A_CUSTOMER_ID, "order_ids": [A_ORDER_ID]},
     ("PUT", "/api/v1/shop/policy"): lambda w, rows: {"window_days": 7, "auto_approve": True},
+    # A payout id is the provider's, read with the caller's own keys: the provider shows a shop only its own.
+    ("POST", "/api/v1/settlements/read"): lambda w, rows: {"route": "stripe", "settlement_id": "po_of_shop_a"},
+    ("PUT", "/api/v1/books/settings"): lambda w, rows: {"chart": "bas", "timezone": "Europe/Stockholm"},
 }  # fmt: skip
+
+LAST_MONTH = {"from": "2026-01-01", "to": "2026-12-31"}
 
 # Routes without an id in their path, by what they do with the caller's key:
 # ("listing", table): lists the caller's rows of that table; ("own",): acts on the caller's own shop;
@@ -276,12 +300,30 @@ NO_ID_ROUTES = {
     ("POST", "/api/v1/privacy/redactions"): ("create", 201),
     ("POST", "/api/v1/dashboard-links"): ("create", 201),  # a sign-in link to the caller's own dashboard
     ("POST", "/api/v1/shop/disconnect"): ("disconnect",),
+    ("GET", "/api/v1/settlements"): ("listing", "settlements"),
+    ("GET", "/api/v1/credit-notes"): ("listing", "refunds", "refund_id"),  # a note's refund: listed by its number
+    ("POST", "/api/v1/settlements/read"): ("create", 202),
+    # Reports over the caller's own data (a period's ledger, insight): answered, nothing of another shop in them.
+    ("GET", "/api/v1/insight/products"): ("report", {}),
+    ("GET", "/api/v1/insight/products.csv"): ("report", {}),
+    ("GET", "/api/v1/insight/refund-times"): ("report", {}),
+    ("GET", "/api/v1/insight/feedback"): ("report", {}),
+    ("GET", "/api/v1/books/rows"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/vat-summary"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/export/rows.csv"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/export/procountor.json"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/export/netvisor.zip"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/export/sie"): ("report", LAST_MONTH),
+    ("GET", "/api/v1/books/settings"): ("report", {}),
+    ("PUT", "/api/v1/books/settings"): ("report", {}),
 }
 
 # Free-text query filters -> A's values (a filter with an enum is tried with every value it allows).
 QUERY_VALUES = {
     "order": lambda w, rows: [A_ORDER_ID],
     "code": lambda w, rows: [row["code"] for (t, _), row in rows.of(w.a.id).items() if t == "returns"],
+    "route": lambda w, rows: sorted({row["route"] for (t, _), row in rows.of(w.a.id).items() if t == "settlements"}),
+    "refund_id": lambda w, rows: sorted(rows.ids("refunds", w.a.id)),
 }
 PAGING = {"page", "page_size"}
 # Query parameters no listing has, naming A: refused (400), never read as a scope.
@@ -405,9 +447,13 @@ def test_another_shops_key_reaches_nothing_of_the_shop_through_any_route(app, cl
                 path = rule + ("?" + urlencode(query) if query else "")
                 answer = call(client, method, path, b)
                 check(method, path, answer, None, 200)
-                listed = {item["id"] for item in answer.get_json()}
+                listed = {item[kind[2] if len(kind) > 2 else "id"] for item in answer.get_json()}
                 assert not listed & rows.ids(kind[1], w.a.id), f"{path} lists A's {kind[1]}"
                 assert listed <= read_rows(db).ids(kind[1], w.b.id), f"{path} lists rows that are not B's"
+        elif kind[0] == "report":
+            path = rule + ("?" + urlencode(kind[1]) if kind[1] else "")
+            answer = call(client, method, path, b, body)
+            check(method, path, answer, body, 200)
         elif kind[0] == "own":
             answer = call(client, method, rule, b, body)
             check(method, rule, answer, body, 200)
@@ -661,6 +707,28 @@ def test_woocommerce_deliveries_are_verified_with_the_secret_of_the_store_whose_
 # --- jobs ------------------------------------------------------------------------------------------------------------
 
 
+# Jobs about a whole shop that also take what its provider calls something (a payout's id, a period): they read the
+# shop from its id, and the provider, asked with that shop's own keys, answers only about that shop's payouts.
+SHOP_JOBS = {"read_settlement": ("shop_id", "route", "settlement_id"), "read_settlements": ("shop_id", "route", "since", "until")}
+
+
+def test_the_shop_jobs_take_the_shop_s_id_then_only_the_provider_s_words(app, monkeypatch):
+    from jobs.queue import RQTasks
+
+    queued = []
+    monkeypatch.setattr(RQTasks, "_enqueue", lambda self, func, *args, **kw: queued.append((func, args)))
+    for name, parameters in SHOP_JOBS.items():
+        signature = pyinspect.signature(getattr(Tasks, name)).parameters
+        assert tuple(n for n in signature if n != "self") == parameters
+        assert signature["shop_id"].annotation in (int, "int")
+        assert all(signature[n].annotation in (str, "str") for n in parameters[1:])
+        getattr(app.extensions["tasks"], name)(7, *("x" for _ in parameters[1:]))
+    for func, args in queued:
+        module, _, attr = func.rpartition(".")
+        job = list(pyinspect.signature(getattr(importlib.import_module(module), attr)).parameters)
+        assert job[0] == "shop_id" and args[0] == 7 and len(job) == len(args), (func, job)
+
+
 def test_every_job_takes_one_id_and_no_shop(app, monkeypatch):
     """The jobs Palautus queues take the id of one row and nothing else: no shop id, no second id. Each reads
     its row and takes the shop from it (push_refund and sync_refund: refund.ret.shop_id; sync_return:
@@ -674,8 +742,8 @@ def test_every_job_takes_one_id_and_no_shop(app, monkeypatch):
     queued = []
     monkeypatch.setattr(RQTasks, "_enqueue", lambda self, func, *args, **kw: queued.append((func, args)))
     tasks = app.extensions["tasks"]
-    names = [n for n, f in vars(Tasks).items() if callable(f) and not n.startswith("_")]
-    assert len(names) == 10
+    names = [n for n, f in vars(Tasks).items() if callable(f) and not n.startswith("_") and n not in SHOP_JOBS]
+    assert len(names) == 11
     for name in names:
         [(_, argument)] = [(n, p) for n, p in pyinspect.signature(getattr(Tasks, name)).parameters.items() if n != "self"]
         assert argument.name.endswith("_id") and argument.annotation in (int, "int"), (name, argument)

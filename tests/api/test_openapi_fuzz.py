@@ -16,6 +16,8 @@ judge its cases.
 from __future__ import annotations
 
 import os
+import re
+from datetime import date
 
 import pytest
 import schemathesis
@@ -25,6 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import FailureGroup
 
+from integration.api.books import MAX_DAYS
 from tests.api.conftest import JACKET, ORDER_ID
 from tests.conftest import auth
 
@@ -69,6 +72,24 @@ OPERATIONS = [
     ("GET", "/api/v1/privacy/requests"),
     ("GET", "/api/v1/privacy/requests/{request_id}"),
     ("POST", "/api/v1/dashboard-links"),
+    ("GET", "/api/v1/insight/products"),
+    ("GET", "/api/v1/insight/products.csv"),
+    ("GET", "/api/v1/insight/refund-times"),
+    ("GET", "/api/v1/insight/feedback"),
+    ("GET", "/api/v1/books/rows"),
+    ("GET", "/api/v1/books/vat-summary"),
+    ("GET", "/api/v1/books/settings"),
+    ("PUT", "/api/v1/books/settings"),
+    ("GET", "/api/v1/books/export/rows.csv"),
+    ("GET", "/api/v1/books/export/procountor.json"),
+    ("GET", "/api/v1/books/export/netvisor.zip"),
+    ("GET", "/api/v1/books/export/sie"),
+    ("GET", "/api/v1/settlements"),
+    ("POST", "/api/v1/settlements/read"),
+    ("GET", "/api/v1/settlements/{settlement_row_id}"),
+    ("GET", "/api/v1/credit-notes"),
+    ("GET", "/api/v1/credit-notes/{number}"),
+    ("GET", "/api/v1/credit-notes/{number}.pdf"),
 ]
 
 
@@ -114,8 +135,48 @@ def _each_currency_once(case) -> bool:
     return len(currencies) == len(set(map(repr, currencies)))
 
 
+def _a_period(case) -> bool:
+    # A period's `to` is its `from` or later, at most MAX_DAYS on (the books and settlements say so in words); in
+    # the query (the ledger) or the body (reading a period's payouts, given instead of one payout's id).
+    for found in (case.query, case.body):
+        if not isinstance(found, dict) or not isinstance(found.get("from"), str) or not isinstance(found.get("to"), str):
+            continue
+        try:
+            days = (date.fromisoformat(found["to"]) - date.fromisoformat(found["from"])).days
+        except ValueError:
+            continue
+        if not 0 <= days < MAX_DAYS or "settlement_id" in found:
+            return False
+    if isinstance(case.body, dict) and case.path.endswith("/settlements/read"):
+        return ("settlement_id" in case.body) != ("from" in case.body or "to" in case.body) and (
+            "settlement_id" in case.body or ("from" in case.body and "to" in case.body))
+    return True
+
+
+RATE_KEY = re.compile(r"\*|(0|[1-9][0-9]?)(\.[0-9]?[1-9])?")
+COUNTRY, ACCOUNT, NOT_BLANK = re.compile(r"[A-Z]{2}"), re.compile(r"[0-9]{3,10}"), re.compile(r".*\S.*", re.S)
+
+
+def _rate_keys(case) -> bool:
+    # The account map's rate mappings take rate keys as the ledger writes them ("24", "13.5") or "*", its countries
+    # and account numbers their forms, its providers a name: rules on an object's keys, which OpenAPI 3.0 cannot
+    # state (it has no propertyNames), so the document says them in words.
+    accounts = case.body.get("accounts") if isinstance(case.body, dict) else None
+    if not isinstance(accounts, dict):
+        return True
+    mappings = [accounts.get("output_vat")]
+    countries = accounts.get("by_country") if isinstance(accounts.get("by_country"), dict) else {}
+    for holder in [accounts] + [c for c in countries.values() if isinstance(c, dict)]:
+        income = holder.get("income") if isinstance(holder, dict) else None
+        mappings += list(income.values()) if isinstance(income, dict) else []
+        mappings.append(holder.get("output_vat") if isinstance(holder, dict) else None)
+    keys = [(RATE_KEY, m) for m in mappings] + [(COUNTRY, accounts.get("by_country")), (ACCOUNT, accounts.get("names")),
+                                                 (NOT_BLANK, accounts.get("clearing"))]  # fmt: skip
+    return all(pattern.fullmatch(key) for pattern, m in keys if isinstance(m, dict) for key in m)
+
+
 def _valid(case) -> bool:
-    return _each_line_once(case) and _each_currency_once(case)
+    return _each_line_once(case) and _each_currency_once(case) and _a_period(case) and _rate_keys(case)
 
 
 def _cases(operation, return_ids, request_ids=()):

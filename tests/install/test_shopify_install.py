@@ -61,7 +61,7 @@ def test_the_app_url_sends_the_merchant_to_approve_the_least_scopes_with_a_state
     assert (target.scheme, target.netloc, target.path) == ("https", SHOP_DOMAIN, "/admin/oauth/authorize")
     assert query["client_id"] == CLIENT_ID and query["redirect_uri"] == f"{PUBLIC_URL}/install/shopify/callback"
     assert set(query["scope"].split(",")) == {"write_orders", "write_returns", "read_locations", "write_inventory",
-                                              "read_shopify_payments_payouts", "read_products"}  # fmt: skip
+                                              "read_shopify_payments_payouts", "read_shopify_payments_accounts", "read_products"}  # fmt: skip
     assert query["grant_options[]"] == "" and len(query["state"]) >= 24
     cookie = answer.headers["Set-Cookie"]
     assert "palautus_shopify_state=" in cookie and "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie

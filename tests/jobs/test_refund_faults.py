@@ -213,7 +213,8 @@ def test_with_redis_down_the_refund_waits_in_the_database_and_the_sweeper_sends_
     assert sweep()["refunds"] == 1
     work()
     assert len(stripe.posts) == 1 and refund_of(db).status == "succeeded"
-    assert sweep() == {"events": 0, "refunds": 0, "syncs": 0, "returns": 0, "messages": 0, "withdrawals": 0, "shop_returns": 0}
+    assert sweep() == {"events": 0, "refunds": 0, "syncs": 0, "returns": 0, "messages": 0, "withdrawals": 0, "shop_returns": 0,
+                       "credit_notes": 0}
 
 
 def test_a_refund_stripe_still_processes_is_asked_about_again_by_the_sweeper(

@@ -43,7 +43,7 @@ def test_refunds_and_syncs_the_sweeper_queued_are_left_alone_while_they_wait(
     db.execute(update(Return).values(updated_at=utcnow() - timedelta(hours=1)))
     db.commit()
     aged = db.scalar(select(Return.updated_at))
-    assert sweep() == {"events": 0, "refunds": 1, "syncs": 0, "returns": 1, "messages": 0, "withdrawals": 0, "shop_returns": 0}
-    assert sweep() == {"events": 0, "refunds": 0, "syncs": 0, "returns": 0, "messages": 0, "withdrawals": 0, "shop_returns": 0}
+    assert sweep() == {"events": 0, "refunds": 1, "syncs": 0, "returns": 1, "messages": 0, "withdrawals": 0, "shop_returns": 0, "credit_notes": 0}
+    assert sweep() == {"events": 0, "refunds": 0, "syncs": 0, "returns": 0, "messages": 0, "withdrawals": 0, "shop_returns": 0, "credit_notes": 0}
     db.expire_all()
     assert db.scalar(select(Return.updated_at)) == aged  # stamping the row is not a change to the return

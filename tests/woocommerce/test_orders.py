@@ -165,3 +165,13 @@ def test_any_json_at_all_is_a_record_or_a_payload_error(payload):
             interpret(topic, payload)
         except PayloadError:
             pass
+
+
+@pytest.mark.parametrize(("shipping", "billing", "country"), [
+    ({"country": "se"}, {"country": "FI"}, "SE"), ({"country": ""}, {"country": "FI"}, "FI"),
+    (None, {"country": "FI"}, "FI"), (None, {"country": "Finland"}, None), ({}, {}, None)])  # fmt: skip
+def test_the_vat_country_is_where_the_goods_went_else_the_billing_country(shipping, billing, country):
+    order = {**copy.deepcopy(ORDER), "billing": {**ORDER["billing"], **billing}}
+    if shipping is not None:
+        order["shipping"] = shipping
+    assert parse_order(order).tax_country == country

@@ -13,6 +13,9 @@ The rules, the same from both sources:
   counted from it is never shorter than the true one, at most longer: in the customer's favour. The Admin API
   read (catch-up, an order no webhook told of) gives the exact time.
 - locale: `customer_locale` / `customerLocale` ("en", "fr-CA"), kept only when it looks like a language tag.
+- tax_country: where the goods went, for the VAT of the sale (distance sales in the EU are taxed where they
+  arrive): the shipping address's country (REST `shipping_address.country_code`, GraphQL
+  `shippingAddress.countryCodeV2`), else the billing address's (an order with nothing to ship).
 Facts that cannot be read (a shape we do not know, more fulfillments than the read sees) are unknown (None):
 they never fail the order, whose money matters more.
 """
@@ -39,12 +42,13 @@ def locale(value: object) -> str | None:
 
 
 def rest_facts(order: dict) -> dict:
-    """The OrderSnapshot's fulfilled_at, delivered_at and locale from an orders/* webhook body."""
+    """The OrderSnapshot's fulfilled_at, delivered_at, locale and tax_country from an orders/* webhook body."""
     try:
         dates = _rest_dates(order)
     except PayloadError:
         dates = UNKNOWN
-    return {**dates, "locale": locale(order.get("customer_locale"))}
+    where = f.country(order.get("shipping_address"), order.get("billing_address"), key="country_code")
+    return {**dates, "locale": locale(order.get("customer_locale")), "tax_country": where}
 
 
 def _rest_dates(order: dict) -> dict:
@@ -59,12 +63,13 @@ def _rest_dates(order: dict) -> dict:
 
 
 def graphql_facts(order: dict) -> dict:
-    """The OrderSnapshot's fulfilled_at, delivered_at and locale from ORDER's `order` node."""
+    """The OrderSnapshot's fulfilled_at, delivered_at, locale and tax_country from ORDER's `order` node."""
     try:
         dates = _graphql_dates(order)
     except PayloadError:
         dates = UNKNOWN
-    return {**dates, "locale": locale(order.get("customerLocale"))}
+    where = f.country(order.get("shippingAddress"), order.get("billingAddress"), key="countryCodeV2")
+    return {**dates, "locale": locale(order.get("customerLocale")), "tax_country": where}
 
 
 def _graphql_dates(order: dict) -> dict:

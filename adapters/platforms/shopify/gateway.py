@@ -29,17 +29,23 @@ is sent again. A userError is Shopify's refusal: nothing was made.
 
 `returnProcess` with `financialTransfer.issueRefund` (the 2026 way to refund a
 Return) documents no idempotency key, so it is not used: a retry could pay twice.
+
+Settlements: Shopify Payments payouts and their balance transactions (payouts.py).
+Only money Shopify Payments took is in them; a payments app's (Paytrail, Klarna,
+PayPal on Shopify) is settled by that provider, and a shop without Shopify Payments
+has none (SettlementsUnsupported).
 """
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from adapters.errors import ProviderError, ProviderRejected
+from adapters.platforms.shopify import payouts
 from adapters.platforms.shopify.admin import PROVIDER, _malformed
 from integration.money import Money, to_decimal, to_minor
-from integration.records import ProviderRefund, RefundRequest
+from integration.records import ProviderRefund, RefundRequest, Settlement
 from integration.refunds import RefundStatus, referenced_key
 
 __all__ = ["GATEWAY", "ShopifyGateway", "ShopifyGatewayRefunds", "gateway_refund_key"]
@@ -123,6 +129,15 @@ class ShopifyGatewayRefunds:
             if referenced_key(shop_refund.note) == request.idempotency_key:
                 return self.get_refund(shop_refund.platform_refund_id)
         return None
+
+    def settlements(self, since: datetime, until: datetime) -> list[str]:
+        """The gids of the shop's Shopify Payments payouts issued in [since, until), oldest first."""
+        return payouts.payout_ids(self.platform.admin, since, until)
+
+    def settlement(self, settlement_id: str) -> Settlement:
+        """One Shopify Payments payout with its balance transactions; a refund row names the Refund's number, as
+        `refund()` stores it, and our key from the refund's note."""
+        return payouts.read_settlement(self.platform.admin, settlement_id)
 
     def _input(self, request: RefundRequest) -> dict:
         """RefundInput: the lines (restocked where asked and not restocked yet), shipping, one REFUND transaction."""

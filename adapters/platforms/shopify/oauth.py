@@ -59,10 +59,11 @@ MAX_CLOCK_SKEW = 90  # seconds a signed install or callback request's timestamp 
 REFRESH_AHEAD = timedelta(minutes=5)  # an access token this close to its end is refreshed before it is used
 # The least the app needs: orders and their transactions (refunds, payments), returns, refunds it makes through
 # Shopify's gateway, the order tags it adds, restocking at a location, and what the accounting export will read
-# (Shopify Payments payouts and their balance transactions).
+# (Shopify Payments payouts and their balance transactions: the payouts scope for the payouts, the accounts scope for
+# the Shopify Payments account they are read through).
 # (A write scope includes its read scope.)
 SCOPES = ("write_orders", "write_returns", "read_locations", "write_inventory", "read_shopify_payments_payouts",
-          "read_products")  # read_products: product types and tags for the return policy (products/* webhooks)
+          "read_shopify_payments_accounts", "read_products")  # read_products: product types and tags for the return policy (products/* webhooks)
 TOKEN_PATH = "/admin/oauth/access_token"
 AUTHORIZE_PATH = "/admin/oauth/authorize"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -42,6 +42,7 @@ query Order($id: ID!, $linesAfter: String) {{
     id name email currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus
     processedAt cancelledAt updatedAt
     displayFulfillmentStatus customerLocale
+    shippingAddress {{ countryCodeV2 }} billingAddress {{ countryCodeV2 }}
     fulfillmentsCount {{ count precision }}
     fulfillments(first: 20) {{ status createdAt deliveredAt displayStatus }}
     totalPriceSet {{ {_MONEY} }}

@@ -104,7 +104,9 @@ import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from adapters.errors import ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable
+from adapters.errors import (
+    ProviderError, ProviderMalformed, ProviderRejected, ProviderUnavailable, SettlementsUnsupported,
+)  # fmt: skip
 from adapters.platforms.woocommerce import orders as wc
 from adapters.platforms.woocommerce.platform import (
     NAME, _amount, _check_left, _numeric, _units_taken, keyed_refund, refund_body,
@@ -270,6 +272,20 @@ class WooCommerceGatewayRefunds:
         rows = self.client.pages(f"/orders/{order_id}/refunds")
         mine = keyed_refund(rows, request.idempotency_key, request.amount, through_gateway=True)
         return self._known(order_id, mine, request) if mine is not None else None
+
+    def settlements(self, since, until) -> list[str]:
+        """Never: WooCommerce has no settlement API. The gateway plugin's provider (Stripe, Klarna, Paytrail, ...)
+        settles the store's money; its own route reads those payouts where Palautus has its credentials."""
+        raise self._no_settlements()
+
+    def settlement(self, settlement_id: str):
+        """Never, as `settlements`."""
+        raise self._no_settlements()
+
+    @staticmethod
+    def _no_settlements() -> SettlementsUnsupported:
+        return SettlementsUnsupported("WooCommerce has no settlements: the store's payment provider settles its "
+                                      "money; reconcile with that provider's own reports")  # fmt: skip
 
     # --- pieces -----------------------------------------------------------------------------------------------
 

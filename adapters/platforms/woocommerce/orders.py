@@ -178,7 +178,9 @@ def _facts(order: dict, status: str) -> dict:
         completed = _gmt(order, "date_completed_gmt", "") if status == "completed" else None
     except PayloadError:
         completed = None
-    return {"fulfilled_at": completed, "delivered_at": None, "locale": _locale(_meta(order).get(LANGUAGE_META))}
+    where = f.country(order.get("shipping"), order.get("billing"), key="country")  # WooCommerce's address objects
+    return {"fulfilled_at": completed, "delivered_at": None, "locale": _locale(_meta(order).get(LANGUAGE_META)),
+            "tax_country": where}  # fmt: skip
 
 
 def _locale(value) -> str | None:
