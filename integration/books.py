@@ -15,7 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from integration.money import allocate
 
-__all__ = ["Component", "BookRow", "Head", "Taxed", "refund_rows", "external_rows", "percent", "VatLine", "vat_summary"]
+__all__ = ["Component", "BookRow", "Head", "Taxed", "refund_rows", "external_rows", "percent", "VatLine", "vat_summary",
+           "totals"]
 
 
 class Component:
@@ -249,3 +250,13 @@ def vat_summary(rows: list[BookRow]) -> list[VatLine]:
 def _sort_key(key: tuple) -> tuple:
     month, country, rate, currency = key
     return (month, country, currency, -rate)
+
+
+def totals(rows: list[BookRow]) -> dict[str, dict]:
+    """Per currency (sorted): how many refunds the rows are of, and their gross, net and VAT."""
+    found: dict[str, dict] = {}
+    for row in rows:
+        t = found.setdefault(row.currency, {"gross": 0, "net": 0, "vat": 0, "refunds": set()})
+        t["gross"], t["net"], t["vat"] = t["gross"] + row.gross, t["net"] + row.net, t["vat"] + row.vat
+        t["refunds"].add(row.refund_ref)
+    return {currency: {**t, "refunds": len(t["refunds"])} for currency, t in sorted(found.items())}

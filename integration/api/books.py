@@ -17,14 +17,14 @@ from integration.api.auth import authenticate, ctx, current_shop
 from integration.api.errors import Blueprint
 from integration.api.paging import page
 from integration.api.schemas import Flag, Text, _In
-from integration.books import Component, vat_summary
+from integration.books import Component, totals, vat_summary
 from integration.errors import NotFound
 from integration.exports.csv import DIALECTS
 from integration.models import SettlementRecord
 from integration.services.books import Period, ledger
 from integration.services.books_settings import ZONES, books_of, change_books, zone_of
 from integration.services.exports import LEFT_OUT, export
-from integration.services.settlements import reconcile
+from integration.services.settlements import reconcile, settlement_routes
 
 __all__ = ["bp", "period_of", "PeriodQuery"]
 
@@ -228,14 +228,8 @@ def get_rows(query):
     """
     period = period_of(query)
     rows = ledger(ctx().session, current_shop(), period)
-    totals: dict[str, dict] = {}
-    for row in rows:
-        t = totals.setdefault(row.currency, {"gross": 0, "net": 0, "vat": 0, "refunds": set()})
-        t["gross"], t["net"], t["vat"] = t["gross"] + row.gross, t["net"] + row.net, t["vat"] + row.vat
-        t["refunds"].add(row.refund_ref)
-    for t in totals.values():
-        t["refunds"] = len(t["refunds"])
-    return {"start": period.first, "end": period.last, "timezone": period.zone.key, "rows": rows, "totals": totals}
+    return {"start": period.first, "end": period.last, "timezone": period.zone.key, "rows": rows,
+            "totals": totals(rows)}
 
 
 class ExportQuery(PeriodQuery):
@@ -390,9 +384,6 @@ def get_reconciliation(settlement_row_id):
 
 
 def _routes(shop) -> set[str]:
-    """The routes a shop's payouts can be read through: its platform's own gateway, and each provider it gave
-    Palautus keys for."""
-    c = ctx()
-    names = set(c.direct_for(shop)) & set(c.providers)
-    return names | ({shop.platform} if shop.platform in c.platforms else set())
+    """The routes a shop's payouts can be read through (the dashboard offers the same)."""
+    return set(settlement_routes(ctx(), shop))
 

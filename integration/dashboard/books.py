@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 
 from integration.api.auth import ctx
 from integration.api.books import MAX_DAYS
-from integration.books import BookRow, vat_summary
+from integration.books import vat_summary
+from integration.books import totals as book_totals
 from integration.dashboard.auth import current_shop
 from integration.dashboard.blueprint import bp
 from integration.errors import Conflict, InvalidInput
@@ -28,7 +29,7 @@ from integration.services.books_settings import CHARTS, books_of, change_books, 
 from integration.services.exports import KINDS, currency_of, export
 
 __all__ = ["books", "books_export", "books_settings", "save_books_settings", "period_from", "last_month",
-           "totals_of", "account_rows"]  # fmt: skip
+           "account_rows"]  # fmt: skip
 
 SHOWN_ROWS = 50  # the rows listed on the page; the downloads hold them all
 EXPORT = "/books/export/<any(" + ", ".join(f"'{kind}'" for kind in KINDS) + "):kind>"
@@ -69,23 +70,13 @@ def period_from(values, shop) -> tuple[Period, str | None]:
     return Period(first, last, zone), None
 
 
-def totals_of(rows: list[BookRow]) -> dict[str, dict]:
-    """Per currency: how many refunds, and their gross, net and VAT (as the API's /books/rows totals)."""
-    totals: dict[str, dict] = {}
-    for row in rows:
-        t = totals.setdefault(row.currency, {"gross": 0, "net": 0, "vat": 0, "refunds": set()})
-        t["gross"], t["net"], t["vat"] = t["gross"] + row.gross, t["net"] + row.net, t["vat"] + row.vat
-        t["refunds"].add(row.refund_ref)
-    return {currency: {**t, "refunds": len(t["refunds"])} for currency, t in sorted(totals.items())}
-
-
 @bp.get("/books")
 def books():
     """A period's refunds for the books: totals, the VAT summary, the downloads and the first rows."""
     shop = current_shop()
     period, problem = period_from(request.args, shop)
     rows = ledger(ctx().session, shop, period)
-    totals = totals_of(rows)
+    totals = book_totals(rows)
     return render_template(
         "dashboard/books.html", period=period, message=problem, totals=totals, vat=vat_summary(rows),
         rows=rows[:SHOWN_ROWS], row_count=len(rows), currencies=list(totals) or [currency_of(shop)],

@@ -21,19 +21,12 @@ from integration.dashboard.queries import paged
 from integration.errors import NotFound
 from integration.models import Return, SettlementRecord
 from integration.services.books_settings import zone_of
-from integration.services.settlements import reconcile
+from integration.services.settlements import reconcile, settlement_routes
 
-__all__ = ["settlements", "read_settlements", "settlement", "difference_words", "routes_of"]
+__all__ = ["settlements", "read_settlements", "settlement", "difference_words"]
 
 LISTS = ("matched", "external", "fees", "other", "in_transit")
 MAX_ID = 255  # SettlementRecord.settlement_id's length
-
-
-def routes_of(c, shop) -> list[str]:
-    """The routes a shop's payouts can be read through, as the API's read takes them: the platform's own gateway,
-    and each provider it gave Palautus keys for."""
-    routes = c.routes_for(shop)
-    return sorted(set(routes.direct) | ({routes.platform} if routes.gateway is not None else set()))
 
 
 def difference_words(minor: int, currency: str) -> str:
@@ -50,7 +43,7 @@ def _page(message: str | None = None, status: int = 200, form=None):
     page = paged(c.session, query, request.args.get("page", 1, type=int))
     differences = {row.id: reconcile(c.session, shop, row).difference for row in page.rows}
     return render_template("dashboard/settlements.html", page=page, differences=differences, message=message,
-                           routes=routes_of(c, shop), form=form or {}, words=difference_words,
+                           routes=settlement_routes(c, shop), form=form or {}, words=difference_words,
                            zone=zone_of(shop).key), status  # fmt: skip
 
 
@@ -65,7 +58,7 @@ def read_settlements():
     """Queue the reading of one payout (by its id) or of a period's payouts, through one of the shop's routes."""
     c, shop, form = ctx(), current_shop(), request.form
     route, tasks = form.get("route", ""), current_app.extensions["tasks"]
-    if route not in routes_of(c, shop):
+    if route not in settlement_routes(c, shop):
         return _page(_("Choose one of the shop's payment routes."), 400, form)
     if form.get("what") == "one":
         payout = form.get("settlement_id", "").strip()

@@ -27,7 +27,7 @@ from integration.models import (
 from integration.records import MovementKind, Settlement
 from integration.refunds import RefundStatus
 
-__all__ = ["store_settlement", "reconcile", "Reconciliation", "external_movements"]
+__all__ = ["store_settlement", "reconcile", "Reconciliation", "external_movements", "settlement_routes"]
 
 REFUND_KINDS = (MovementKind.REFUND, MovementKind.REFUND_FAILURE)
 
@@ -382,4 +382,11 @@ def refund_fees(session: Session, shop: Shop, start: datetime, end: datetime) ->
         if refund is not None and fee:
             found.append((refund, fee, line.occurred_at, line.currency))
     return found
+
+
+def settlement_routes(ctx, shop: Shop) -> list[str]:
+    """The routes a shop's payouts can be read through: its platform's own gateway, and each provider it gave
+    Palautus keys for."""
+    routes = ctx.routes_for(shop)
+    return sorted(set(routes.direct) | ({routes.platform} if routes.gateway is not None else set()))
 
